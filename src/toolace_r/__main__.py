@@ -1,0 +1,3 @@
+from toolace_r.cli import app
+
+app(prog_name="toolace-r")

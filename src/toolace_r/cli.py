@@ -1,0 +1,33 @@
+"""The `toolace-r` command line. Every subcommand imports its heavy dependencies lazily,
+so `toolace-r --help` and `toolace-r score` start fast."""
+
+from __future__ import annotations
+
+import typer
+
+from toolace_r.data.cli import app as data_app
+from toolace_r.models.cli import model_app, train_app
+from toolace_r.score_cli import score
+
+app = typer.Typer(
+    help="ToolACE-R: model-aware iterative training and adaptive self-refinement for tool calling.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("score", help="Score raw model outputs against BFCL-style gold answers.")(score)
+app.add_typer(data_app, name="data", help="Convert, export, synthesise and inspect tool-use data.")
+app.add_typer(model_app, name="model", help="Create the embedded from-scratch model.")
+app.add_typer(train_app, name="train", help="Fine-tune a model (SFT through TRL).")
+
+
+@app.command("version")
+def version() -> None:
+    """Print the installed toolace-r version."""
+    from toolace_r import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:  # pragma: no cover
+    app()

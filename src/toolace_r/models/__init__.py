@@ -1,0 +1,1 @@
+"""Models: the embedded from-scratch model, prompting, generation backends and SFT."""

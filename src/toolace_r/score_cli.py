@@ -1,0 +1,134 @@
+"""`toolace-r score`: BFCL verdicts for a JSONL file of raw model outputs.
+
+Each input line: ``{"functions": [...], "output": "<raw model text>", "possible_answer":
+<BFCL ground_truth list, or null for irrelevance/relevance>, "category": "<BFCL category>"}``
+(an ``id`` is carried over when present). Each output line, in the same order:
+``{"valid": bool, "error_type": str, "errors": [...]}``. A summary goes to stderr.
+
+Kept free of heavy imports so that it starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from toolace_r.checker import check, is_relevance_category
+
+
+class RowError(ValueError):
+    pass
+
+
+def validate_row(row: Any) -> dict[str, Any]:
+    """Check one input row's shape; raise :class:`RowError` saying what is wrong."""
+    if not isinstance(row, dict):
+        raise RowError(f"expected a JSON object, got {type(row).__name__}")
+    for key, kind in (("functions", list), ("output", str), ("category", str)):
+        if key not in row:
+            raise RowError(f"missing field {key!r}")
+        if not isinstance(row[key], kind):
+            raise RowError(f"field {key!r} must be a {kind.__name__}, got {type(row[key]).__name__}")
+    for i, f in enumerate(row["functions"]):
+        if not isinstance(f, dict) or not isinstance(f.get("name"), str) or not isinstance(f.get("parameters"), dict):
+            raise RowError(f"functions[{i}] must be an object with a string 'name' and an object 'parameters'")
+    pa = row.get("possible_answer")
+    if not is_relevance_category(row["category"]):
+        if not isinstance(pa, list) or not pa:
+            raise RowError(f"category {row['category']!r} needs 'possible_answer' as a non-empty list of gold calls")
+        for i, gold in enumerate(pa):
+            if not isinstance(gold, dict) or len(gold) != 1 or not isinstance(next(iter(gold.values())), dict):
+                raise RowError(f"possible_answer[{i}] must be {{function_name: {{param: [values]}}}}")
+            for p, vals in next(iter(gold.values())).items():
+                if not isinstance(vals, list):
+                    raise RowError(f"possible_answer[{i}] parameter {p!r} must list its acceptable values")
+    return row
+
+
+def score_rows(rows: list[dict[str, Any]], mode: str = "bfcl") -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        v = check(row["output"], row["functions"], row.get("possible_answer"), row["category"], mode=mode)  # type: ignore[arg-type]
+        res = v.to_dict()
+        if "id" in row:
+            res = {"id": row["id"], **res}
+        out.append(res)
+    return out
+
+
+def summarize(rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    by_cat: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row, res in zip(rows, results):
+        by_cat[row["category"]][0] += int(res["valid"])
+        by_cat[row["category"]][1] += 1
+    summary = {c: {"correct": k, "total": n, "accuracy": k / n} for c, (k, n) in sorted(by_cat.items())}
+    k = sum(v["correct"] for v in summary.values())
+    n = sum(v["total"] for v in summary.values())
+    summary["overall"] = {"correct": k, "total": n, "accuracy": k / n if n else 0.0}
+    return summary
+
+
+def score(
+    input: Path = typer.Argument(..., help="JSONL file: one {functions, output, possible_answer, category} per line."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write one verdict per line here (default: stdout)."),
+    mode: str = typer.Option("bfcl", help="bfcl: the official verdicts. strict: all call formats, and malformed output is not a correct abstention."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Report and skip malformed input lines instead of stopping."),
+) -> None:
+    """Score raw model outputs with the BFCL-compatible checker."""
+    if mode not in ("bfcl", "strict"):
+        _die(f"--mode must be 'bfcl' or 'strict', not {mode!r}")
+    if not input.is_file():
+        _die(f"input file not found: {input}")
+    rows, skipped = [], []
+    with input.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(validate_row(json.loads(line)))
+            except (ValueError, RowError) as e:
+                msg = f"{input}:{lineno}: {e}"
+                if not skip_invalid:
+                    _die(msg + " (fix the line, or pass --skip-invalid to skip such lines)")
+                skipped.append(msg)
+    results = score_rows(rows, mode)
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = output.with_name(output.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(output)
+    _print_summary(summarize(rows, results), skipped)
+
+
+def _print_summary(summary: dict[str, dict[str, float]], skipped: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    table = Table(title="Accuracy by category")
+    table.add_column("category")
+    table.add_column("correct", justify="right")
+    table.add_column("total", justify="right")
+    table.add_column("accuracy", justify="right")
+    for cat, s in summary.items():
+        table.add_row(cat, str(s["correct"]), str(s["total"]), f"{100 * s['accuracy']:.2f}%")
+    console.print(table)
+    if skipped:
+        console.print(f"[yellow]skipped {len(skipped)} invalid line(s):[/yellow]")
+        for msg in skipped[:20]:
+            console.print(f"  {msg}")
+        if len(skipped) > 20:
+            console.print(f"  ... and {len(skipped) - 20} more")
+
+
+def _die(msg: str) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(2)

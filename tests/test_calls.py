@@ -1,0 +1,156 @@
+"""Call parsing, formatting and canonical equality (toolace_r.calls)."""
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from toolace_r.calls import (
+    MAX_INPUT_CHARS,
+    Call,
+    DecodeError,
+    answers_equal,
+    calls_equal,
+    decode_bfcl,
+    format_calls,
+    parse_calls,
+)
+
+
+def test_python_list_with_every_value_kind():
+    r = parse_calls('[get_weather(city="Paris", unit=\'celsius\'), g.h(c=[1, -2.5], d={"k": None}, e=True, f=False)]')
+    assert r.status == "calls" and r.format == "python"
+    assert r.calls == [
+        Call("get_weather", {"city": "Paris", "unit": "celsius"}),
+        Call("g.h", {"c": [1, -2.5], "d": {"k": None}, "e": True, "f": False}),
+    ]
+
+
+def test_brackets_optional_and_positional_args_dropped():
+    assert parse_calls("f(1, a=2)").calls == [Call("f", {"a": 2})]
+
+
+def test_nested_call_values_follow_bfcl():
+    # A call without keywords becomes its source text; with keywords, a {name: args} dict.
+    assert decode_bfcl("f(x=g(1), y=h(a=2))") == [Call("f", {"x": "g(1)", "y": {"h": {"a": 2}}})]
+
+
+def test_arithmetic_is_folded_without_eval():
+    assert decode_bfcl('f(x=1+2*3, y="ab"*2, z=2**10)') == [Call("f", {"x": 7, "y": "abab", "z": 1024})]
+    with pytest.raises(DecodeError):
+        decode_bfcl("f(x=2**10**10)")
+    with pytest.raises(DecodeError):
+        decode_bfcl('f(x="a"*10**9)')
+    with pytest.raises(DecodeError):
+        decode_bfcl("f(x=__import__('os').system('true')+1)")
+
+
+def test_unary_and_names_like_bfcl():
+    assert decode_bfcl("f(a=-5, b=not True, c=x, d=a[0])") == [Call("f", {"a": -5, "b": -1, "c": "x", "d": "a[0]"})]
+    with pytest.raises(DecodeError):
+        decode_bfcl('f(a=-"s")')
+    with pytest.raises(DecodeError):
+        decode_bfcl("f(a=lambda: 1)")
+    with pytest.raises(DecodeError):
+        decode_bfcl("f(a=math.pi)")
+
+
+def test_json_formats():
+    assert parse_calls('[{"name": "f", "arguments": {"a": 1}}]').calls == [Call("f", {"a": 1})]
+    assert parse_calls('{"name": "f", "arguments": "{\\"a\\": 1}"}').calls == [Call("f", {"a": 1})]
+    assert parse_calls('[{"type": "function", "function": {"name": "f", "arguments": "{}"}}]').calls == [Call("f", {})]
+    assert parse_calls("[]").status == "calls" and parse_calls("[]").calls == []
+
+
+def test_tool_call_blocks_and_fences():
+    text = '<tool_call>{"name": "a", "arguments": {"x": 1}}</tool_call>\n<tool_call>{"name": "b", "arguments": {}}</tool_call>'
+    r = parse_calls(text)
+    assert r.format == "tool_call" and r.calls == [Call("a", {"x": 1}), Call("b", {})]
+    assert parse_calls("<tool_call>{not json}</tool_call>").status == "malformed"
+    fenced = "Here you go:\n```python\n[f(a=1)]\n```"
+    assert parse_calls(fenced).calls == [Call("f", {"a": 1})]
+    assert parse_calls('```json\n[{"name": "f", "arguments": {}}]\n```').calls == [Call("f", {})]
+
+
+def test_text_versus_malformed():
+    assert parse_calls("I cannot help with that.").status == "text"
+    assert parse_calls("").status == "text"
+    assert parse_calls("[f(a=1").status == "malformed"
+    assert parse_calls("get_weather(city=").status == "malformed"
+    assert parse_calls("[1, 2]").status == "malformed"
+
+
+def test_bounds():
+    assert parse_calls("f(a=" + "[" * 500 + "]" * 500 + ")").status == "malformed"
+    assert parse_calls("x" * (MAX_INPUT_CHARS + 1)).status == "malformed"
+    assert parse_calls(None).status == "malformed"  # type: ignore[arg-type]
+    assert parse_calls("f(a='\x00')").status == "malformed"
+
+
+def test_format_is_canonical_text():
+    calls = [Call("f", {"a": 1, "b": 'x"y', "c": [1.5, None, True], "d": {"k": (1,)}})]
+    assert format_calls(calls) == '[f(a=1, b="x\\"y", c=[1.5, None, True], d={"k": (1,)})]'
+    assert format_calls([("g", {})]) == "[g()]"
+
+
+def test_canonical_equality():
+    a = [Call("f", {"a": 1, "b": [1, 2]}), Call("g", {})]
+    assert calls_equal(a, [Call("g", {}), Call("f", {"b": [1, 2], "a": 1.0})])
+    assert not calls_equal(a, [Call("f", {"a": 1, "b": [2, 1]}), Call("g", {})])
+    assert not calls_equal([Call("f", {"a": True})], [Call("f", {"a": 1})])
+    assert not calls_equal(a, a + a[:1])  # a multiset: duplicates count
+    assert answers_equal('[f(b=2, a="x")]', "f(a='x', b=2)")
+    assert answers_equal("No tool fits.", "No  tool fits.")
+    assert not answers_equal("[f(a=1)]", "No tool fits.")
+
+
+# --- property-based -------------------------------------------------------------------
+
+_ident = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(
+    lambda s: s not in {"if", "in", "is", "or", "and", "as", "def", "del", "for", "not", "try", "with", "from", "else", "elif", "pass", "class", "while", "yield", "break", "raise", "async", "await", "global", "import", "lambda", "return", "assert", "except", "finally", "continue", "nonlocal"}
+)
+_scalar = st.one_of(
+    st.none(), st.booleans(), st.integers(-10**12, 10**12),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
+)
+_value = st.recursive(
+    _scalar,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)),
+    max_leaves=12,
+)
+_call = st.builds(
+    Call,
+    st.builds(lambda parts: ".".join(parts), st.lists(_ident, min_size=1, max_size=3)),
+    st.dictionaries(_ident, _value, max_size=5),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_call, max_size=4))
+def test_parse_of_format_roundtrips(calls):
+    r = parse_calls(format_calls(calls))
+    assert r.status == "calls"
+    assert r.calls == calls
+    assert calls_equal(r.calls, calls)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_call, min_size=1, max_size=4))
+def test_json_format_roundtrips(calls):
+    text = json.dumps([{"name": c.name, "arguments": c.arguments} for c in calls])
+    assert parse_calls(text).calls == calls
+
+
+_junk_alphabet = st.sampled_from(list("[](){}\"'=,.:-+*/ \n`<>_abcxyz0123456789\\") + ["<tool_call>", "</tool_call>", "```", "True", "lambda", "**", "f(", "{\"name\": "])
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(st.text(max_size=200), st.lists(_junk_alphabet, max_size=60).map("".join)))
+def test_junk_never_raises(text):
+    r = parse_calls(text)
+    assert r.status in ("calls", "text", "malformed")
+    try:
+        decode_bfcl(text)
+    except DecodeError:
+        pass
