@@ -7,6 +7,7 @@ import typer
 
 from toolace_r.data.cli import app as data_app
 from toolace_r.models.cli import model_app, train_app
+from toolace_r.run_cli import run
 from toolace_r.score_cli import score
 
 app = typer.Typer(
@@ -16,6 +17,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("score", help="Score raw model outputs against BFCL-style gold answers.")(score)
+app.command("run", help="Run the ToolACE-R method end to end (embedded default with no arguments).")(run)
 app.add_typer(data_app, name="data", help="Convert, export, synthesise and inspect tool-use data.")
 app.add_typer(model_app, name="model", help="Create the embedded from-scratch model.")
 app.add_typer(train_app, name="train", help="Fine-tune a model (SFT through TRL).")

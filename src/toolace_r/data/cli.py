@@ -1,5 +1,154 @@
-"""`toolace-r data ...` subcommands (convert, export, synth, stats)."""
+"""`toolace-r data ...` subcommands: convert, export, synth, stats.
+
+Kept light at import (no torch, transformers or datasets): each command imports what it
+needs when it runs. Bad input ends the command with one line on stderr saying which file,
+which line and what is wrong, and a non-zero exit code; never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
 
 import typer
 
 app = typer.Typer(no_args_is_help=True)
+
+
+def _die(msg: str, code: int = 1) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn expected failures (bad data, bad arguments, unreadable files) into one line."""
+    from pydantic import ValidationError
+
+    from toolace_r.data.io import summarize_validation_error
+
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except ValidationError as e:
+        _die(summarize_validation_error(e))
+    except (ValueError, OSError, RuntimeError) as e:
+        _die(str(e) or type(e).__name__)
+
+
+@contextmanager
+def _progress(description: str, total: int | None = None) -> Iterator:
+    """A rich progress bar on stderr; yields a function to call once per item."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda: progress.advance(task)
+
+
+@app.command("convert")
+def convert_cmd(
+    input: str = typer.Argument(..., help="A .json/.jsonl file, or a Hugging Face data set name (org/name[:split])."),
+    output: Path = typer.Argument(..., help="Where to write the samples (JSONL)."),
+    from_: str = typer.Option(..., "--from", help="Input format: toolace, xlam, openai, sharegpt or bfcl."),
+    answers: Optional[str] = typer.Option(None, "--answers", help="bfcl only: the possible_answer file of the same category."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip records that cannot be converted (counted, with reasons) instead of stopping."),
+    report_path: Optional[Path] = typer.Option(None, "--report", help="Also write the conversion report as JSON here."),
+) -> None:
+    """Convert a public tool-use data set into unified samples (one per assistant turn)."""
+    from toolace_r.data.convert import READ_FORMATS, convert_records, load_bfcl_answers
+    from toolace_r.data.io import ConversionReport, read_records, write_json, write_samples
+
+    with _errors():
+        if from_ not in READ_FORMATS:
+            _die(f"--from must be one of {', '.join(READ_FORMATS)}, not {from_!r}")
+        if answers and from_ != "bfcl":
+            _die("--answers is only for --from bfcl")
+        ans = load_bfcl_answers(answers) if answers else None
+        report = ConversionReport()
+        with _progress(f"converting {input}") as tick:
+            samples = convert_records(from_, read_records(input), answers=ans, skip_invalid=skip_invalid,
+                                      report=report, on_record=tick)
+        write_samples(output, samples)
+        if report_path is not None:
+            write_json(report_path, report.to_dict())
+    typer.echo(f"{output}: {report.summary()}", err=True)
+    for loc, reason in report.skipped[:10]:
+        typer.echo(f"  skipped {loc}: {reason}", err=True)
+    if report.n_skipped > 10:
+        typer.echo(f"  ... and {report.n_skipped - 10} more (see --report)", err=True)
+
+
+@app.command("export")
+def export_cmd(
+    input: Path = typer.Argument(..., help="A JSONL file of unified samples."),
+    output: Path = typer.Argument(..., help="Where to write the records (.jsonl, or .json for one array)."),
+    to: str = typer.Option(..., "--to", help="Output format: openai (TRL messages) or sharegpt (LLaMA-Factory)."),
+) -> None:
+    """Write unified samples as training records for TRL (openai) or LLaMA-Factory (sharegpt)."""
+    from toolace_r.data.convert import WRITE_FORMATS, export
+    from toolace_r.data.io import read_samples, write_json, write_jsonl
+
+    with _errors():
+        if to not in WRITE_FORMATS:
+            _die(f"--to must be one of {', '.join(WRITE_FORMATS)}, not {to!r}")
+        samples = read_samples(input)
+        records = export(to, samples)
+        if output.suffix.lower() == ".json":
+            write_json(output, records, indent=None)
+        else:
+            write_jsonl(output, records)
+    typer.echo(f"{output}: {len(records)} {to} records from {len(samples)} samples", err=True)
+
+
+@app.command("synth")
+def synth_cmd(
+    out: Path = typer.Option(..., "--out", help="Output folder (train/dev/test.jsonl, tools.json, manifest.json)."),
+    n: int = typer.Option(20000, "--n", help="Number of samples over all splits."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed and arguments give the same bytes."),
+    shares: Optional[str] = typer.Option(None, "--shares", help="Category shares, e.g. simple=0.3,irrelevance=0.2; unnamed categories share the rest in their default proportions."),
+) -> None:
+    """Generate the procedural tool-use corpus (no model, no network)."""
+    from toolace_r.data.synth import parse_shares, write_corpus
+
+    with _errors():
+        if n <= 0:
+            _die("--n must be positive")
+        share_map = parse_shares(shares) if shares else None
+        with _progress("synthesising", total=n) as tick:
+            manifest = write_corpus(out, n, seed, share_map, on_sample=tick)
+    splits = ", ".join(f"{k} {v}" for k, v in manifest["splits"].items())
+    typer.echo(f"{out}: {n} samples ({splits}), {len(manifest['domains'])} domains", err=True)
+
+
+@app.command("stats")
+def stats_cmd(
+    input: Path = typer.Argument(..., help="A JSONL file of unified samples."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="A tokenizer.json file or tokenizer folder: also count prompt tokens."),
+) -> None:
+    """Counts by category, source and split; calls; tools; prompt length percentiles."""
+    from toolace_r.data.io import read_samples
+    from toolace_r.data.stats import compute_stats, format_stats
+
+    with _errors():
+        samples = read_samples(input)
+        st = compute_stats(samples, tokenizer=tokenizer)
+    if as_json:
+        typer.echo(json.dumps(st))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=str(input), show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    for label, value in format_stats(st):
+        table.add_row(label, value)
+    Console().print(table)

@@ -1,6 +1,113 @@
-"""`toolace-r model ...` and `toolace-r train ...` subcommands."""
+"""`toolace-r model ...` and `toolace-r train ...` subcommands.
+
+torch / transformers / trl are imported inside the commands, so `toolace-r --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
 
 import typer
 
 model_app = typer.Typer(no_args_is_help=True)
 train_app = typer.Typer(no_args_is_help=True)
+
+
+def _fail(msg: str) -> None:
+    typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@model_app.command("init")
+def model_init(
+    data: Path = typer.Option(..., "--data", help="Training corpus (JSONL of samples) to train the tokenizer on."),
+    out: Path = typer.Option(..., "--out", help="Directory to write the model and tokenizer to."),
+    size: str = typer.Option("tiny", "--size", help="tiny (~2M parameters) or small (~6M)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random initialisation."),
+) -> None:
+    """Create the embedded from-scratch model: BPE tokenizer + chat template + random Llama."""
+    from toolace_r.models.embedded import SIZES, init_model
+
+    if size not in SIZES:
+        _fail(f"--size must be one of {sorted(SIZES)}, got {size!r}")
+    if not data.is_file():
+        _fail(f"--data {data} does not exist")
+    info = init_model(data, out, size=size, seed=seed)
+    typer.echo(json.dumps(info, indent=2))
+
+
+@model_app.command("generate")
+def model_generate(
+    model: str = typer.Option(..., "--model", help="Model directory (or hub id; served model name for openai)."),
+    data: Path = typer.Option(..., "--data", help="JSONL of samples to prompt with."),
+    n: int = typer.Option(1, "--n", help="Completions per prompt."),
+    limit: int = typer.Option(5, "--limit", help="How many samples to prompt with."),
+    temperature: float = typer.Option(0.0, "--temperature", help="0 = greedy."),
+    top_p: float = typer.Option(1.0, "--top-p"),
+    max_new_tokens: int = typer.Option(96, "--max-new-tokens"),
+    seed: int = typer.Option(0, "--seed"),
+    backend: str = typer.Option("hf", "--backend", help="hf, vllm or openai."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="openai backend: endpoint (else OPENAI_BASE_URL)."),
+    tools_in: Optional[str] = typer.Option(
+        None, "--tools-in", help="system or template (default: what the model directory records, else system)."
+    ),
+) -> None:
+    """Print a few completions next to the gold answers, to look at what a model does."""
+    from toolace_r.calls import calls_equal, parse_calls
+    from toolace_r.data.io import read_samples
+    from toolace_r.models import prompting
+    from toolace_r.models.generation import make_generator
+
+    if not data.is_file():
+        _fail(f"--data {data} does not exist")
+    samples = read_samples(data)[: max(0, limit)]
+    local = Path(model) if backend != "openai" else None
+    cfg = prompting.PromptConfig(tools_in=tools_in) if tools_in else prompting.load_prompt_config(local)
+    kw = {"base_url": base_url} if backend == "openai" else {}
+    with make_generator(backend, model, **kw) as gen:
+        prompts = [prompting.build_messages(s, cfg) for s in samples]
+        outs = gen.generate(prompts, n=n, temperature=temperature, top_p=top_p,
+                            max_new_tokens=max_new_tokens, seed=seed)
+    for s, comps in zip(samples, outs):
+        gold = prompting.target_text(s)
+        typer.secho(f"--- {s.id} [{s.category}]", bold=True)
+        typer.echo(f"request: {s.messages[-1].content[:200]}")
+        typer.echo(f"gold:    {gold}")
+        for c in comps:
+            p = parse_calls(c.text)
+            same = p.status == "calls" and s.answer and calls_equal(p.calls, s.gold_calls())
+            mark = "=" if same or (not s.answer and p.status == "text") else "x"
+            typer.echo(f"  {mark} [{c.n_tokens} tok, {p.status}] {c.text}")
+
+
+@train_app.command("sft")
+def train_sft_cmd(
+    model: Path = typer.Option(..., "--model", help="Model directory to start from."),
+    data: Path = typer.Option(..., "--data", help="Training JSONL (samples)."),
+    out: Path = typer.Option(..., "--out", help="Output directory (model + tokenizer + train_log.jsonl)."),
+    lora: bool = typer.Option(False, "--lora", help="Train a LoRA adapter instead of all weights."),
+    merge_lora: bool = typer.Option(False, "--merge-lora", help="Merge the LoRA adapter into the saved model."),
+    epochs: float = typer.Option(3.0, "--epochs"),
+    max_steps: int = typer.Option(-1, "--max-steps", help="> 0 overrides --epochs."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Default: 1e-3 small from-scratch, 2e-4 LoRA, 1e-5 full."),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    grad_accum: int = typer.Option(1, "--grad-accum"),
+    max_length: int = typer.Option(1024, "--max-length", help="Longer examples are truncated (then dropped if no answer is left)."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Supervised fine-tuning (TRL SFTTrainer), loss on the assistant answer only."""
+    from toolace_r.data.io import read_samples
+    from toolace_r.models.sft import SFTSettings, train_sft
+
+    if not model.exists():
+        _fail(f"--model {model} does not exist")
+    if not data.is_file():
+        _fail(f"--data {data} does not exist")
+    if merge_lora and not lora:
+        _fail("--merge-lora needs --lora")
+    cfg = SFTSettings(epochs=epochs, max_steps=max_steps, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
+                      seed=seed, lora=lora, merge_lora=merge_lora, max_length=max_length)
+    metrics = train_sft(model, read_samples(data), out, cfg)
+    typer.echo(json.dumps({k: v for k, v in metrics.items() if k != "settings"}, indent=2))

@@ -1,0 +1,797 @@
+"""Converters between public tool-use data formats and the unified sample format.
+
+Readers (``--from``): ``toolace``, ``xlam``, ``openai`` (TRL / OpenAI messages), ``sharegpt``
+(LLaMA-Factory) and ``bfcl`` (BFCL v4 question file + possible-answer file). Writers
+(``--to``): ``openai`` and ``sharegpt``.
+
+How a dialogue becomes samples: every assistant turn is one sample, whose messages are the
+conversation before that turn and whose target is the turn itself.
+
+- A call turn gets ``answer`` = its calls (one acceptable value per argument). The first call
+  turn of a dialogue keeps its real category, decided by counts: one call and one tool is
+  ``simple``, one call among several tools ``multiple``, several calls ``parallel`` (one tool)
+  or ``parallel_multiple`` (several tools). Call turns after it are ``multi_turn``.
+- A text turn gets ``text`` = its words. When it is the dialogue's first assistant turn no
+  call was right there, so it is ``irrelevance`` with ``answer = []``; later text turns
+  (typically the summary after a tool result) are ``multi_turn`` with ``answer = None``.
+
+Ids: a dialogue with one assistant turn gives one sample with the dialogue's id; a longer
+one gives ``<id>-<k>`` for its k-th assistant turn (0-based), with ``meta.dialogue`` and
+``meta.turn``. The writers emit one record per dialogue (the longest sample's history plus
+its target), with ``id``, ``source`` and ``meta`` beside the format's own fields, so that
+convert -> export -> convert gives the same samples. What the writers cannot keep: extra
+acceptable values of an answer (only the canonical call is written), the text of an
+assistant turn that also makes calls, and in sharegpt the names of tool results and the
+split of consecutive results (joined by a newline into one observation, since LLaMA-Factory
+wants turns to alternate).
+
+Function names that the Python-call format cannot carry (ToolACE's "Market Trends API") are
+rewritten with :func:`safe_name` ("Market_Trends_API"), in tools, calls and answers alike.
+
+Parameter types are mapped to JSON Schema: Python-style ``str/int/float/bool/dict/list/
+tuple/any`` (also ``List[int]``, ``str, optional``) and BFCL's ``dict/float/tuple/any``
+become ``string/integer/number/boolean/object/array/array/string``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Callable, Iterable
+
+from pydantic import ValidationError
+
+from toolace_r.data.io import ConversionReport, DataError, Record, read_records, summarize_validation_error
+from toolace_r.data.schema import Message, Sample, ToolCall, ToolSpec, answer_from_calls
+
+READ_FORMATS = ("toolace", "xlam", "openai", "sharegpt", "bfcl")
+WRITE_FORMATS = ("openai", "sharegpt")
+
+
+class ConvertError(ValueError):
+    """One record cannot be converted; the message says why (the caller adds where)."""
+
+
+# --------------------------------------------------------------------------------------
+# Types and tool schemas
+
+_TYPE_MAP = {
+    "str": "string", "string": "string", "text": "string", "char": "string", "any": "string",
+    "int": "integer", "integer": "integer", "long": "integer", "short": "integer",
+    "float": "number", "double": "number", "number": "number", "decimal": "number",
+    "bool": "boolean", "boolean": "boolean",
+    "dict": "object", "object": "object", "map": "object", "hashmap": "object", "mapping": "object",
+    "list": "array", "array": "array", "tuple": "array", "arraylist": "array", "set": "array",
+    "sequence": "array", "null": "null", "none": "null",
+}
+
+
+def map_type(t: str) -> tuple[str, dict[str, Any] | None, bool]:
+    """Map a type name to (JSON Schema type, items schema or None, marked optional).
+
+    Understands ``List[int]``, ``list[str]``, ``Dict[str, Any]``, ``Optional[int]``,
+    ``str, optional`` and ``int|None``. Unknown names map to ``string`` (like BFCL's any)."""
+    s = t.strip()
+    optional = False
+    low = s.lower()
+    if low.endswith(", optional") or low.endswith(",optional"):
+        optional = True
+        s = s[: s.rfind(",")].strip()
+        low = s.lower()
+    m = re.fullmatch(r"optional\[(.*)\]", s, flags=re.IGNORECASE)
+    if m:
+        optional = True
+        s = m.group(1).strip()
+        low = s.lower()
+    if "|" in s:
+        parts = [p.strip() for p in s.split("|") if p.strip().lower() not in ("none", "null")]
+        if len(parts) < len(s.split("|")):
+            optional = True
+        s = parts[0] if parts else "any"
+        low = s.lower()
+    m = re.fullmatch(r"([A-Za-z_]+)\s*\[(.*)\]", s)
+    if m:
+        outer = _TYPE_MAP.get(m.group(1).lower(), "string")
+        if outer == "array":
+            inner, _, _ = map_type(m.group(2).split(",")[0])
+            return "array", {"type": inner}, optional
+        return outer, None, optional
+    return _TYPE_MAP.get(low, "string"), None, optional
+
+
+def normalize_schema(schema: Any) -> Any:
+    """A copy of a (JSON or BFCL/Python-typed) schema with every type name mapped to JSON
+    Schema, recursively through ``properties`` and ``items``."""
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, val in schema.items():
+        if key == "type" and isinstance(val, str):
+            jtype, items, _ = map_type(val)
+            out["type"] = jtype
+            if items is not None and "items" not in schema:
+                out["items"] = items
+        elif key == "type" and isinstance(val, list):
+            out["type"] = [map_type(v)[0] if isinstance(v, str) else v for v in val]
+        elif key == "properties" and isinstance(val, dict):
+            out["properties"] = {k: normalize_schema(v) for k, v in val.items()}
+        elif key == "items":
+            out["items"] = normalize_schema(val) if isinstance(val, dict) else val
+        elif key == "required":
+            # Some data sets write per-property ``required: true`` or ``required: null``; only a
+            # list of names means something at object level.
+            if isinstance(val, list):
+                out["required"] = val
+        else:
+            out[key] = val
+    if out.get("type") == "object" and isinstance(out.get("properties"), dict) and "required" in out:
+        out["required"] = [r for r in out["required"] if isinstance(r, str) and r in out["properties"]]
+    return out
+
+
+def _flat_params_to_schema(params: dict[str, Any]) -> dict[str, Any]:
+    """xLAM-style ``{"p": {"type": "str, optional", "default": ...}}`` -> JSON Schema object."""
+    props: dict[str, Any] = {}
+    required = []
+    for name, spec in params.items():
+        if not isinstance(spec, dict):
+            raise ConvertError(f"parameter {name!r} is not described by an object")
+        optional = False
+        if isinstance(spec.get("type"), str):
+            _, _, optional = map_type(spec["type"])
+        props[name] = normalize_schema(spec)
+        if not optional and "default" not in spec:
+            required.append(name)
+    return {"type": "object", "properties": props, "required": required}
+
+
+def safe_name(name: str) -> str:
+    """A function name the Python-call format can carry: runs of characters other than
+    letters, digits, ``_`` and ``.`` become ``_`` ("Market Trends API" -> "Market_Trends_API",
+    "get-weather" -> "get_weather"); a leading digit gets a ``_`` in front."""
+    out = re.sub(r"[^A-Za-z0-9_.]+", "_", name.strip())
+    if out and out[0].isdigit():
+        out = "_" + out
+    return out or name
+
+
+def tool_from_dict(obj: Any) -> ToolSpec:
+    """A :class:`ToolSpec` from an OpenAI tool (``{"type": "function", "function": {...}}``),
+    a bare function description, BFCL's ``dict`` schemas or xLAM's flat parameter maps."""
+    if not isinstance(obj, dict):
+        raise ConvertError(f"a tool must be a JSON object, got {type(obj).__name__}")
+    if isinstance(obj.get("function"), dict):
+        obj = obj["function"]
+    name = obj.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConvertError("a tool has no name")
+    params = obj.get("parameters")
+    if params is None:
+        params = obj.get("arguments")  # a few ToolACE-like sets use this key
+    if params is None or params == {}:
+        schema: dict[str, Any] = {"type": "object", "properties": {}}
+    elif not isinstance(params, dict):
+        raise ConvertError(f"tool {name!r}: parameters must be an object")
+    elif "properties" in params or params.get("type") in ("object", "dict"):
+        schema = normalize_schema(params)
+        schema["type"] = "object"
+        schema.setdefault("properties", {})
+        if schema["properties"] is None:
+            schema["properties"] = {}
+    else:
+        schema = _flat_params_to_schema(params)
+    desc = obj.get("description") or ""
+    try:
+        return ToolSpec(name=safe_name(name), description=str(desc), parameters=schema)
+    except ValidationError as e:
+        raise ConvertError(f"tool {name!r}: {summarize_validation_error(e)}") from None
+
+
+def tools_from_value(value: Any) -> list[ToolSpec]:
+    """Tools from a list, or from a JSON string holding a list (as xLAM and sharegpt store them)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise ConvertError(f"tools is not valid JSON: {e.msg}") from None
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConvertError(f"tools must be a list, got {type(value).__name__}")
+    tools = [tool_from_dict(t) for t in value]
+    seen: dict[str, ToolSpec] = {}
+    out = []
+    for t in tools:
+        if t.name in seen:
+            if seen[t.name] != t:
+                raise ConvertError(f"two different tools are named {t.name!r}")
+            continue  # identical duplicate definitions are common in xLAM; keep one
+        seen[t.name] = t
+        out.append(t)
+    return out
+
+
+def _plain(v: Any) -> Any:
+    """JSON-friendly copy of a parsed value (tuples become lists)."""
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    return v
+
+
+def _call(name: Any, args: Any) -> ToolCall:
+    if not isinstance(name, str) or not name:
+        raise ConvertError("a call has no function name")
+    if isinstance(args, str):
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except json.JSONDecodeError as e:
+            raise ConvertError(f"arguments of {name!r} are not valid JSON: {e.msg}") from None
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise ConvertError(f"arguments of {name!r} must be an object, got {type(args).__name__}")
+    return ToolCall(name=safe_name(name), arguments=_plain(args))
+
+
+# --------------------------------------------------------------------------------------
+# Dialogue -> samples
+
+
+def _category(n_calls: int, n_tools: int) -> str:
+    if n_calls == 1:
+        return "simple" if n_tools == 1 else "multiple"
+    return "parallel" if n_tools == 1 else "parallel_multiple"
+
+
+def dialogue_to_samples(
+    did: str,
+    tools: list[ToolSpec],
+    messages: list[Message],
+    *,
+    source: str,
+    meta: dict[str, Any] | None = None,
+    answers: dict[int, list] | None = None,
+) -> list[Sample]:
+    """One sample per assistant turn (see the module docstring for categories and ids).
+
+    ``answers`` may give, by message index, a richer possible answer than the turn's calls
+    (BFCL's ground truth with several acceptable values)."""
+    meta = dict(meta or {})
+    turns = [i for i, m in enumerate(messages) if m.role == "assistant"]
+    if not turns:
+        raise ConvertError("the dialogue has no assistant turn")
+    multi = len(turns) > 1
+    out = []
+    called_before = False
+    for k, i in enumerate(turns):
+        msg = messages[i]
+        history = messages[:i]
+        if not history or history[-1].role == "assistant" or all(m.role == "system" for m in history):
+            raise ConvertError(f"assistant turn {k} does not follow a user or tool message")
+        sid = f"{did}-{k}" if multi else did
+        smeta = {**meta, "dialogue": did, "turn": k} if multi else dict(meta)
+        kwargs: dict[str, Any] = {}
+        if msg.tool_calls:
+            answer = answers[i] if answers and i in answers else answer_from_calls(msg.tool_calls)
+            category = "multi_turn" if called_before else _category(len(answer), len(tools))
+            called_before = True
+            kwargs = {"answer": answer}
+        else:
+            text = msg.content if msg.content else None
+            if k == 0:
+                kwargs = {"answer": [], "text": text}
+                category = "irrelevance"
+            else:
+                kwargs = {"answer": None, "text": text if text is not None else ""}
+                category = "multi_turn"
+        try:
+            out.append(Sample(id=sid, tools=tools, messages=history, category=category, source=source,
+                              meta=smeta, **kwargs))
+        except ValidationError as e:
+            raise ConvertError(f"assistant turn {k}: {summarize_validation_error(e)}") from None
+    return out
+
+
+def _message(role: str, content: Any = "", tool_calls: list[ToolCall] | None = None, name: Any = None) -> Message:
+    if content is None:
+        content = ""
+    elif not isinstance(content, str):
+        content = json.dumps(content, ensure_ascii=False)  # structured tool results, kept as JSON text
+    return Message(role=role, content=content, tool_calls=tool_calls or None,
+                   name=safe_name(name) if isinstance(name, str) and name else None)
+
+
+def _record_id(data: dict, fmt: str, index: int) -> str:
+    rid = data.get("id")
+    if rid is None or rid == "":
+        return f"{fmt}-{index}"
+    return str(rid)
+
+
+def _record_meta(data: dict) -> dict[str, Any]:
+    meta = data.get("meta")
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
+# --------------------------------------------------------------------------------------
+# ToolACE
+
+
+def extract_tools_from_text(text: str) -> tuple[list[Any], str]:
+    """Find the JSON array of function descriptions inside a system prompt.
+
+    Returns (the array, the prompt with the array cut out); ([], text) when there is none."""
+    dec = json.JSONDecoder()
+    for m in re.finditer(r"\[", text):
+        try:
+            obj, end = dec.raw_decode(text, m.start())
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, list) and obj and all(isinstance(t, dict) and "name" in t for t in obj):
+            return obj, text[: m.start()] + text[end:]
+    return [], text
+
+
+def parse_call_turn(text: str, tool_names: Iterable[str]) -> list[ToolCall] | None:
+    """Calls of a ToolACE-style assistant turn ``[f(a=1), g(b="x")]``; None for plain text.
+
+    ToolACE names tools with spaces ("Market Trends API"), which no Python parser reads: such
+    names are swapped for placeholders before parsing and swapped back after."""
+    from toolace_r.calls import parse_calls
+
+    s = text.strip()
+    if not (s.startswith("[") and s.endswith("]")):
+        return None
+    subst: dict[str, str] = {}
+    odd = sorted((n for n in tool_names if not re.fullmatch(r"[A-Za-z_][\w.]*", n)), key=len, reverse=True)
+    for j, name in enumerate(odd):
+        if name + "(" in s:
+            ph = f"__tool_{j}__"
+            s = s.replace(name + "(", ph + "(")
+            subst[ph] = name
+    res = parse_calls(s)
+    if res.status == "text":
+        return None
+    if res.status == "malformed":
+        raise ConvertError(f"unparseable call turn: {res.error}")
+    return [ToolCall(name=safe_name(subst.get(c.name, c.name)), arguments=_plain(c.arguments)) for c in res.calls]
+
+
+def from_toolace(data: Any, index: int, *, keep_system: bool = False) -> list[Sample]:
+    """``{"system": "...[tools JSON]...", "conversations": [{"from", "value"}]}``.
+
+    The system prompt is ToolACE's generic tool-use instruction around the tool list; the
+    tools go to ``tools`` and the prompt is dropped unless ``keep_system`` (the chat template
+    supplies its own instruction)."""
+    _need_object(data)
+    system = data.get("system") or ""
+    if not isinstance(system, str):
+        raise ConvertError("'system' must be a string")
+    raw_tools, rest = extract_tools_from_text(system)
+    tools = tools_from_value(raw_tools)
+    # the names as written (before safe_name), which is how the call turns spell them
+    names = [t["name"] for t in raw_tools if isinstance(t.get("name"), str)]
+    conv = _need_list(data, "conversations")
+    messages: list[Message] = []
+    if keep_system and rest.strip():
+        messages.append(_message("system", rest.strip()))
+    for j, turn in enumerate(conv):
+        if not isinstance(turn, dict):
+            raise ConvertError(f"conversations[{j}] is not an object")
+        who, value = turn.get("from"), turn.get("value", "")
+        if who in ("user", "human"):
+            messages.append(_message("user", value))
+        elif who in ("assistant", "gpt"):
+            calls = parse_call_turn(value, names) if isinstance(value, str) else None
+            messages.append(_message("assistant", "" if calls else value, calls))
+        elif who in ("tool", "observation", "function"):
+            messages.append(_message("tool", value))
+        elif who == "system":
+            messages.append(_message("system", value))
+        else:
+            raise ConvertError(f"conversations[{j}] has unknown speaker {who!r}")
+    return dialogue_to_samples(_record_id(data, "toolace", index), tools, messages,
+                               source=str(data.get("source") or "toolace"), meta=_record_meta(data))
+
+
+# --------------------------------------------------------------------------------------
+# xLAM / APIGen
+
+
+def from_xlam(data: Any, index: int) -> list[Sample]:
+    """``{"id", "query", "tools": "<json>", "answers": "<json>"}``: one sample per record."""
+    _need_object(data)
+    query = data.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise ConvertError("'query' is missing or empty")
+    tools = tools_from_value(data.get("tools"))
+    answers = data.get("answers")
+    if isinstance(answers, str):
+        try:
+            answers = json.loads(answers)
+        except json.JSONDecodeError as e:
+            raise ConvertError(f"'answers' is not valid JSON: {e.msg}") from None
+    if answers is None:
+        raise ConvertError("'answers' is missing")
+    if isinstance(answers, dict):
+        answers = [answers]
+    if not isinstance(answers, list):
+        raise ConvertError("'answers' must be a list of {name, arguments}")
+    calls = []
+    for a in answers:
+        if not isinstance(a, dict):
+            raise ConvertError("an answer is not a {name, arguments} object")
+        calls.append(_call(a.get("name"), a.get("arguments", {})))
+    rid = data.get("id")
+    did = f"xlam-{rid}" if rid is not None and rid != "" else f"xlam-{index}"
+    messages = [_message("user", query), _message("assistant", "", calls)]
+    return dialogue_to_samples(did, tools, messages, source=str(data.get("source") or "xlam"),
+                               meta=_record_meta(data))
+
+
+# --------------------------------------------------------------------------------------
+# OpenAI / TRL messages
+
+
+def from_openai(data: Any, index: int) -> list[Sample]:
+    """``{"messages": [...], "tools": [{"type": "function", "function": {...}}]}``; call
+    arguments may be a dict (as chat templates want) or a JSON string (as the API sends)."""
+    _need_object(data)
+    tools = tools_from_value(data.get("tools"))
+    raw = data.get("messages")
+    if isinstance(raw, str):  # some hub copies store the messages as a JSON string
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise ConvertError(f"'messages' is not valid JSON: {e.msg}") from None
+    if not isinstance(raw, list) or not raw:
+        raise ConvertError("'messages' must be a non-empty list")
+    messages = []
+    for j, m in enumerate(raw):
+        if not isinstance(m, dict):
+            raise ConvertError(f"messages[{j}] is not an object")
+        role = m.get("role")
+        if role == "assistant":
+            calls = []
+            for tc in m.get("tool_calls") or []:
+                fn = tc.get("function", tc) if isinstance(tc, dict) else None
+                if not isinstance(fn, dict):
+                    raise ConvertError(f"messages[{j}].tool_calls has an entry that is not an object")
+                calls.append(_call(fn.get("name"), fn.get("arguments", {})))
+            if isinstance(m.get("function_call"), dict):  # the API's older single-call field
+                calls.append(_call(m["function_call"].get("name"), m["function_call"].get("arguments", {})))
+            messages.append(_message("assistant", m.get("content"), calls))
+        elif role in ("tool", "function", "ipython"):
+            messages.append(_message("tool", m.get("content"), name=m.get("name")))
+        elif role in ("user", "system"):
+            messages.append(_message(role, m.get("content")))
+        else:
+            raise ConvertError(f"messages[{j}] has unknown role {role!r}")
+    return dialogue_to_samples(_record_id(data, "openai", index), tools, messages,
+                               source=str(data.get("source") or "openai"), meta=_record_meta(data))
+
+
+# --------------------------------------------------------------------------------------
+# LLaMA-Factory sharegpt
+
+
+def from_sharegpt(data: Any, index: int) -> list[Sample]:
+    """``{"conversations": [{"from": human|gpt|function_call|observation, "value"}],
+    "system": str, "tools": "<json>"}``; a function_call value is ``{"name", "arguments"}``
+    or a list of them."""
+    _need_object(data)
+    tools = tools_from_value(data.get("tools"))
+    conv = _need_list(data, "conversations")
+    messages = []
+    system = data.get("system")
+    if isinstance(system, str) and system:
+        messages.append(_message("system", system))
+    for j, turn in enumerate(conv):
+        if not isinstance(turn, dict):
+            raise ConvertError(f"conversations[{j}] is not an object")
+        who, value = turn.get("from"), turn.get("value", "")
+        if who in ("human", "user"):
+            messages.append(_message("user", value))
+        elif who in ("gpt", "assistant"):
+            messages.append(_message("assistant", value))
+        elif who == "function_call":
+            obj = value
+            if isinstance(value, str):
+                try:
+                    obj = json.loads(value)
+                except json.JSONDecodeError as e:
+                    raise ConvertError(f"conversations[{j}]: function_call is not valid JSON: {e.msg}") from None
+            items = obj if isinstance(obj, list) else [obj]
+            calls = []
+            for it in items:
+                if not isinstance(it, dict):
+                    raise ConvertError(f"conversations[{j}]: function_call entry is not {{name, arguments}}")
+                calls.append(_call(it.get("name"), it.get("arguments", {})))
+            messages.append(_message("assistant", "", calls))
+        elif who in ("observation", "tool"):
+            messages.append(_message("tool", value))
+        elif who == "system":
+            messages.append(_message("system", value))
+        else:
+            raise ConvertError(f"conversations[{j}] has unknown speaker {who!r}")
+    return dialogue_to_samples(_record_id(data, "sharegpt", index), tools, messages,
+                               source=str(data.get("source") or "sharegpt"), meta=_record_meta(data))
+
+
+# --------------------------------------------------------------------------------------
+# BFCL v4
+
+
+def bfcl_category_of(bfcl_id: str) -> str:
+    """BFCL category from an id: ``live_multiple_3-1-0`` -> ``live_multiple``."""
+    return re.sub(r"_\d+(-\d+)*$", "", bfcl_id)
+
+
+def load_bfcl_answers(source: str) -> dict[str, list]:
+    """``{id: ground_truth}`` from a BFCL possible-answer file."""
+    out: dict[str, list] = {}
+    for rec in read_records(source):
+        d = rec.data
+        if not isinstance(d, dict) or "id" not in d or "ground_truth" not in d:
+            raise DataError(f"{rec.location}: a possible answer needs 'id' and 'ground_truth'")
+        out[str(d["id"])] = d["ground_truth"]
+    return out
+
+
+def from_bfcl(data: Any, index: int, *, answers: dict[str, list] | None = None) -> list[Sample]:
+    """``{"id", "question": [[{role, content}]], "function": [...]}`` plus its ground truth
+    (from ``answers`` by id, or a ``ground_truth`` field), kept as the answer verbatim."""
+    _need_object(data)
+    bid = data.get("id")
+    if not isinstance(bid, str) or not bid:
+        raise ConvertError("BFCL entry has no 'id'")
+    cat = bfcl_category_of(bid)
+    question = data.get("question")
+    if isinstance(question, str):
+        turns = [[{"role": "user", "content": question}]]
+    elif isinstance(question, list) and question and all(isinstance(t, list) for t in question):
+        turns = question
+    elif isinstance(question, list) and question and all(isinstance(t, dict) for t in question):
+        turns = [question]
+    else:
+        raise ConvertError("'question' must be a list of turns of {role, content} messages")
+    if len(turns) > 1 or "multi_turn" in cat:
+        raise ConvertError(f"unsupported BFCL category: {cat} (multi-turn entries need BFCL's executable state)")
+    if cat.endswith("relevance") and not cat.endswith("irrelevance"):
+        raise ConvertError(f"unsupported BFCL category: {cat} (any call passes, there is no answer to convert)")
+    funcs = data.get("function")
+    if isinstance(funcs, dict):
+        funcs = [funcs]
+    tools = tools_from_value(funcs or [])
+    messages = []
+    for j, m in enumerate(turns[0]):
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant", "tool"):
+            raise ConvertError(f"question[0][{j}] is not a {{role, content}} message")
+        messages.append(_message(m["role"], m.get("content")))
+    if cat.endswith("irrelevance"):
+        messages.append(_message("assistant", ""))
+        return dialogue_to_samples(bid, tools, messages, source=str(data.get("source") or "bfcl"),
+                                   meta=_record_meta(data))
+    gt = data.get("ground_truth")
+    if gt is None and answers is not None:
+        gt = answers.get(bid)
+    if gt is None:
+        raise ConvertError(f"no possible answer for {bid} (give the possible_answer file with --answers)")
+    if not isinstance(gt, list) or not all(isinstance(c, dict) and len(c) == 1 for c in gt):
+        raise ConvertError("ground_truth must be a list of {function: {param: [values]}}")
+    gt = [{safe_name(k): v for k, v in c.items()} for c in gt]  # a no-op for BFCL's own names
+    # The turn's concrete calls are the canonical answer; the answer keeps every acceptable value.
+    from toolace_r.data.schema import gold_calls
+
+    try:
+        canon = gold_calls(gt)
+    except (ValueError, TypeError, AttributeError) as e:
+        raise ConvertError(f"ground_truth is malformed: {e}") from None
+    messages.append(_message("assistant", "", canon))
+    return dialogue_to_samples(bid, tools, messages, source=str(data.get("source") or "bfcl"),
+                               meta=_record_meta(data), answers={len(messages) - 1: gt})
+
+
+# --------------------------------------------------------------------------------------
+# Driver
+
+
+def _need_object(data: Any) -> None:
+    if not isinstance(data, dict):
+        raise ConvertError(f"expected a JSON object, got {type(data).__name__}")
+
+
+def _need_list(data: dict, key: str) -> list:
+    v = data.get(key)
+    if not isinstance(v, list) or not v:
+        raise ConvertError(f"'{key}' must be a non-empty list")
+    return v
+
+
+def reader_for(fmt: str, *, answers: dict[str, list] | None = None) -> Callable[[Any, int], list[Sample]]:
+    if fmt == "toolace":
+        return from_toolace
+    if fmt == "xlam":
+        return from_xlam
+    if fmt == "openai":
+        return from_openai
+    if fmt == "sharegpt":
+        return from_sharegpt
+    if fmt == "bfcl":
+        return lambda data, index: from_bfcl(data, index, answers=answers)
+    raise DataError(f"unknown input format {fmt!r}; choose one of {', '.join(READ_FORMATS)}")
+
+
+def convert_records(
+    fmt: str,
+    records: Iterable[Record],
+    *,
+    answers: dict[str, list] | None = None,
+    skip_invalid: bool = False,
+    report: ConversionReport | None = None,
+    on_record: Callable[[], None] | None = None,
+) -> list[Sample]:
+    """Convert raw records of one format. A bad record raises :class:`DataError` naming its
+    location, or with ``skip_invalid`` is skipped and recorded in ``report``."""
+    read = reader_for(fmt, answers=answers)
+    report = report if report is not None else ConversionReport()
+    out: list[Sample] = []
+    seen: dict[str, str] = {}
+    for index, rec in enumerate(records):
+        report.records += 1
+        if on_record is not None:
+            on_record()
+        try:
+            samples = read(rec.data, index)
+            for s in samples:
+                if s.id in seen:
+                    raise ConvertError(f"duplicate sample id {s.id!r} (first at {seen[s.id]})")
+        except (ConvertError, ValidationError) as e:
+            msg = summarize_validation_error(e) if isinstance(e, ValidationError) else str(e)
+            if not skip_invalid:
+                raise DataError(f"{rec.location}: {msg}") from None
+            report.skip(rec.location, msg)
+            continue
+        for s in samples:
+            seen[s.id] = rec.location
+        out.extend(samples)
+        report.converted += len(samples)
+    return out
+
+
+def convert(
+    fmt: str,
+    source: str,
+    *,
+    answers: str | None = None,
+    skip_invalid: bool = False,
+    report: ConversionReport | None = None,
+    split: str | None = None,
+) -> list[Sample]:
+    """Read ``source`` (file or hub name) in format ``fmt`` into samples."""
+    if fmt != "bfcl" and answers:
+        raise DataError("possible answers (--answers) are only for the bfcl format")
+    ans = load_bfcl_answers(answers) if answers else None
+    return convert_records(fmt, read_records(source, split=split), answers=ans,
+                           skip_invalid=skip_invalid, report=report)
+
+
+# --------------------------------------------------------------------------------------
+# Writers
+
+
+def _tool_dict(t: ToolSpec) -> dict[str, Any]:
+    return {"name": t.name, "description": t.description, "parameters": t.parameters}
+
+
+def _target_message(s: Sample) -> Message:
+    calls = s.gold_calls()
+    if calls:
+        return Message(role="assistant", content="", tool_calls=calls)
+    return Message(role="assistant", content=s.text or "")
+
+
+def dialogues(samples: Iterable[Sample]) -> list[tuple[str, Sample, list[Message]]]:
+    """Group samples into dialogues: (id, the sample with the longest history, full messages).
+
+    Samples of one dialogue (same ``meta.dialogue``) are written once, as the longest
+    sample's history plus its target, when every shorter sample is a prefix of it; otherwise
+    (samples edited apart) each is written on its own."""
+    groups: dict[str, list[Sample]] = {}
+    order: list[str] = []
+    for s in samples:
+        key = str(s.meta.get("dialogue", s.id))
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(s)
+    out = []
+    for key in order:
+        group = groups[key]
+        last = max(group, key=lambda s: len(s.messages))
+        full = list(last.messages) + [_target_message(last)]
+        consistent = all(
+            full[: len(s.messages)] == list(s.messages) and _same_turn(full[len(s.messages)], _target_message(s))
+            for s in group
+        )
+        if consistent and len({len(s.messages) for s in group}) == len(group):
+            out.append((key, last, full))
+        else:
+            out.extend((s.id, s, list(s.messages) + [_target_message(s)]) for s in group)
+    return out
+
+
+def _same_turn(a: Message, b: Message) -> bool:
+    if b.tool_calls:
+        return a.tool_calls == b.tool_calls
+    return not a.tool_calls and a.content == b.content
+
+
+def _record_extras(did: str, s: Sample) -> dict[str, Any]:
+    extras: dict[str, Any] = {"id": did, "source": s.source}
+    meta = {k: v for k, v in s.meta.items() if k not in ("dialogue", "turn")}
+    if meta:
+        extras["meta"] = meta
+    return extras
+
+
+def to_openai(samples: Iterable[Sample]) -> list[dict[str, Any]]:
+    """TRL / OpenAI records: ``{"messages", "tools"}`` with call arguments as dicts."""
+    out = []
+    for did, s, full in dialogues(samples):
+        msgs = []
+        for m in full:
+            d: dict[str, Any] = {"role": m.role, "content": m.content}
+            if m.tool_calls:
+                d["tool_calls"] = [{"type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                                   for c in m.tool_calls]
+            if m.name:
+                d["name"] = m.name
+            msgs.append(d)
+        rec = {**_record_extras(did, s), "messages": msgs,
+               "tools": [{"type": "function", "function": _tool_dict(t)} for t in s.tools]}
+        out.append(rec)
+    return out
+
+
+def to_sharegpt(samples: Iterable[Sample]) -> list[dict[str, Any]]:
+    """LLaMA-Factory sharegpt records: ``conversations`` (human / gpt / function_call /
+    observation), ``system`` and ``tools`` (a JSON string)."""
+    out = []
+    for did, s, full in dialogues(samples):
+        system = ""
+        conv: list[dict[str, str]] = []
+        for j, m in enumerate(full):
+            if m.role == "system":
+                if j != 0:
+                    raise DataError(f"sample {s.id}: sharegpt keeps a system message only at the start")
+                system = m.content
+            elif m.role == "user":
+                conv.append({"from": "human", "value": m.content})
+            elif m.role == "assistant" and m.tool_calls:
+                items = [{"name": c.name, "arguments": c.arguments} for c in m.tool_calls]
+                value = items[0] if len(items) == 1 else items
+                conv.append({"from": "function_call", "value": json.dumps(value, ensure_ascii=False)})
+            elif m.role == "assistant":
+                conv.append({"from": "gpt", "value": m.content})
+            elif conv and conv[-1]["from"] == "observation":
+                # LLaMA-Factory wants turns to alternate: consecutive results share one observation.
+                conv[-1]["value"] += "\n" + m.content
+            else:
+                conv.append({"from": "observation", "value": m.content})
+        rec = {**_record_extras(did, s), "conversations": conv, "system": system,
+               "tools": json.dumps([_tool_dict(t) for t in s.tools], ensure_ascii=False)}
+        out.append(rec)
+    return out
+
+
+def export(fmt: str, samples: Iterable[Sample]) -> list[dict[str, Any]]:
+    if fmt == "openai":
+        return to_openai(samples)
+    if fmt == "sharegpt":
+        return to_sharegpt(samples)
+    raise DataError(f"unknown output format {fmt!r}; choose one of {', '.join(WRITE_FORMATS)}")

@@ -1,0 +1,289 @@
+"""Reading and writing tool-use data: raw records and validated samples.
+
+Sources are local ``.json`` files (one array of objects, or one object), local ``.jsonl``
+files (one object per line), or a Hugging Face ``datasets`` name (``org/name`` or
+``org/name:split``), loaded through ``datasets.load_dataset`` only when asked for.
+
+Every record carries a *location* (``file:line`` for local files, ``name[split]#row`` for a
+hub data set), so that an error names where the bad record is and what is wrong with it.
+With ``skip_invalid`` a bad record is skipped instead, and a :class:`ConversionReport` counts
+it with its reason: nothing is dropped silently.
+
+Writes are atomic: the data goes to a temporary file beside the target, which then replaces
+the target in one ``os.replace`` (a crash never leaves half a file under the real name).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from pydantic import ValidationError
+
+from toolace_r.data.schema import Sample
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file, the line and what is wrong."""
+
+
+@dataclass
+class Record:
+    """One raw JSON object and where it came from (``file:line`` or ``dataset#row``)."""
+
+    location: str
+    data: Any
+
+
+@dataclass
+class ConversionReport:
+    """What a read or conversion kept and what it skipped, with each skip's reason."""
+
+    converted: int = 0
+    records: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def skip(self, location: str, reason: str) -> None:
+        self.skipped.append((location, reason))
+
+    @property
+    def n_skipped(self) -> int:
+        return len(self.skipped)
+
+    def reasons(self) -> Counter:
+        """Skips counted by reason, with the record-specific detail cut off after ':'."""
+        return Counter(r.split(":", 1)[0] for _, r in self.skipped)
+
+    def summary(self) -> str:
+        line = f"{self.converted} samples from {self.records} records, {self.n_skipped} skipped"
+        if self.skipped:
+            top = ", ".join(f"{n}x {r}" for r, n in self.reasons().most_common(5))
+            line += f" ({top})"
+        return line
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "converted": self.converted,
+            "skipped": self.n_skipped,
+            "skip_reasons": dict(self.reasons().most_common()),
+            "skipped_examples": [{"location": loc, "reason": r} for loc, r in self.skipped[:20]],
+        }
+
+
+def summarize_validation_error(err: ValidationError) -> str:
+    """A pydantic error in one line: the first problem's field path and message (+N more)."""
+    errors = err.errors()
+    if not errors:
+        return str(err).splitlines()[0]
+    first = errors[0]
+    loc = ".".join(str(p) for p in first.get("loc", ())) or "<sample>"
+    msg = first.get("msg", "invalid")
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{loc}: {msg}{more}"
+
+
+# --------------------------------------------------------------------------------------
+# Raw records
+
+
+def is_local_source(source: str | os.PathLike) -> bool:
+    """A local JSON / JSON-lines file (a folder goes to ``datasets``, which reads folders)."""
+    p = Path(source)
+    return p.is_file() or (not p.exists() and p.suffix.lower() in (".json", ".jsonl"))
+
+
+def read_records(source: str | os.PathLike, *, split: str | None = None) -> Iterator[Record]:
+    """Raw JSON objects from a local .json/.jsonl file or a Hugging Face data set name.
+
+    A hub name may carry its split after a colon (``Team-ACE/ToolACE:train``); the default
+    split is ``train``. A local folder is also read through ``datasets`` (its data files).
+    Malformed JSON raises :class:`DataError` naming file and line."""
+    src = str(source)
+    if is_local_source(src):
+        path = Path(src)
+        if not path.is_file():
+            raise DataError(f"{path}: no such file")
+        if path.suffix.lower() == ".jsonl":
+            yield from _read_jsonl(path)
+        else:
+            yield from _read_json(path)
+        return
+    yield from _read_hub(src, split)
+
+
+def _read_jsonl(path: Path) -> Iterator[Record]:
+    with path.open("r", encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
+            yield Record(f"{path}:{lineno}", obj)
+
+
+def _read_json(path: Path) -> Iterator[Record]:
+    text = path.read_text(encoding="utf-8")
+    dec = json.JSONDecoder()
+    i = _skip_ws(text, 0)
+    if i >= len(text):
+        return
+    if text[i] != "[":
+        # One object (or a .json file that is really JSON lines): decode value after value.
+        while i < len(text):
+            try:
+                obj, end = dec.raw_decode(text, i)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
+            yield Record(f"{path}:{_line_of(text, i)}", obj)
+            i = _skip_ws(text, end)
+        return
+    # A top-level array: decode element by element, so each record knows its line.
+    i = _skip_ws(text, i + 1)
+    if i < len(text) and text[i] == "]":
+        return
+    while True:
+        try:
+            obj, end = dec.raw_decode(text, i)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
+        yield Record(f"{path}:{_line_of(text, i)}", obj)
+        i = _skip_ws(text, end)
+        if i < len(text) and text[i] == ",":
+            i = _skip_ws(text, i + 1)
+            continue
+        if i < len(text) and text[i] == "]":
+            if _skip_ws(text, i + 1) < len(text):
+                raise DataError(f"{path}:{_line_of(text, i + 1)}: invalid JSON: extra data after the array")
+            return
+        raise DataError(f"{path}:{_line_of(text, i)}: invalid JSON: expected ',' or ']' in the top-level array")
+
+
+def _skip_ws(text: str, i: int) -> int:
+    while i < len(text) and text[i] in " \t\r\n":
+        i += 1
+    return i
+
+
+def _line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def _read_hub(name: str, split: str | None) -> Iterator[Record]:
+    if ":" in name and split is None and not Path(name).exists():
+        name, split = name.rsplit(":", 1)
+    split = split or "train"
+    try:
+        import datasets  # heavy: only when a hub data set is really asked for
+    except ImportError as e:  # pragma: no cover - datasets is a declared dependency
+        raise DataError(f"{name}: reading a Hugging Face data set needs the 'datasets' package ({e})") from None
+    try:
+        ds = datasets.load_dataset(name, split=split)
+    except Exception as e:  # the hub raises many kinds; one line says which data set failed
+        raise DataError(f"{name}[{split}]: cannot load data set: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    for i, row in enumerate(ds):
+        yield Record(f"{name}[{split}]#{i}", dict(row))
+
+
+# --------------------------------------------------------------------------------------
+# Samples
+
+
+def validate_sample(record: Record) -> Sample:
+    """Validate one raw record as a :class:`Sample`; :class:`DataError` names where and why."""
+    if not isinstance(record.data, dict):
+        raise DataError(f"{record.location}: expected a JSON object, got {type(record.data).__name__}")
+    try:
+        return Sample.model_validate(record.data)
+    except ValidationError as e:
+        raise DataError(f"{record.location}: invalid sample: {summarize_validation_error(e)}") from None
+
+
+def read_samples(
+    source: str | os.PathLike,
+    *,
+    skip_invalid: bool = False,
+    report: ConversionReport | None = None,
+    split: str | None = None,
+) -> list[Sample]:
+    """Read and validate samples in the unified format (see :mod:`toolace_r.data.schema`).
+
+    With ``skip_invalid`` an invalid record is skipped and recorded in ``report``; without
+    it the first invalid record raises :class:`DataError`."""
+    report = report if report is not None else ConversionReport()
+    out: list[Sample] = []
+    for rec in read_records(source, split=split):
+        report.records += 1
+        try:
+            out.append(validate_sample(rec))
+        except DataError as e:
+            if not skip_invalid:
+                raise
+            report.skip(rec.location, str(e).split(": ", 1)[1])
+            continue
+        report.converted += 1
+    return out
+
+
+def iter_jsonl_lines(samples: Iterable[Sample | dict]) -> Iterator[str]:
+    for s in samples:
+        obj = s.model_dump(mode="json", exclude_none=True) if isinstance(s, Sample) else s
+        yield json.dumps(obj, ensure_ascii=False) + "\n"
+
+
+def write_jsonl(path: str | os.PathLike, items: Iterable[Sample | dict]) -> int:
+    """Write samples (or plain dicts) as JSON lines, atomically. Returns the count written."""
+    n = 0
+
+    def lines() -> Iterator[str]:
+        nonlocal n
+        for line in iter_jsonl_lines(items):
+            n += 1
+            yield line
+
+    atomic_write_text(path, lines())
+    return n
+
+
+def write_samples(path: str | os.PathLike, samples: Iterable[Sample]) -> int:
+    return write_jsonl(path, samples)
+
+
+def write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> None:
+    """Write one JSON document atomically."""
+    atomic_write_text(path, [json.dumps(obj, ensure_ascii=False, indent=indent) + "\n"])
+
+
+def atomic_write_text(path: str | os.PathLike, chunks: Iterable[str]) -> None:
+    """Write text chunks (or one string) to a temporary file beside ``path``, then
+    ``os.replace`` it over ``path``."""
+    if isinstance(chunks, str):
+        chunks = [chunks]
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        # mkstemp creates the file 0600; give it the mode an ordinary open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        # Never leave the temporary file behind, whatever stopped the write.
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

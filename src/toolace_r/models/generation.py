@@ -1,0 +1,467 @@
+"""Generation: one interface, three backends (local transformers, vLLM, an OpenAI-compatible server).
+
+``Generator.generate(prompts, n, temperature, top_p, max_new_tokens, seed)`` takes prompts as
+``(messages, tools)`` pairs, exactly what :func:`toolace_r.models.prompting.build_messages` and
+:func:`~toolace_r.models.prompting.refine_messages` return, and gives back, per prompt, ``n``
+:class:`Completion` objects (text without the end-of-turn token, and the number of generated tokens,
+end token included: the cost). ``temperature == 0`` is greedy decoding.
+
+Backends (:func:`make_generator`):
+
+* ``hf`` (default): a transformers causal LM run by our own decoding loop. The MAIT probe samples
+  k answers per prompt, so the loop prefills each distinct prompt once and then repeats its KV cache
+  k times (``Cache.batch_repeat_interleave``) instead of prefilling k copies. Prompts are sorted by
+  length and left-padded into batches of at most ``max_batch_rows`` sequences (64 on CPU, where the
+  calibration found larger batches slower; 512 on CUDA), halved on out-of-memory. Rows that hit the
+  end-of-turn token are dropped from the batch as they finish. Sampling uses a ``torch.Generator``
+  seeded with ``seed``, so a call is reproducible.
+* ``vllm`` (optional extra, GPU): ``SamplingParams(n=k)`` with prefix caching, LoRA adapters via
+  ``LoRARequest``. Imported only when used.
+* ``openai``: any OpenAI-compatible ``/v1/chat/completions`` endpoint (``OPENAI_BASE_URL`` /
+  ``OPENAI_API_KEY`` or arguments), called through httpx from a thread pool with a concurrency
+  limit, timeouts, and retries with exponential backoff on connection errors, 408/409/429 and 5xx.
+
+Launch a quick look from the command line::
+
+    toolace-r model generate --model models/tiny --data corpus/test.jsonl --n 2 --limit 5
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import random
+import threading
+import time
+from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+Prompt = tuple[list[dict[str, Any]], "list[dict[str, Any]] | None"]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sampled answer: its text (end-of-turn token removed), the number of tokens generated
+    (end token included: the cost), and those token ids where the backend exposes them."""
+
+    text: str
+    n_tokens: int
+    token_ids: tuple[int, ...] = ()
+
+
+def _check_args(prompts: Sequence[Any], n: int, temperature: float, top_p: float, max_new_tokens: int) -> None:
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    for i, p in enumerate(prompts):
+        if not (isinstance(p, (tuple, list)) and len(p) == 2 and isinstance(p[0], list)):
+            raise TypeError(f"prompt {i} must be a (messages, tools) pair, got {type(p).__name__}")
+
+
+class Generator(ABC):
+    """Samples completions for chat prompts. Subclasses implement :meth:`generate`.
+
+    ``prompt_config`` is how the model expects its prompts (``toolace_r.json`` in a model
+    directory; the default system-prompt style otherwise): build prompts with it."""
+
+    prompt_config: Any = None
+
+    @abstractmethod
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        n: int = 1,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 128,
+        seed: int = 0,
+    ) -> list[list[Completion]]:
+        """``n`` completions for each ``(messages, tools)`` prompt, in prompt order."""
+
+    def close(self) -> None:  # pragma: no cover - default: nothing to release
+        pass
+
+    def __enter__(self) -> "Generator":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------------------------
+# hf: transformers model, our own batched decoding loop
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_model_and_tokenizer(model_path: str | Path, device: str | None = None, dtype: Any = None) -> tuple[Any, Any]:
+    """Model (eval mode, on ``device``) and tokenizer; bf16 on CUDA when supported, fp32 on CPU.
+    A directory holding a LoRA adapter loads its base model with the adapter applied."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(model_path)
+    if not path.exists() and str(model_path).startswith((".", "/")):
+        raise FileNotFoundError(f"model not found: {model_path}")
+    device = device or _default_device()
+    if dtype is None:
+        dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
+    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype)
+    model.to(device).eval()
+    return model, tokenizer
+
+
+def _stop_ids(model: Any, tokenizer: Any) -> set[int]:
+    ids = {tokenizer.eos_token_id}
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids.update(gen_eos if isinstance(gen_eos, (list, tuple)) else [gen_eos])
+    return {i for i in ids if i is not None}
+
+
+def _cache_of(out: Any) -> Any:
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
+
+
+def _is_oom(e: BaseException) -> bool:
+    import torch
+
+    return isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()
+
+
+class HFGenerator(Generator):
+    """Local transformers model; see the module docstring for how sampling is batched."""
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        model: Any = None,
+        tokenizer: Any = None,
+        device: str | None = None,
+        dtype: Any = None,
+        max_batch_rows: int | None = None,
+        prune_every: int = 8,
+    ):
+        if model is None or tokenizer is None:
+            if model_path is None:
+                raise ValueError("HFGenerator needs model_path, or both model and tokenizer")
+            model, tokenizer = load_model_and_tokenizer(model_path, device=device, dtype=dtype)
+        from toolace_r.models.prompting import load_prompt_config
+
+        self.model, self.tokenizer = model, tokenizer
+        # How this model must be prompted (recorded in its directory; the default otherwise).
+        local = model_path is not None and Path(model_path).is_dir()
+        self.prompt_config = load_prompt_config(model_path if local else None)
+        self.device = next(model.parameters()).device
+        self.max_batch_rows = max_batch_rows or (512 if self.device.type == "cuda" else 64)
+        self.prune_every = max(1, prune_every)
+        # transformers 5 renamed the forward's `past_key_values` to `cache`; use what this model takes.
+        params = inspect.signature(model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self.stop_ids = _stop_ids(model, tokenizer)
+        if not self.stop_ids:
+            raise ValueError("the tokenizer has no EOS token: generation could not stop at the end of a turn")
+        pad = tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else min(self.stop_ids)
+
+    def encode(self, prompt: Prompt) -> list[int]:
+        from toolace_r.models.prompting import encode_prompt
+
+        messages, tools = prompt
+        return encode_prompt(self.tokenizer, messages, tools)
+
+    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0):
+        _check_args(prompts, n, temperature, top_p, max_new_tokens)
+        return self.generate_ids([self.encode(p) for p in prompts], n, temperature, top_p, max_new_tokens, seed)
+
+    def generate_ids(
+        self, prompt_ids: Sequence[list[int]], n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
+        max_new_tokens: int = 128, seed: int = 0,
+    ) -> list[list[Completion]]:
+        """Like :meth:`generate`, for prompts already tokenized."""
+        import torch
+
+        if any(len(p) == 0 for p in prompt_ids):
+            raise ValueError("an empty prompt cannot be continued")
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        # Longest first: batches of similar length waste little on padding, and an OOM shows early.
+        order = sorted(range(len(prompt_ids)), key=lambda i: -len(prompt_ids[i]))
+        results: list[list[Completion] | None] = [None] * len(prompt_ids)
+        rows = self.max_batch_rows
+        start = 0
+        while start < len(order):
+            per_chunk = max(1, rows // n)
+            chunk = order[start:start + per_chunk]
+            try:
+                out = self._generate_chunk([prompt_ids[i] for i in chunk], n, temperature, top_p, max_new_tokens, gen)
+            except (RuntimeError, torch.OutOfMemoryError) as e:
+                if not _is_oom(e) or per_chunk == 1:
+                    raise
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                rows = max(n, rows // 2)  # back off and retry the same prompts
+                continue
+            for i, comps in zip(chunk, out):
+                results[i] = comps
+            start += len(chunk)
+        return results  # type: ignore[return-value]
+
+    def _pick(self, logits: Any, temperature: float, top_p: float, gen: Any) -> Any:
+        import torch
+
+        if temperature == 0:
+            return logits.argmax(dim=-1)
+        probs = torch.softmax(logits / temperature, dim=-1)
+        if top_p < 1.0:
+            sorted_p, idx = probs.sort(dim=-1, descending=True)
+            # Keep the smallest prefix whose mass reaches top_p (the top token always stays).
+            drop = sorted_p.cumsum(dim=-1) - sorted_p > top_p
+            sorted_p = sorted_p.masked_fill(drop, 0.0)
+            probs = torch.zeros_like(probs).scatter_(-1, idx, sorted_p)
+        return torch.multinomial(probs, 1, generator=gen).squeeze(-1)
+
+    def _generate_chunk(self, prompt_ids, n, temperature, top_p, max_new_tokens, gen) -> list[list[Completion]]:
+        import torch
+
+        dev = self.device
+        b, width = len(prompt_ids), max(len(p) for p in prompt_ids)
+        input_ids = torch.full((b, width), self.pad_id, dtype=torch.long)
+        attn = torch.zeros((b, width), dtype=torch.long)
+        for r, p in enumerate(prompt_ids):  # left padding: every prompt ends at the same column
+            input_ids[r, width - len(p):] = torch.tensor(p, dtype=torch.long)
+            attn[r, width - len(p):] = 1
+        input_ids, attn = input_ids.to(dev), attn.to(dev)
+        pos = (attn.cumsum(-1) - 1).clamp(min=0)
+        stop = torch.tensor(sorted(self.stop_ids), device=dev)
+        with torch.inference_mode():
+            out = self.model(input_ids=input_ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1)
+            cache, logits = _cache_of(out), out.logits[:, -1, :].float()
+            next_pos = pos[:, -1] + 1
+            if n > 1:
+                # Share the prefill: the n samples of a prompt start from copies of its cache.
+                cache.batch_repeat_interleave(n)
+                attn, logits, next_pos = (t.repeat_interleave(n, dim=0) for t in (attn, logits, next_pos))
+            total = b * n
+            alive = torch.arange(total, device=dev)  # original row of each batch row
+            finished = torch.zeros(total, dtype=torch.bool, device=dev)
+            generated: list[list[int]] = [[] for _ in range(total)]
+            for step in range(max_new_tokens):
+                tok = self._pick(logits, temperature, top_p, gen)
+                tok = torch.where(finished, torch.full_like(tok, self.pad_id), tok)
+                for r, t in zip(alive[~finished].tolist(), tok[~finished].tolist()):
+                    generated[r].append(t)
+                finished |= torch.isin(tok, stop)
+                if bool(finished.all()) or step == max_new_tokens - 1:
+                    break
+                if int(finished.sum()) >= max(1, finished.numel() // self.prune_every):
+                    # Drop finished rows from the batch (a cache copy, so not at every single step).
+                    keep = (~finished).nonzero().squeeze(-1)
+                    cache.batch_select_indices(keep)
+                    attn, tok, next_pos, alive = attn[keep], tok[keep], next_pos[keep], alive[keep]
+                    finished = finished[keep]
+                attn = torch.cat([attn, torch.ones_like(attn[:, :1])], dim=1)
+                out = self.model(
+                    input_ids=tok[:, None], attention_mask=attn, position_ids=next_pos[:, None],
+                    use_cache=True, **{self._cache_kw: cache},
+                )
+                cache, logits = _cache_of(out), out.logits[:, -1, :].float()
+                next_pos = next_pos + 1
+        results = []
+        for i in range(b):
+            comps = []
+            for r in range(i * n, (i + 1) * n):
+                ids = generated[r]
+                body = ids[:-1] if ids and ids[-1] in self.stop_ids else ids
+                comps.append(Completion(self.tokenizer.decode(body, skip_special_tokens=True), len(ids), tuple(ids)))
+            results.append(comps)
+        return results
+
+
+# --------------------------------------------------------------------------------------------
+# vllm (optional, GPU)
+
+
+class VLLMGenerator(Generator):
+    """vLLM offline engine with prefix caching; ``lora_path`` (or an adapter directory as
+    ``model_path``) serves a LoRA adapter on top of its base model."""
+
+    def __init__(self, model_path: str | Path, *, lora_path: str | Path | None = None, **engine_kw: Any):
+        try:
+            from vllm import LLM
+        except ImportError as e:
+            raise ImportError("the vllm backend needs the optional extra: pip install 'toolace-r[vllm]'") from e
+        base = str(model_path)
+        adapter_cfg = Path(model_path) / "adapter_config.json"
+        if lora_path is None and adapter_cfg.is_file():
+            lora_path, base = model_path, json.loads(adapter_cfg.read_text())["base_model_name_or_path"]
+        self.lora_request = None
+        if lora_path is not None:
+            from vllm.lora.request import LoRARequest
+
+            self.lora_request = LoRARequest("toolace_r_adapter", 1, str(lora_path))
+            engine_kw.setdefault("enable_lora", True)
+        engine_kw.setdefault("enable_prefix_caching", True)
+        from toolace_r.models.prompting import load_prompt_config
+
+        self.prompt_config = load_prompt_config(model_path if Path(model_path).is_dir() else None)
+        self.llm = LLM(model=base, **engine_kw)
+        self.tokenizer = self.llm.get_tokenizer()
+
+    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0):
+        from vllm import SamplingParams
+
+        from toolace_r.models.prompting import encode_prompt
+
+        _check_args(prompts, n, temperature, top_p, max_new_tokens)
+        params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens, seed=seed)
+        inputs = [{"prompt_token_ids": encode_prompt(self.tokenizer, m, t)} for m, t in prompts]
+        outs = self.llm.generate(inputs, params, lora_request=self.lora_request, use_tqdm=False)
+        return [[Completion(o.text, len(o.token_ids), tuple(o.token_ids)) for o in req.outputs] for req in outs]
+
+
+# --------------------------------------------------------------------------------------------
+# openai-compatible HTTP endpoint
+
+
+class EndpointError(RuntimeError):
+    """A request to the OpenAI-compatible endpoint failed for good (after retries, or not retryable)."""
+
+
+_RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+class OpenAIGenerator(Generator):
+    """Chat completions from an OpenAI-compatible server, ``concurrency`` requests at a time."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        concurrency: int = 8,
+        timeout: float = 120.0,
+        max_retries: int = 5,
+        backoff: float = 1.0,
+        max_backoff: float = 30.0,
+        extra_body: dict[str, Any] | None = None,
+    ):
+        import httpx
+
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        if not base_url:
+            raise ValueError("the openai backend needs a base URL (argument or OPENAI_BASE_URL)")
+        from toolace_r.models.prompting import PromptConfig
+
+        self.model = model
+        self.prompt_config = PromptConfig()  # a served model: tools go in our system prompt
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        # Local servers (vLLM, llama.cpp) accept any key; "EMPTY" is their convention.
+        key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        self.concurrency = max(1, concurrency)
+        self.max_retries, self.backoff, self.max_backoff = max_retries, backoff, max_backoff
+        self.extra_body = extra_body or {}
+        self.client = httpx.Client(
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(max_connections=self.concurrency),
+        )
+        self._lock = threading.Lock()
+        self.n_retries = 0  # how many requests were retried (for logs and tests)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        import httpx
+
+        delay = self.backoff
+        for attempt in range(self.max_retries + 1):
+            retry_after = None
+            try:
+                r = self.client.post(self.url, json=body)
+                if r.status_code == 200:
+                    return r.json()
+                if r.status_code not in _RETRY_STATUS:
+                    raise EndpointError(f"{self.url} answered {r.status_code}: {r.text[:500]}")
+                problem = f"HTTP {r.status_code}: {r.text[:200]}"
+                ra = r.headers.get("retry-after")
+                retry_after = float(ra) if ra and ra.replace(".", "", 1).isdigit() else None
+            except httpx.TransportError as e:  # connection refused/reset, timeouts
+                problem = f"{type(e).__name__}: {e}"
+            if attempt == self.max_retries:
+                raise EndpointError(f"{self.url} failed after {self.max_retries + 1} attempts; last: {problem}")
+            with self._lock:
+                self.n_retries += 1
+            # Exponential backoff with jitter, so that parallel clients do not retry in lockstep.
+            wait = retry_after if retry_after is not None else delay * (0.5 + random.random())
+            time.sleep(min(wait, self.max_backoff))
+            delay = min(delay * 2, self.max_backoff)
+        raise AssertionError("unreachable")
+
+    def _one(self, prompt: Prompt, index: int, n, temperature, top_p, max_new_tokens, seed) -> list[Completion]:
+        messages, tools = prompt
+        comps: list[Completion] = []
+        while len(comps) < n:
+            want = n - len(comps)
+            body = {
+                "model": self.model, "messages": messages, "n": want, "temperature": temperature,
+                "top_p": top_p, "max_tokens": max_new_tokens,
+                # A per-prompt, per-request seed: reproducible where the server honours seeds.
+                "seed": seed + 1_000_003 * index + len(comps), **self.extra_body,
+            }
+            if tools:
+                body["tools"] = tools
+            data = self._post(body)
+            choices = data.get("choices") or []
+            if not choices:
+                raise EndpointError(f"{self.url} returned no choices: {json.dumps(data)[:300]}")
+            used = (data.get("usage") or {}).get("completion_tokens")
+            for ch in choices[:want]:
+                text = (ch.get("message") or {}).get("content") or ""
+                # Per-choice token counts are not in the API; split the usage total evenly.
+                n_tok = round(used / len(choices)) if isinstance(used, int) else 0
+                comps.append(Completion(text, n_tok))
+        return comps
+
+    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0):
+        _check_args(prompts, n, temperature, top_p, max_new_tokens)
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            futures = [
+                pool.submit(self._one, p, i, n, temperature, top_p, max_new_tokens, seed) for i, p in enumerate(prompts)
+            ]
+            return [f.result() for f in futures]
+
+
+# --------------------------------------------------------------------------------------------
+
+BACKENDS = ("hf", "vllm", "openai")
+
+
+def make_generator(backend: str = "hf", model_path: str | Path | None = None, **kw: Any) -> Generator:
+    """``hf`` / ``vllm``: ``model_path`` is a model directory or hub id; ``openai``: it is the served
+    model name. Extra keywords go to the backend's constructor."""
+    if backend == "hf":
+        return HFGenerator(model_path, **kw)
+    if model_path is None:
+        raise ValueError(f"the {backend} backend needs a model")
+    if backend == "vllm":
+        return VLLMGenerator(model_path, **kw)
+    if backend == "openai":
+        return OpenAIGenerator(str(model_path), **kw)
+    raise ValueError(f"unknown generation backend {backend!r}; choose one of {BACKENDS}")

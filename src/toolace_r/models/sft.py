@@ -1,0 +1,272 @@
+"""Supervised fine-tuning through TRL's ``SFTTrainer``, with loss on the assistant answer only.
+
+What it does
+------------
+:func:`train_sft` takes training examples in any of these forms:
+
+* :class:`~toolace_r.data.schema.Sample` (rendered with :func:`prompting.build_messages` and
+  :func:`prompting.target_text`, in the prompt style recorded in the model directory);
+* :class:`~toolace_r.models.prompting.Example` or a dict ``{"messages", "tools", "target"}``, e.g. the
+  refinement examples the pipeline builds with :func:`prompting.refine_messages`;
+* a dict ``{"input_ids", "loss_mask"}`` already rendered.
+
+Each one becomes ``input_ids`` plus ``assistant_masks`` (1 on the answer and its end-of-turn token,
+0 elsewhere) from :func:`prompting.render`. TRL 1.16 recognises a dataset with an ``input_ids``
+column as pre-tokenized, skips its own chat templating, and builds ``labels`` from the
+``assistant_masks`` column (-100 where the mask is 0) before truncating to ``max_length`` and
+dropping examples left without answer tokens. So the system text, the tools, user turns, tool
+results and earlier assistant turns never carry loss, whatever the chat template looks like.
+
+Precision is chosen from the hardware: bf16 on CUDA when supported, fp32 on CPU. With ``lora``, a
+peft LoRA adapter (all linear layers) is trained; ``merge_lora`` folds it into the weights so that
+the output is a plain model. The output directory holds a model + tokenizer loadable with
+``AutoModelForCausalLM`` / ``AutoTokenizer``, ``train_log.jsonl`` (one line per logging step, and a
+final summary line), ``train_loss.png`` and the prompt configuration of the input model.
+
+Launch::
+
+    toolace-r train sft --model models/tiny --data corpus/train.jsonl --out models/tiny-sft --epochs 4
+
+or ``train_sft("models/tiny", samples, "models/tiny-sft", SFTSettings(epochs=4))`` from Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from toolace_r.models.embedded import PROMPT_CONFIG_FILE
+
+
+@dataclass
+class SFTSettings:
+    """Training settings. ``lr=None`` picks 2e-4 for LoRA, 1e-3 for a from-scratch model under
+    50M parameters (the embedded model), and 1e-5 for a full fine-tune of anything larger."""
+
+    epochs: float = 3.0
+    max_steps: int = -1  # > 0 overrides epochs
+    lr: float | None = None
+    batch_size: int = 32
+    grad_accum: int = 1
+    seed: int = 0
+    lora: bool = False
+    merge_lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    max_length: int = 1024
+    warmup_ratio: float = 0.03
+    scheduler: str = "cosine"
+    weight_decay: float = 0.0
+    logging_steps: int = 10
+    gradient_checkpointing: bool = False  # costs time; only worth it for big models on small GPUs
+    group_by_length: bool = True  # batches of similar length waste little compute on padding
+    progress: bool = True
+    plot: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs <= 0 and self.max_steps <= 0:
+            raise ValueError("set epochs > 0 or max_steps > 0")
+        if self.batch_size < 1 or self.grad_accum < 1:
+            raise ValueError("batch_size and grad_accum must be >= 1")
+        if self.merge_lora and not self.lora:
+            raise ValueError("merge_lora needs lora")
+
+
+def _to_rendered(tokenizer: Any, examples: Iterable[Any], prompt_cfg: Any) -> tuple[list[list[int]], list[list[int]]]:
+    from toolace_r.data.schema import Sample
+    from toolace_r.models import prompting
+
+    ids_all, masks_all = [], []
+    for i, ex in enumerate(examples):
+        if isinstance(ex, Sample):
+            ex = prompting.example_from_sample(ex, prompt_cfg)
+        if isinstance(ex, prompting.Example):
+            ids, mask = prompting.render_example(tokenizer, ex)
+        elif isinstance(ex, dict) and "input_ids" in ex:
+            ids, mask = list(ex["input_ids"]), list(ex.get("loss_mask") or ex.get("assistant_masks") or [])
+            if len(mask) != len(ids):
+                raise ValueError(f"example {i}: loss_mask must be as long as input_ids")
+        elif isinstance(ex, dict) and "messages" in ex and "target" in ex:
+            ids, mask = prompting.render(tokenizer, ex["messages"], ex.get("tools"), ex["target"])
+        else:
+            raise TypeError(
+                f"example {i}: expected a Sample, an Example, a dict with messages/tools/target, "
+                f"or a dict with input_ids/loss_mask; got {type(ex).__name__}"
+            )
+        ids_all.append(ids)
+        masks_all.append(mask)
+    if not ids_all:
+        raise ValueError("no training examples")
+    return ids_all, masks_all
+
+
+class _JsonlLog:
+    """A TrainerCallback (built lazily) that appends every log record to train_log.jsonl."""
+
+    @staticmethod
+    def make(path: Path) -> Any:
+        from transformers import TrainerCallback
+
+        class Callback(TrainerCallback):
+            def __init__(self) -> None:
+                self.records: list[dict[str, Any]] = []
+                path.write_text("", encoding="utf-8")
+
+            def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001
+                rec = {"step": state.global_step, "epoch": state.epoch, **(logs or {})}
+                self.records.append(rec)
+                with path.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(rec) + "\n")
+
+        return Callback()
+
+
+def _plot(records: list[dict[str, Any]], out: Path) -> None:
+    pts = [(r["step"], r["loss"]) for r in records if "loss" in r]
+    if len(pts) < 2:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(*zip(*pts))
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (answer tokens)")
+    ax.set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def build_trainer(
+    model_path: str | Path,
+    examples: Iterable[Any],
+    out_dir: str | Path,
+    cfg: SFTSettings | None = None,
+    prompt_cfg: Any = None,
+) -> tuple[Any, Any, dict[str, Any]]:
+    """The ready ``SFTTrainer`` (its ``train_dataset`` already holds TRL's labels), the tokenizer,
+    and facts about the run. :func:`train_sft` trains it; tests inspect it."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from toolace_r.models.prompting import load_prompt_config
+
+    cfg = cfg or SFTSettings()
+    model_path, out = Path(model_path), Path(out_dir)
+    if not model_path.exists():
+        raise FileNotFoundError(f"model not found: {model_path}")
+    if (model_path / "adapter_config.json").is_file():
+        raise ValueError(
+            f"{model_path} holds a LoRA adapter; continue training from a merged model (train with --merge-lora)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    prompt_cfg = prompt_cfg or load_prompt_config(model_path)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    ids, masks = _to_rendered(tokenizer, examples, prompt_cfg)
+    # Pre-tokenized data: TRL turns `assistant_masks` into labels (-100 where 0); see module docstring.
+    dataset = Dataset.from_dict({"input_ids": ids, "assistant_masks": masks})
+
+    on_cuda = torch.cuda.is_available()
+    bf16 = on_cuda and torch.cuda.is_bf16_supported()
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.bfloat16 if bf16 else torch.float32)
+    n_params = sum(p.numel() for p in model.parameters())
+    lr = cfg.lr if cfg.lr is not None else (2e-4 if cfg.lora else 1e-3 if n_params < 50_000_000 else 1e-5)
+
+    peft_config = None
+    if cfg.lora:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(
+            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+            target_modules="all-linear", task_type="CAUSAL_LM",
+        )
+
+    # TRL turns checkpointing on by default; transformers 5 renamed the switch.
+    ckpt_field = "activation_checkpointing" if "activation_checkpointing" in {
+        f.name for f in dataclasses.fields(SFTConfig)} else "gradient_checkpointing"
+    args = SFTConfig(
+        output_dir=str(out / "checkpoints"),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        learning_rate=lr,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        warmup_steps=cfg.warmup_ratio,  # a float < 1 is a share of the total steps
+        lr_scheduler_type=cfg.scheduler,
+        weight_decay=cfg.weight_decay,
+        logging_steps=cfg.logging_steps,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=bf16,  # TRL defaults bf16 to True, which CPUs run slowly or not at all
+        **{ckpt_field: cfg.gradient_checkpointing},
+        max_length=cfg.max_length,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=not cfg.progress,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=on_cuda,
+    )
+    log_cb = _JsonlLog.make(out / "train_log.jsonl")
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+        peft_config=peft_config, callbacks=[log_cb],
+    )
+    info = {"n_params": n_params, "lr": lr, "device": "cuda" if on_cuda else "cpu",
+            "dtype": "bf16" if bf16 else "fp32", "log": log_cb}
+    return trainer, tokenizer, info
+
+
+def train_sft(
+    model_path: str | Path,
+    examples: Iterable[Any],
+    out_dir: str | Path,
+    cfg: SFTSettings | None = None,
+    prompt_cfg: Any = None,
+) -> dict[str, Any]:
+    """Fine-tune the model at ``model_path`` on ``examples``; save to ``out_dir``; return metrics."""
+    cfg = cfg or SFTSettings()
+    model_path, out = Path(model_path), Path(out_dir)
+    trainer, tokenizer, info = build_trainer(model_path, examples, out, cfg, prompt_cfg)
+    log_cb = info.pop("log")
+    n_train = len(trainer.train_dataset)
+    t0 = time.perf_counter()
+    result = trainer.train()
+    wall = time.perf_counter() - t0
+
+    final = trainer.model
+    if cfg.lora and cfg.merge_lora:
+        final = final.merge_and_unload()
+    final.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    if (model_path / PROMPT_CONFIG_FILE).is_file():  # keep how this model must be prompted
+        shutil.copyfile(model_path / PROMPT_CONFIG_FILE, out / PROMPT_CONFIG_FILE)
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+
+    seen = max((r.get("num_tokens", 0) for r in log_cb.records), default=0)
+    metrics = {
+        "train_loss": result.training_loss,
+        "steps": result.global_step,
+        "n_examples": n_train,
+        **info,
+        "train_seconds": round(wall, 2),
+        "tokens_seen": int(seen),
+        "tokens_per_s": round(seen / wall, 1) if wall > 0 else None,
+        "settings": asdict(cfg),
+    }
+    with (out / "train_log.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"summary": metrics}) + "\n")
+    if cfg.plot:
+        _plot(log_cb.records, out / "train_loss.png")
+    return metrics

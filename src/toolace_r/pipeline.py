@@ -1,0 +1,358 @@
+"""`toolace-r run`: the ToolACE-R method end to end, as resumable stages.
+
+Stages, in order (each writes into ``RUN_DIR/stages/<name>/`` through a temporary folder that is
+renamed when the stage is complete, then records itself as done in ``RUN_DIR/state.json``)::
+
+    data                 synthesise the corpus (or read train/dev/test from data.source)
+    init                 embedded default: tokenizer + randomly initialised Llama model
+    warmup               warm-up SFT of M_0 (the embedded model cannot emit calls at first)
+    for each arm in (plain, mait, mait_refine):       # the ablation, same optimizer steps
+      for t in 0 .. T-1:
+        probe/<model>    k answers per pool item from the current model, scored (MAIT arms;
+                         shared when two arms probe the same model, e.g. M_0 at t = 0)
+        <arm>/r<t>/train select D_t (policy all for 'plain'), build the refinement corpus R_t
+                         ('mait_refine' only), SFT for train.steps_per_round steps
+        <arm>/r<t>/dev   greedy dev accuracy of the new model
+      eval/<arm>         test split: none / adaptive / fixed:N refinement
+    report               report.md, plots, metrics.jsonl
+
+A killed or interrupted run (Ctrl-C included) is continued with ``toolace-r run --resume RUN_DIR``:
+finished stages are skipped and the unfinished one starts again from its inputs. Every stage
+derives its seeds from the run seed and its own name, so a resumed run ends with the same results
+as an uninterrupted one.
+
+Arms: (a) ``plain``: plain SFT rounds on the whole pool (policy ``all``, no refinement data);
+(b) ``mait``: model-aware selection (``mait.policy``); (c) ``mait_refine``: (b) plus the
+self-refinement corpus. All start from the same warm-up model and train the same number of steps
+per round.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from toolace_r.config import RunConfig, config_from_dict, save_config, to_dict
+from toolace_r.data.io import read_samples, write_json, write_jsonl
+
+STATE_FILE = "state.json"
+
+
+class RunError(RuntimeError):
+    pass
+
+
+def stage_seed(seed: int, name: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}/{name}".encode()).digest()[:4], "little")
+
+
+@dataclass
+class Run:
+    """A run folder and its record of finished stages."""
+
+    dir: Path
+    cfg: RunConfig
+    state: dict[str, Any] = field(default_factory=dict)
+    log: Callable[[str], None] = print
+
+    @property
+    def stages_dir(self) -> Path:
+        return self.dir / "stages"
+
+    def stage_dir(self, name: str) -> Path:
+        return self.stages_dir / name
+
+    def done(self, name: str) -> dict[str, Any] | None:
+        return self.state["stages"].get(name)
+
+    def _save_state(self) -> None:
+        write_json(self.dir / STATE_FILE, self.state)
+        # metrics.jsonl is derived from the state, so a crash never leaves it half-written or duplicated
+        write_jsonl(self.dir / "metrics.jsonl", [{"stage": k, **v} for k, v in self.state["stages"].items()])
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[tuple[Path, dict[str, Any]]]:
+        """Run a stage: yields (temporary output folder, metrics dict to fill). On success the
+        folder is renamed into place and the stage recorded as done, with its wall time."""
+        final = self.stage_dir(name)
+        tmp = final.with_name(final.name + ".partial")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        if final.exists():  # left by a crash between rename and state write: redo cleanly
+            shutil.rmtree(final)
+        tmp.mkdir(parents=True)
+        metrics: dict[str, Any] = {}
+        t0 = time.time()
+        yield tmp, metrics
+        metrics["seconds"] = round(time.time() - t0, 2)
+        tmp.rename(final)
+        self.state["stages"][name] = metrics
+        self._save_state()
+        self.log(f"[done] {name} ({metrics['seconds']:.1f}s)")
+
+
+def open_run(run_dir: Path, cfg: RunConfig | None, *, resume: bool, force: bool, log: Callable[[str], None] = print) -> Run:
+    state_path = run_dir / STATE_FILE
+    if resume:
+        if not state_path.is_file():
+            raise RunError(f"{run_dir} is not a run folder to resume (no {STATE_FILE}); start a new run with --out")
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        saved = config_from_dict(state["config"])
+        if cfg is not None and to_dict(cfg) != to_dict(saved):
+            raise RunError("--resume continues a run with its own saved config; do not pass --config or overrides")
+        return Run(run_dir, saved, state, log)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not force:
+            raise RunError(f"run folder {run_dir} exists and is not empty; pass --force to overwrite it, "
+                           f"or --resume {run_dir} to continue it")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    assert cfg is not None
+    run = Run(run_dir, cfg, {"config": to_dict(cfg), "stages": {}}, log)
+    save_config(cfg, run_dir / "config.yaml")
+    run._save_state()
+    return run
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def planned_stages(cfg: RunConfig) -> int:
+    """How many stages a full run has (for the progress bar; early stops make it fewer)."""
+    n = 1 + (cfg.model.init == "embedded") + (cfg.train.warmup_steps > 0)
+    mait_arms = [a for a in cfg.arms if a != "plain"]
+    probes = (1 if mait_arms else 0) + len(mait_arms) * (cfg.mait.rounds - 1)
+    return n + probes + len(cfg.arms) * (2 * cfg.mait.rounds + 1)
+
+
+def run_pipeline(run: Run, progress: Any = None) -> dict[str, Any]:
+    cfg = run.cfg
+    t_start = time.time()
+    splits = _stage_data(run)
+    model0 = _stage_init(run, splits["train"])
+    warm = _stage_warmup(run, model0, splits["train"])
+    pool = splits["train"][: cfg.data.pool_size]
+    dev, test = splits["dev"], splits["test"]
+
+    results: dict[str, Any] = {"arms": {}}
+    for arm in cfg.arms:
+        model = warm
+        prev_sel: list[str] | None = None
+        best_dev = -1.0
+        for t in range(cfg.mait.rounds):
+            items = None
+            if arm != "plain":
+                items = _stage_probe(run, _model_tag(model, warm), model, pool)
+            info = _stage_train(run, arm, t, model if cfg.train.continue_from == "previous" else warm, warm, pool, items)
+            model = run.stage_dir(f"{arm}/r{t}/train") / "model"
+            dev_acc = _stage_dev(run, arm, t, model, dev)
+            sel = info["selected_ids"]
+            stop = None
+            if arm != "plain" and cfg.mait.stop_when_unchanged and prev_sel is not None:
+                if cfg.mait.policy == "progressive" and len(sel) <= len(prev_sel):
+                    stop = "selected set stopped growing"
+                elif sel == prev_sel:
+                    stop = "selected set unchanged"
+            if arm != "plain" and dev_acc < best_dev:
+                stop = stop or "dev accuracy stopped rising"
+            best_dev = max(best_dev, dev_acc)
+            prev_sel = sel
+            if stop:
+                run.log(f"{arm}: stopping after round {t}: {stop}")
+                break
+        results["arms"][arm] = {"model": str(model)}
+        _stage_eval(run, arm, model, test)
+
+    from toolace_r.report import write_report
+
+    write_report(run)
+    results["seconds"] = round(time.time() - t_start, 1)
+    return results
+
+
+def _model_tag(model: Path, warm: Path) -> str:
+    if model == warm:
+        return "warmup"
+    return f"{model.parents[2].name}_{model.parents[1].name}"  # stages/<arm>/r<t>/train/model -> <arm>_r<t>
+
+
+def _load_split(path: Path) -> list[Any]:
+    return read_samples(path)
+
+
+def _stage_data(run: Run) -> dict[str, list[Any]]:
+    cfg = run.cfg
+    name = "data"
+    if not run.done(name):
+        with run.stage(name) as (out, m):
+            if cfg.data.source == "synth":
+                from toolace_r.data.synth import write_corpus
+
+                write_corpus(out / "corpus", n=cfg.data.synth_n, seed=cfg.seed)
+                src = out / "corpus"
+            else:
+                src = Path(cfg.data.source)
+                for split in ("train", "dev", "test"):
+                    if not (src / f"{split}.jsonl").is_file():
+                        raise RunError(f"data.source {src} must hold train.jsonl, dev.jsonl and test.jsonl")
+            limits = {"train": None, "dev": cfg.data.dev_size, "test": cfg.data.test_size}
+            for split, limit in limits.items():
+                samples = [s for s in _load_split(src / f"{split}.jsonl") if s.answer is not None]
+                if limit is not None:
+                    samples = samples[:limit]
+                write_jsonl(out / f"{split}.jsonl", samples)
+                m[f"n_{split}"] = len(samples)
+    d = run.stage_dir(name)
+    splits = {s: _load_split(d / f"{s}.jsonl") for s in ("train", "dev", "test")}
+    if len(splits["train"]) < run.cfg.data.pool_size:
+        run.log(f"note: the pool is the whole train split ({len(splits['train'])} samples), fewer than data.pool_size")
+    return splits
+
+
+def _stage_init(run: Run, train: list[Any]) -> Path:
+    cfg = run.cfg
+    if cfg.model.init != "embedded":
+        return Path(cfg.model.init)
+    name = "init"
+    if not run.done(name):
+        with run.stage(name) as (out, m):
+            from toolace_r.models.embedded import init_model
+
+            info = init_model(train, out / "model", size=cfg.model.size, seed=stage_seed(cfg.seed, name))
+            m.update({k: v for k, v in info.items() if k != "out_dir"})
+    return run.stage_dir(name) / "model"
+
+
+def _sft_settings(run: Run, name: str, steps: int, lr: float) -> Any:
+    from toolace_r.models.sft import SFTSettings
+
+    cfg = run.cfg
+    return SFTSettings(max_steps=steps, lr=lr, batch_size=cfg.train.batch_size, seed=stage_seed(cfg.seed, name),
+                       lora=cfg.model.lora, merge_lora=cfg.model.lora, progress=False, plot=False, logging_steps=25)
+
+
+def _train(run: Run, name: str, base: Path, examples: list[Any], out: Path, steps: int, lr: float) -> dict[str, Any]:
+    from toolace_r.models.sft import train_sft
+
+    metrics = train_sft(base, examples, out / "model", _sft_settings(run, name, steps, lr))
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))}
+
+
+def _stage_warmup(run: Run, model0: Path, train: list[Any]) -> Path:
+    cfg = run.cfg
+    name = "warmup"
+    if cfg.train.warmup_steps == 0:
+        return model0
+    if not run.done(name):
+        with run.stage(name) as (out, m):
+            warm_set = train[: cfg.data.warmup_size]
+            m.update(_train(run, name, model0, warm_set, out, cfg.train.warmup_steps, cfg.train.warmup_lr))
+            m["n_examples"] = len(warm_set)
+    return run.stage_dir(name) / "model"
+
+
+def _generator(run: Run, model: Path) -> Any:
+    from toolace_r.models.generation import make_generator
+
+    return make_generator(run.cfg.model.backend, model)
+
+
+def _stage_probe(run: Run, tag: str, model: Path, pool: list[Any]) -> list[Any]:
+    from toolace_r.iterative import ProbeItem, p_histogram, probe
+
+    cfg = run.cfg
+    name = f"probe/{tag}"
+    if not run.done(name):
+        with run.stage(name) as (out, m):
+            gen = _generator(run, model)
+            items = probe(gen, pool, k=cfg.mait.k, temperature=cfg.mait.temperature, top_p=cfg.mait.top_p,
+                          max_new_tokens=cfg.mait.max_new_tokens, seed=stage_seed(cfg.seed, name))
+            gen.close()
+            write_jsonl(out / "probe.jsonl", [it.to_dict() for it in items])
+            m["p_histogram"] = p_histogram(items, cfg.mait.k)
+            m["pass_at_k"] = sum(any(it.correct) for it in items) / max(1, len(items))
+            m["mean_p"] = sum(it.p for it in items) / max(1, len(items))
+            m["generated_tokens"] = sum(it.tokens for it in items)
+    path = run.stage_dir(name) / "probe.jsonl"
+    return [ProbeItem.from_dict(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _stage_train(run: Run, arm: str, t: int, base: Path, warm: Path, pool: list[Any], items: list[Any] | None) -> dict[str, Any]:
+    from toolace_r.iterative import refinement_examples, select
+
+    cfg = run.cfg
+    name = f"{arm}/r{t}/train"
+    if not run.done(name):
+        with run.stage(name) as (out, m):
+            policy = "all" if arm == "plain" else cfg.mait.policy
+            if items is None:
+                selected_ids = [s.id for s in pool]
+            else:
+                selected_ids = select(policy, items, replay_share=cfg.mait.replay_share, seed=stage_seed(cfg.seed, name))
+            if not selected_ids:
+                run.log(f"{name}: the policy selected nothing; training on the whole pool this round")
+                selected_ids = [s.id for s in pool]
+            by_id = {s.id: s for s in pool}
+            selected = [by_id[i] for i in selected_ids]
+            examples: list[Any] = list(selected)
+            m.update({"policy": policy, "n_selected": len(selected), "n_refine": 0,
+                      "selected_by_category": _count(s.category for s in selected)})
+            if arm == "mait_refine" and items is not None:
+                n_ref = round(cfg.refine_corpus.ratio * len(selected))
+                refs, info = refinement_examples(by_id, items, n=n_ref, correct_share=cfg.refine_corpus.correct_share,
+                                                 seed=stage_seed(cfg.seed, name + "/refine"))
+                examples += refs
+                m.update(info)
+                m["n_refine"] = len(refs)
+                write_jsonl(out / "refine.jsonl", refs)
+            write_json(out / "selected.json", selected_ids)
+            m.update({f"train_{k}": v for k, v in _train(run, name, base, examples, out, cfg.train.steps_per_round, cfg.train.lr).items()})
+            m["selected_ids_sha"] = hashlib.sha256("\n".join(selected_ids).encode()).hexdigest()[:12]
+    sel = json.loads((run.stage_dir(name) / "selected.json").read_text(encoding="utf-8"))
+    return {"selected_ids": sel, **(run.done(name) or {})}
+
+
+def _count(items: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for x in items:
+        out[x] = out.get(x, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def _stage_dev(run: Run, arm: str, t: int, model: Path, dev: list[Any]) -> float:
+    from toolace_r.evaluation import evaluate
+
+    name = f"{arm}/r{t}/dev"
+    if not run.done(name):
+        with run.stage(name) as (out, m):
+            gen = _generator(run, model)
+            records, summary = evaluate(gen, dev, ["none"], max_new_tokens=run.cfg.eval.max_new_tokens)
+            gen.close()
+            write_jsonl(out / "outputs.jsonl", records)
+            m.update({"arm": arm, "round": t, "dev_accuracy": summary["none"]["accuracy"],
+                      "dev_well_formed": summary["none"]["well_formed"]})
+    return float(run.done(name)["dev_accuracy"])  # type: ignore[index]
+
+
+def _stage_eval(run: Run, arm: str, model: Path, test: list[Any]) -> dict[str, Any]:
+    from toolace_r.evaluation import evaluate
+
+    cfg = run.cfg
+    name = f"eval/{arm}"
+    if not run.done(name):
+        with run.stage(name) as (out, m):
+            gen = _generator(run, model)
+            records, summary = evaluate(gen, test, cfg.eval.modes, max_rounds=cfg.eval.max_rounds,
+                                        max_new_tokens=cfg.eval.max_new_tokens)
+            gen.close()
+            write_jsonl(out / "outputs.jsonl", records)
+            write_json(out / "summary.json", summary)
+            m["arm"] = arm
+            m["summary"] = {mode: {k: v for k, v in s.items() if k != "groups"} for mode, s in summary.items()}
+    return json.loads((run.stage_dir(name) / "summary.json").read_text(encoding="utf-8"))

@@ -1,0 +1,210 @@
+"""The run report: ``report.md``, PNG plots, and a one-screen summary, built from the stage
+records in ``state.json`` and the evaluation summaries. Everything here is read back from the run
+folder, so a report can be rebuilt at any time (``toolace-r run --resume`` does it last)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+ARM_TITLES = {"plain": "(a) plain SFT", "mait": "(b) MAIT", "mait_refine": "(c) MAIT + refinement corpus"}
+
+
+def _eval_summaries(run: Any) -> dict[str, dict[str, Any]]:
+    out = {}
+    for arm in run.cfg.arms:
+        f = run.stage_dir(f"eval/{arm}") / "summary.json"
+        if f.is_file():
+            out[arm] = json.loads(f.read_text(encoding="utf-8"))
+    return out
+
+
+def _dev_curves(run: Any) -> dict[str, list[tuple[int, float]]]:
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for name, m in run.state["stages"].items():
+        if name.endswith("/dev"):
+            curves.setdefault(m["arm"], []).append((m["round"], m["dev_accuracy"]))
+    return curves
+
+
+def goals(summaries: dict[str, dict[str, Any]]) -> list[str]:
+    """The issue's goals for the embedded default, checked against the measured numbers."""
+    lines = []
+    a, c = summaries.get("plain"), summaries.get("mait_refine")
+    if a and c and "none" in a and "adaptive" in c:
+        delta = 100 * (c["adaptive"]["accuracy"] - a["none"]["accuracy"])
+        lines.append(f"- (c) + adaptive vs (a) single pass: {delta:+.1f} points (goal: >= +5) "
+                     f"-> {'met' if delta >= 5 else 'NOT met'}")
+    for arm, s in summaries.items():
+        if {"none", "adaptive", "fixed:3"} <= s.keys():
+            gain_fixed = s["fixed:3"]["accuracy"] - s["none"]["accuracy"]
+            gain_ad = s["adaptive"]["accuracy"] - s["none"]["accuracy"]
+            tok_ratio = s["adaptive"]["mean_tokens"] / max(1e-9, s["none"]["mean_tokens"])
+            if gain_fixed > 0:
+                kept = gain_ad / gain_fixed
+                ok = kept >= 0.9 and tok_ratio <= 1.5
+                lines.append(f"- {ARM_TITLES[arm]}: adaptive keeps {100 * kept:.0f}% of the fixed-3 gain "
+                             f"({100 * gain_ad:+.1f} vs {100 * gain_fixed:+.1f} points) at {tok_ratio:.2f}x the "
+                             f"single-pass tokens (goal: >= 90% at <= 1.5x) -> {'met' if ok else 'NOT met'}")
+            else:
+                lines.append(f"- {ARM_TITLES[arm]}: fixed-3 refinement gains nothing over one pass "
+                             f"({100 * gain_fixed:+.1f} points; adaptive {100 * gain_ad:+.1f}) at "
+                             f"{tok_ratio:.2f}x tokens for adaptive: no gain to keep")
+    return lines
+
+
+def write_report(run: Any) -> Path:
+    cfg = run.cfg
+    summaries = _eval_summaries(run)
+    curves = _dev_curves(run)
+    stages = run.state["stages"]
+    lines = ["# toolace-r run report", ""]
+    lines += [f"Run folder: `{run.dir}`. Seed {cfg.seed}; policy `{cfg.mait.policy}`, {cfg.mait.rounds} round(s), "
+              f"k = {cfg.mait.k}, {cfg.train.steps_per_round} optimizer steps per round (batch {cfg.train.batch_size}) "
+              f"for every arm; model `{cfg.model.init}`. Test accuracy is scored by the checker in strict mode "
+              "(a malformed output is never a correct abstention).", ""]
+
+    if summaries:
+        modes = cfg.eval.modes
+        lines += ["## Ablation (test split)", "",
+                  "| arm | " + " | ".join(f"{m} acc" for m in modes) + " | " + " | ".join(f"{m} rounds / tokens" for m in modes) + " |",
+                  "|---|" + "---:|" * (2 * len(modes))]
+        for arm, s in summaries.items():
+            accs = " | ".join(f"{100 * s[m]['accuracy']:.1f}%" for m in modes)
+            cost = " | ".join(f"{s[m]['mean_rounds']:.2f} / {s[m]['mean_tokens']:.1f}" for m in modes)
+            lines.append(f"| {ARM_TITLES.get(arm, arm)} | {accs} | {cost} |")
+        lines += ["", "Rounds: refinement calls after the first pass, per sample; tokens: generated tokens per sample, all passes.", ""]
+        lines += ["### Goals", ""] + (goals(summaries) or ["- (not enough arms or modes to check)"]) + [""]
+
+        groups = sorted({g for s in summaries.values() for g in s[modes[0]]["groups"]})
+        lines += [f"## Test accuracy by group (mode `{modes[0]}`" + (", and `adaptive`" if "adaptive" in modes else "") + ")", "",
+                  "| group | n | " + " | ".join(ARM_TITLES.get(a, a) for a in summaries) + " |",
+                  "|---|---:|" + "---:|" * len(summaries)]
+        for g in groups:
+            n = next(s[modes[0]]["groups"][g]["n"] for s in summaries.values() if g in s[modes[0]]["groups"])
+            cells = []
+            for s in summaries.values():
+                v = s[modes[0]]["groups"].get(g)
+                cell = f"{100 * v['accuracy']:.1f}%" if v else "-"
+                if v and "adaptive" in s:
+                    cell += f" / {100 * s['adaptive']['groups'][g]['accuracy']:.1f}%"
+                cells.append(cell)
+            lines.append(f"| {g} | {n} | " + " | ".join(cells) + " |")
+        lines.append("")
+
+    if curves:
+        lines += ["## Dev accuracy per round (greedy, no refinement)", "", "| arm | " + " | ".join(f"r{t}" for t in range(cfg.mait.rounds)) + " |",
+                  "|---|" + "---:|" * cfg.mait.rounds]
+        for arm, pts in curves.items():
+            d = dict(pts)
+            lines.append(f"| {ARM_TITLES.get(arm, arm)} | " + " | ".join(f"{100 * d[t]:.1f}%" if t in d else "-" for t in range(cfg.mait.rounds)) + " |")
+        lines.append("")
+
+    rounds = [(k, v) for k, v in stages.items() if k.endswith("/train") and k != "warmup"]
+    if rounds:
+        lines += ["## Rounds", "", "| stage | policy | selected | refinement | by category | final train loss |", "|---|---|---:|---:|---|---:|"]
+        for k, v in rounds:
+            loss = v.get("train_train_loss", v.get("train_final_loss", ""))
+            loss = f"{loss:.4f}" if isinstance(loss, float) else str(loss)
+            cats = ", ".join(f"{c} {n}" for c, n in v.get("selected_by_category", {}).items())
+            lines.append(f"| {k} | {v.get('policy', '')} | {v.get('n_selected', '')} | {v.get('n_refine', 0)} | {cats} | {loss} |")
+        lines.append("")
+    probes = [(k, v) for k, v in stages.items() if k.startswith("probe/")]
+    if probes:
+        lines += ["## Probes: distribution of c(x) = correct answers out of k", "",
+                  "| probe | " + " | ".join(f"c={c}" for c in range(cfg.mait.k + 1)) + " | pass@k | mean p |",
+                  "|---|" + "---:|" * (cfg.mait.k + 3)]
+        for k, v in probes:
+            h = v["p_histogram"]
+            lines.append(f"| {k} | " + " | ".join(str(h.get(str(c), 0)) for c in range(cfg.mait.k + 1)) +
+                         f" | {100 * v['pass_at_k']:.1f}% | {v['mean_p']:.3f} |")
+        lines.append("")
+
+    lines += ["## Time per stage", "", "| stage | seconds |", "|---|---:|"]
+    total = 0.0
+    for k, v in stages.items():
+        lines.append(f"| {k} | {v.get('seconds', 0):.1f} |")
+        total += v.get("seconds", 0)
+    lines += [f"| **total** | {total:.1f} |", ""]
+
+    plots = _plots(run, summaries, curves)
+    if plots:
+        lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
+
+    from toolace_r.data.io import atomic_write_text
+
+    out = run.dir / "report.md"
+    atomic_write_text(out, ["\n".join(lines)])
+    return out
+
+
+def _plots(run: Any, summaries: dict[str, Any], curves: dict[str, Any]) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    if curves:
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        for arm, pts in curves.items():
+            xs, ys = zip(*sorted(pts))
+            ax.plot(xs, [100 * y for y in ys], marker="o", label=ARM_TITLES.get(arm, arm))
+        ax.set_xlabel("round")
+        ax.set_ylabel("dev accuracy (%)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        p = run.dir / "dev_accuracy.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(p)
+    if summaries:
+        modes = run.cfg.eval.modes
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+        width = 0.8 / max(1, len(modes))
+        arms = list(summaries)
+        for j, mode in enumerate(modes):
+            xs = [i + j * width for i in range(len(arms))]
+            ax1.bar(xs, [100 * summaries[a][mode]["accuracy"] for a in arms], width, label=mode)
+            ax2.bar(xs, [summaries[a][mode]["mean_tokens"] for a in arms], width, label=mode)
+        for ax, title in ((ax1, "test accuracy (%)"), (ax2, "generated tokens / sample")):
+            ax.set_xticks([i + width * (len(modes) - 1) / 2 for i in range(len(arms))])
+            ax.set_xticklabels([ARM_TITLES.get(a, a).split(" ", 1)[0] for a in arms])
+            ax.set_title(title, fontsize=9)
+        ax1.legend(fontsize=7)
+        fig.tight_layout()
+        p = run.dir / "ablation.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(p)
+
+        mode = modes[0]
+        cats = sorted({g for s in summaries.values() for g in s[mode]["groups"] if g.startswith("category/")})
+        fig, ax = plt.subplots(figsize=(7, 3.2))
+        width = 0.8 / max(1, len(arms))
+        for j, a in enumerate(arms):
+            ax.bar([i + j * width for i in range(len(cats))],
+                   [100 * summaries[a][mode]["groups"].get(c, {"accuracy": 0})["accuracy"] for c in cats], width,
+                   label=ARM_TITLES.get(a, a))
+        ax.set_xticks([i + width * (len(arms) - 1) / 2 for i in range(len(cats))])
+        ax.set_xticklabels([c.split("/", 1)[1] for c in cats], fontsize=7)
+        ax.set_ylabel(f"test accuracy (%), {mode}")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        p = run.dir / "categories.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(p)
+    return paths
+
+
+def summary_text(run: Any) -> str:
+    """A short plain-text summary for the end of `toolace-r run`."""
+    summaries = _eval_summaries(run)
+    lines = []
+    for arm, s in summaries.items():
+        parts = [f"{m} {100 * v['accuracy']:.1f}% ({v['mean_tokens']:.0f} tok)" for m, v in s.items()]
+        lines.append(f"{ARM_TITLES.get(arm, arm):32s} " + ", ".join(parts))
+    lines += goals(summaries)
+    return "\n".join(lines)

@@ -1,0 +1,62 @@
+"""`toolace-r run`: the whole method on a config (see :mod:`toolace_r.pipeline`)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def run(
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides, e.g. mait.rounds=3 mait.policy=progressive"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config (default: the embedded default, configs/default.yaml)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default: runs/run-<date>-<time>)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder from its last finished stage."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
+) -> None:
+    """Run ToolACE-R end to end: data, warm-up SFT, MAIT rounds with the refinement corpus, the
+    ablation arms, evaluation with and without adaptive refinement, and the report."""
+    from rich.console import Console
+
+    from toolace_r.config import ConfigError, load_config
+    from toolace_r.pipeline import RunError, open_run, planned_stages, run_pipeline
+    from toolace_r.report import summary_text
+
+    console = Console(stderr=True)
+    try:
+        if resume is not None:
+            if config is not None or overrides or out is not None:
+                raise RunError("--resume continues a run with its saved config: pass no --config, --out or overrides")
+            cfg = None
+            run_dir = resume
+        else:
+            cfg = load_config(config, overrides or [])
+            run_dir = out or Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
+        run_obj = open_run(run_dir, cfg, resume=resume is not None, force=force, log=console.log)
+    except (ConfigError, RunError) as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2)
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    total = planned_stages(run_obj.cfg)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False) as progress:
+        task = progress.add_task("toolace-r run", total=total, completed=len(run_obj.state["stages"]))
+
+        def log(msg: str) -> None:
+            progress.console.log(msg)
+            progress.update(task, completed=min(total, len(run_obj.state["stages"])))
+
+        run_obj.log = log
+        try:
+            result = run_pipeline(run_obj)
+        except KeyboardInterrupt:
+            console.print(f"[yellow]interrupted[/yellow]: continue with  toolace-r run --resume {run_dir}")
+            raise typer.Exit(130)
+        progress.update(task, completed=total)
+    console.rule("toolace-r run: summary")
+    console.print(summary_text(run_obj))
+    console.print(f"report: {run_dir / 'report.md'}   ({result['seconds']:.0f}s this invocation)")
