@@ -35,7 +35,7 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     init: str = "embedded"  # "embedded" (train from scratch here) or a model path / hub id
-    size: str = "tiny"  # embedded model size: tiny | small
+    size: str = "tiny"  # embedded model size: micro (tests) | tiny | small
     backend: str = "hf"  # generation backend for probe and eval: hf | vllm
     lora: bool = False
 
@@ -121,8 +121,8 @@ class RunConfig:
             bad("train.warmup_steps", "the embedded model starts from random weights: it needs a warm-up SFT (> 0 steps)")
         if self.model.backend not in ("hf", "vllm"):
             bad("model.backend", "must be 'hf' or 'vllm'")
-        if self.model.size not in ("tiny", "small"):
-            bad("model.size", "must be 'tiny' or 'small'")
+        if self.model.size not in ("micro", "tiny", "small"):
+            bad("model.size", "must be 'micro' (tests), 'tiny' or 'small'")
         if self.data.source == "synth" and self.data.synth_n < 50:
             bad("data.synth_n", "too small to split into train/dev/test")
         for key in ("pool_size", "dev_size", "test_size"):

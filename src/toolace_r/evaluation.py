@@ -23,6 +23,7 @@ def evaluate(generator: Any, samples: Sequence[Any], modes: Sequence[str], *, ma
     from toolace_r.models.prompting import build_messages
     from toolace_r.refine import refine
 
+    prompt_cfg = prompt_cfg or getattr(generator, "prompt_config", None)
     prompts = [build_messages(s, prompt_cfg) for s in samples]
     first = [c[0] for c in generator.generate(prompts, n=1, temperature=0.0, max_new_tokens=max_new_tokens)]
     records = [{"id": s.id, "category": s.category, "unseen_tool": bool(s.meta.get("unseen_tool")),

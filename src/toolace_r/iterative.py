@@ -57,6 +57,7 @@ def probe(generator: Any, samples: Sequence[Any], *, k: int, temperature: float,
     """k answers per sample from the current model, each scored by the checker."""
     from toolace_r.models.prompting import build_messages
 
+    prompt_cfg = prompt_cfg or getattr(generator, "prompt_config", None)
     prompts = [build_messages(s, prompt_cfg) for s in samples]
     outs = generator.generate(prompts, n=k, temperature=temperature, top_p=top_p,
                               max_new_tokens=max_new_tokens, seed=seed)

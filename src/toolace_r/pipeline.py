@@ -305,8 +305,11 @@ def _stage_train(run: Run, arm: str, t: int, base: Path, warm: Path, pool: list[
                       "selected_by_category": _count(s.category for s in selected)})
             if arm == "mait_refine" and items is not None:
                 n_ref = round(cfg.refine_corpus.ratio * len(selected))
+                from toolace_r.models.prompting import load_prompt_config
+
                 refs, info = refinement_examples(by_id, items, n=n_ref, correct_share=cfg.refine_corpus.correct_share,
-                                                 seed=stage_seed(cfg.seed, name + "/refine"))
+                                                 seed=stage_seed(cfg.seed, name + "/refine"),
+                                                 prompt_cfg=load_prompt_config(base))
                 examples += refs
                 m.update(info)
                 m["n_refine"] = len(refs)

@@ -71,6 +71,8 @@ def refine(
     same plain prompts) and then refinement rounds, greedily. Returns one result per sample."""
     from toolace_r.models.prompting import build_messages, refine_messages
 
+    # the prompt style the model was trained with (recorded in its folder), unless told otherwise
+    prompt_cfg = prompt_cfg or getattr(generator, "prompt_config", None)
     kind, rounds = parse_mode(mode, max_rounds)
     if first is None:
         prompts = [build_messages(s, prompt_cfg) for s in samples]

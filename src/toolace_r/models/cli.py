@@ -54,8 +54,9 @@ def model_generate(
         None, "--tools-in", help="system or template (default: what the model directory records, else system)."
     ),
 ) -> None:
-    """Print a few completions next to the gold answers, to look at what a model does."""
-    from toolace_r.calls import calls_equal, parse_calls
+    """Print a few completions next to the gold answers (= right, x wrong by the checker)."""
+    from toolace_r.calls import parse_calls
+    from toolace_r.checker import check
     from toolace_r.data.io import read_samples
     from toolace_r.models import prompting
     from toolace_r.models.generation import make_generator
@@ -75,11 +76,12 @@ def model_generate(
         typer.secho(f"--- {s.id} [{s.category}]", bold=True)
         typer.echo(f"request: {s.messages[-1].content[:200]}")
         typer.echo(f"gold:    {gold}")
+        functions = [t.model_dump() for t in s.tools]
         for c in comps:
-            p = parse_calls(c.text)
-            same = p.status == "calls" and s.answer and calls_equal(p.calls, s.gold_calls())
-            mark = "=" if same or (not s.answer and p.status == "text") else "x"
-            typer.echo(f"  {mark} [{c.n_tokens} tok, {p.status}] {c.text}")
+            status = parse_calls(c.text).status
+            ok = check(c.text, functions, s.answer, s.checker_category()).valid if s.answer is not None else None
+            mark = {True: "=", False: "x", None: "?"}[ok]  # ? = a text turn: nothing to check
+            typer.echo(f"  {mark} [{c.n_tokens} tok, {status}] {c.text}")
 
 
 @train_app.command("sft")

@@ -52,6 +52,11 @@ PROMPT_CONFIG_FILE = "toolace_r.json"
 # Sizes: tiny matches the calibration in the method notes (hidden 192, 4 layers, ~2M parameters);
 # small is a step up for machines with more time. Embeddings are tied to save parameters.
 SIZES: dict[str, dict[str, Any]] = {
+    # micro: for tests and smoke runs only (seconds to train, learns little)
+    "micro": dict(
+        vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
+    ),
     "tiny": dict(
         vocab_size=1024, hidden_size=192, intermediate_size=512, num_hidden_layers=4,
         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,

@@ -1,0 +1,89 @@
+"""`toolace-r run` end to end on a micro config, and resume after a kill mid-round."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# configs/quick.yaml shrunk further so that the suite stays fast; the same stages all run.
+MICRO = ["model.size=micro", "data.synth_n=400", "data.warmup_size=200", "data.pool_size=40", "data.dev_size=12",
+         "data.test_size=16", "train.warmup_steps=8", "train.steps_per_round=3", "train.batch_size=8",
+         "mait.k=2", "mait.max_new_tokens=16", "eval.max_new_tokens=16"]
+
+
+def _run(args, **kw):
+    return subprocess.run([sys.executable, "-m", "toolace_r", "run", *args], capture_output=True, text=True,
+                          cwd=ROOT, **kw)
+
+
+def _final_metrics(run_dir: Path) -> dict:
+    state = json.loads((run_dir / "state.json").read_text())
+    out = {}
+    for name, m in state["stages"].items():
+        # wall times differ from run to run; everything else must not
+        out[name] = {k: v for k, v in m.items() if "seconds" not in k and "per_s" not in k}
+    return out
+
+
+@pytest.mark.slow
+def test_quick_config_end_to_end(tmp_path):
+    run_dir = tmp_path / "run"
+    res = _run(["--config", "configs/quick.yaml", "--out", str(run_dir), *MICRO])
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = (run_dir / "report.md").read_text()
+    for heading in ("## Ablation", "## Dev accuracy per round", "## Time per stage", "## Probes"):
+        assert heading in report
+    for png in ("dev_accuracy.png", "ablation.png", "categories.png"):
+        assert (run_dir / png).stat().st_size > 1000
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    stages = [m["stage"] for m in metrics]
+    assert stages[:3] == ["data", "init", "warmup"]
+    assert {"eval/plain", "eval/mait", "eval/mait_refine", "probe/warmup"} <= set(stages)
+    summary = json.loads((run_dir / "stages/eval/mait_refine/summary.json").read_text())
+    assert set(summary) == {"none", "adaptive", "fixed:2"}
+    assert summary["fixed:2"]["mean_rounds"] == 2 and 1 <= summary["adaptive"]["mean_rounds"] <= 2
+    # equal optimizer steps per round for every arm
+    steps = {m["stage"]: m.get("train_steps") for m in metrics if m["stage"].endswith("/train")}
+    assert len(set(steps.values())) == 1, steps
+    # an existing run folder is never overwritten without --force
+    again = _run(["--config", "configs/quick.yaml", "--out", str(run_dir), *MICRO])
+    assert again.returncode == 2 and "--force" in again.stderr
+
+
+@pytest.mark.slow
+def test_resume_after_kill_gives_the_same_results(tmp_path):
+    ref, killed = tmp_path / "ref", tmp_path / "killed"
+    args = ["--config", "configs/quick.yaml", *MICRO, "arms=[mait_refine]"]
+    assert _run([*args, "--out", str(ref)]).returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "toolace_r", "run", *args, "--out", str(killed)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    # kill it in the middle of the MAIT rounds
+    while time.time() < deadline and proc.poll() is None:
+        state = killed / "state.json"
+        if state.is_file() and "mait_refine/r0/train" in json.loads(state.read_text())["stages"]:
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.2)
+    proc.wait()
+    assert proc.returncode != 0, "the run finished before it could be killed"
+    assert "eval/mait_refine" not in json.loads((killed / "state.json").read_text())["stages"]
+    res = _run(["--resume", str(killed)])
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert _final_metrics(killed) == _final_metrics(ref)
+    a = (ref / "stages/eval/mait_refine/outputs.jsonl").read_text()
+    b = (killed / "stages/eval/mait_refine/outputs.jsonl").read_text()
+    assert a == b
+
+
+def test_resume_refuses_overrides(tmp_path):
+    res = _run(["--resume", str(tmp_path), "mait.k=3"])
+    assert res.returncode == 2 and "--resume" in res.stderr
+    res = _run(["--resume", str(tmp_path / "nothing")])
+    assert res.returncode == 2 and "not a run folder" in res.stderr
