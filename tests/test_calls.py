@@ -154,3 +154,54 @@ def test_junk_never_raises(text):
         decode_bfcl(text)
     except DecodeError:
         pass
+
+
+# --- the fast path must agree with the ast path wherever it answers -----------------------
+
+def _ast_only(text):
+    import toolace_r.calls as calls_mod
+
+    saved = calls_mod._fast_decode
+    calls_mod._fast_decode = lambda s: None
+    try:
+        return decode_bfcl(text)
+    except DecodeError as e:
+        return e.kind
+    finally:
+        calls_mod._fast_decode = saved
+
+
+def _both(text):
+    try:
+        fast = decode_bfcl(text)
+    except DecodeError as e:
+        fast = e.kind
+    return fast, _ast_only(text)
+
+
+@pytest.mark.parametrize("text", [
+    '[f(a=1, b="x", c=[1, -2.5, True], d={"k": None, 1: 2, True: 3}), g.h()]', "[f(a=1,)]", "[]", "[ ]",
+    "[f(a=00, b=1.e5, c=.5, d=1E-3, e=-0.0, f=1e999)]", "[f(a='it''s')]", "f(a=1)", "'[f(a=1)]'",
+    "[f(a=1, a=2)]", "[f(1)]", '[f(a="x\\n")]', "[f(from=1)]", "[f(a=007)]", "[f(a=1-2)]", "[f(a=1j)]",
+    '[f(a=r"x")]', "[f(a=...)]", "[f(a=[1 2])]", "[f(a=1)]]", "[f(a=1)] [g()]", "[f(a={[1]: 2})]",
+    "[f(a=1)\t,\n g(b='\u00e9\u4e2d')]", "[f.if(a=1)]", "[f(match=1, case=2, _=3)]", "[f(a=True1)]",
+])
+def test_fast_path_matches_ast(text):
+    fast, slow = _both(text)
+    assert fast == slow
+    if isinstance(fast, list):  # also the same types (1 vs 1.0 vs True)
+        assert repr(fast) == repr(slow)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_call, max_size=4))
+def test_fast_path_matches_ast_on_formatted_calls(calls):
+    fast, slow = _both(format_calls(calls))
+    assert repr(fast) == repr(slow)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_junk_alphabet, max_size=40).map("".join))
+def test_fast_path_matches_ast_on_junk(text):
+    fast, slow = _both(text)
+    assert repr(fast) == repr(slow) or (not isinstance(fast, list) and not isinstance(slow, list))

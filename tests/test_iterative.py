@@ -57,3 +57,13 @@ def test_refinement_examples_targets():
     # distinct answers only: each sample contributes at most one right and one wrong answer here
     exs, info = refinement_examples(by_id, items, n=100, correct_share=0.5, seed=0)
     assert info["refine_candidates_right"] == 4 and info["refine_candidates_wrong"] == 4 and len(exs) == 8
+
+
+def test_top_up_grows_small_selections_only():
+    from toolace_r.iterative import top_up
+
+    items = _items()
+    assert top_up(["s1"], items, min_size=1, seed=0) == ["s1"]
+    grown = top_up(["s1"], items, min_size=4, seed=0)
+    assert len(grown) == 4 and "s1" in grown and grown == sorted(grown, key=lambda i: int(i[1:]))
+    assert grown == top_up(["s1"], items, min_size=4, seed=0)

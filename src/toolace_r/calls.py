@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import json
+import keyword
 import math
 import re
 from collections import Counter
@@ -85,6 +86,9 @@ def decode_bfcl(text: str) -> list[Call]:
     if not s.endswith("]"):
         s = s + "]"
     s = s.strip().strip("'")
+    fast = _fast_decode(s)
+    if fast is not None:
+        return fast
     try:
         tree = ast.parse(s, mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as e:
@@ -106,6 +110,125 @@ def decode_bfcl(text: str) -> list[Call]:
         return calls
     except RecursionError:
         raise DecodeError("too_deep", "output nests too deeply") from None
+
+
+# --- fast path ------------------------------------------------------------------------
+# Most model outputs are plain ``[name(key=literal, ...)]`` lists. A small scanner reads exactly
+# that shape (strings without escapes, decimal numbers, True/False/None, lists and dicts of
+# them) to the same values ``ast`` would give, and hands anything else (escapes, prefixes,
+# expressions, odd whitespace, positional args, repeated keywords, ...) to the ``ast`` path.
+
+_TOKEN_RE = re.compile(
+    r"""[ \t\n]*(?:
+      (?P<str>"[^"\\\n]*"|'[^'\\\n]*')
+    | (?P<num>-?(?:[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+|[1-9][0-9]*|0+))(?![A-Za-z0-9_.])
+    | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(?![A-Za-z0-9_'"])
+    | (?P<punct>[\[\](){}=,:])
+    )""",
+    re.VERBOSE | re.ASCII,
+)
+_CONSTS = {"True": True, "False": False, "None": None}
+
+
+class _NoFast(Exception):
+    pass
+
+
+def _fast_decode(s: str) -> list[Call] | None:
+    if "\x00" in s or "\r" in s or len(s) > 20_000:
+        return None
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    toks = []
+    pos, end = 0, len(s)
+    match = _TOKEN_RE.match
+    while pos < end:
+        m = match(s, pos)
+        if m is None or m.end() == pos:
+            if s[pos:].strip(" \t\n") == "":
+                break
+            return None
+        toks.append((m.lastgroup, m.group(m.lastgroup)))
+        pos = m.end()
+    try:
+        calls, i = _fast_call_list(toks)
+    except (_NoFast, IndexError):
+        return None
+    return calls if i == len(toks) else None
+
+
+def _fast_call_list(toks: list) -> tuple[list[Call], int]:
+    if toks[0] != ("punct", "["):
+        raise _NoFast
+    calls: list[Call] = []
+    i = 1
+    while toks[i] != ("punct", "]"):
+        kind, name = toks[i]
+        if kind != "name" or any(keyword.iskeyword(p) for p in name.split(".")) or toks[i + 1] != ("punct", "("):
+            raise _NoFast
+        i += 2
+        args: dict[str, Any] = {}
+        while toks[i] != ("punct", ")"):
+            kind, kw = toks[i]
+            if kind != "name" or "." in kw or kw in args or keyword.iskeyword(kw) or toks[i + 1] != ("punct", "="):
+                raise _NoFast
+            args[kw], i = _fast_value(toks, i + 2, 0)
+            if toks[i] == ("punct", ","):
+                i += 1
+            elif toks[i] != ("punct", ")"):
+                raise _NoFast
+        calls.append(Call(name, args))
+        i += 1
+        if toks[i] == ("punct", ","):
+            i += 1
+        elif toks[i] != ("punct", "]"):
+            raise _NoFast
+    return calls, i + 1
+
+
+def _fast_value(toks: list, i: int, depth: int) -> tuple[Any, int]:
+    if depth > 50:
+        raise _NoFast
+    kind, text = toks[i]
+    if kind == "str":
+        return text[1:-1], i + 1
+    if kind == "num":
+        if len(text) > 100:
+            raise _NoFast
+        is_float = any(c in text for c in ".eE")
+        return (float(text) if is_float else int(text)), i + 1
+    if kind == "name":
+        if text not in _CONSTS:
+            raise _NoFast
+        return _CONSTS[text], i + 1
+    if text == "[":
+        out: list[Any] = []
+        i += 1
+        while toks[i] != ("punct", "]"):
+            v, i = _fast_value(toks, i, depth + 1)
+            out.append(v)
+            if toks[i] == ("punct", ","):
+                i += 1
+            elif toks[i] != ("punct", "]"):
+                raise _NoFast
+        return out, i + 1
+    if text == "{":
+        d: dict[Any, Any] = {}
+        i += 1
+        while toks[i] != ("punct", "}"):
+            k, i = _fast_value(toks, i, depth + 1)
+            if isinstance(k, (list, dict)) or toks[i] != ("punct", ":"):
+                raise _NoFast
+            d[k], i = _fast_value(toks, i + 1, depth + 1)
+            if toks[i] == ("punct", ","):
+                i += 1
+            elif toks[i] != ("punct", "}"):
+                raise _NoFast
+        return d, i + 1
+    raise _NoFast
 
 
 def _resolve_call(node: ast.Call, depth: int) -> Call:

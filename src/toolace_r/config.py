@@ -26,10 +26,10 @@ class ConfigError(ValueError):
 class DataConfig:
     source: str = "synth"  # "synth", or a folder holding train.jsonl / dev.jsonl / test.jsonl
     synth_n: int = 8000
-    warmup_size: int = 3000  # warm-up SFT samples, taken from train
-    pool_size: int = 1500  # the MAIT pool D, taken from train
-    dev_size: int = 300
-    test_size: int = 600
+    warmup_size: int = 6400  # warm-up SFT samples, taken from train
+    pool_size: int = 800  # the MAIT pool D, taken from train
+    dev_size: int = 200
+    test_size: int = 400
 
 
 @dataclass
@@ -42,8 +42,8 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    warmup_steps: int = 600
-    steps_per_round: int = 150
+    warmup_steps: int = 1800
+    steps_per_round: int = 200
     batch_size: int = 16
     lr: float = 2e-3
     warmup_lr: float = 3e-3
@@ -58,22 +58,23 @@ class MaitConfig:
     top_p: float = 0.95
     policy: str = "frontier"
     replay_share: float = 0.1  # frontier: share of mastered and of unsolved samples kept
-    max_new_tokens: int = 64
+    min_selected_share: float = 0.25  # top a smaller selection up to this share of the pool
+    max_new_tokens: int = 48
     stop_when_unchanged: bool = True  # stop when the selected set stops changing (progressive: growing)
 
 
 @dataclass
 class RefineCorpusConfig:
     enabled: bool = True
-    ratio: float = 0.5  # refinement samples per selected sample
-    correct_share: float = 0.3  # share of refinement samples whose previous answer was right
+    ratio: float = 1.0  # refinement samples per selected sample
+    correct_share: float = 0.5  # share of refinement samples whose previous answer was right
 
 
 @dataclass
 class EvalConfig:
     modes: list[str] = field(default_factory=lambda: ["none", "adaptive", "fixed:3"])
     max_rounds: int = 3
-    max_new_tokens: int = 64
+    max_new_tokens: int = 48
 
 
 @dataclass
@@ -108,6 +109,8 @@ class RunConfig:
             bad("mait.top_p", "must be in (0, 1]")
         if self.mait.rounds < 1:
             bad("mait.rounds", "must be >= 1")
+        if not 0 <= self.mait.min_selected_share <= 1:
+            bad("mait.min_selected_share", "must be in [0, 1]")
         if not 0 <= self.mait.replay_share <= 1:
             bad("mait.replay_share", "must be in [0, 1]")
         if self.train.continue_from not in ("previous", "initial"):

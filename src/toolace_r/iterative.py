@@ -87,6 +87,18 @@ def select(policy: str, items: Sequence[ProbeItem], *, replay_share: float, seed
     return [it.id for it in items if it.id in chosen]
 
 
+def top_up(selected: list[str], items: Sequence[ProbeItem], *, min_size: int, seed: int) -> list[str]:
+    """Grow a too-small selection to ``min_size`` with random other pool items (seeded), in pool
+    order. With a fixed number of optimizer steps per round, a tiny frontier set would be seen
+    for dozens of epochs and overfit; the top-up keeps the round's data varied."""
+    if len(selected) >= min_size:
+        return selected
+    chosen = set(selected)
+    rest = [it.id for it in items if it.id not in chosen]
+    chosen.update(random.Random(seed).sample(rest, min(len(rest), min_size - len(selected))))
+    return [it.id for it in items if it.id in chosen]
+
+
 def p_histogram(items: Sequence[ProbeItem], k: int) -> dict[str, int]:
     """How many pool items had c = 0 .. k correct answers."""
     hist = {str(c): 0 for c in range(k + 1)}

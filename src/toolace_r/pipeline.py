@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import shutil
 import time
 from contextlib import contextmanager
@@ -144,7 +145,7 @@ def run_pipeline(run: Run, progress: Any = None) -> dict[str, Any]:
     for arm in cfg.arms:
         model = warm
         prev_sel: list[str] | None = None
-        best_dev = -1.0
+        best_dev, best_model, best_round = -1.0, warm, -1
         for t in range(cfg.mait.rounds):
             items = None
             if arm != "plain":
@@ -161,13 +162,15 @@ def run_pipeline(run: Run, progress: Any = None) -> dict[str, Any]:
                     stop = "selected set unchanged"
             if arm != "plain" and dev_acc < best_dev:
                 stop = stop or "dev accuracy stopped rising"
-            best_dev = max(best_dev, dev_acc)
+            if dev_acc > best_dev:
+                best_dev, best_model, best_round = dev_acc, model, t
             prev_sel = sel
             if stop:
                 run.log(f"{arm}: stopping after round {t}: {stop}")
                 break
-        results["arms"][arm] = {"model": str(model)}
-        _stage_eval(run, arm, model, test)
+        # every arm is evaluated with its best round on dev (the stop rule's "keep the best M_t")
+        results["arms"][arm] = {"model": str(best_model), "round": best_round, "dev_accuracy": best_dev}
+        _stage_eval(run, arm, best_model, test, best_round)
 
     from toolace_r.report import write_report
 
@@ -204,8 +207,10 @@ def _stage_data(run: Run) -> dict[str, list[Any]]:
             limits = {"train": None, "dev": cfg.data.dev_size, "test": cfg.data.test_size}
             for split, limit in limits.items():
                 samples = [s for s in _load_split(src / f"{split}.jsonl") if s.answer is not None]
-                if limit is not None:
-                    samples = samples[:limit]
+                if limit is not None and len(samples) > limit:
+                    # a seeded sample, not a prefix: split files may be ordered (e.g. seen before unseen)
+                    keep = set(random.Random(stage_seed(cfg.seed, f"data/{split}")).sample(range(len(samples)), limit))
+                    samples = [s for i, s in enumerate(samples) if i in keep]
                 write_jsonl(out / f"{split}.jsonl", samples)
                 m[f"n_{split}"] = len(samples)
     d = run.stage_dir(name)
@@ -284,7 +289,7 @@ def _stage_probe(run: Run, tag: str, model: Path, pool: list[Any]) -> list[Any]:
 
 
 def _stage_train(run: Run, arm: str, t: int, base: Path, warm: Path, pool: list[Any], items: list[Any] | None) -> dict[str, Any]:
-    from toolace_r.iterative import refinement_examples, select
+    from toolace_r.iterative import refinement_examples, select, top_up
 
     cfg = run.cfg
     name = f"{arm}/r{t}/train"
@@ -295,6 +300,9 @@ def _stage_train(run: Run, arm: str, t: int, base: Path, warm: Path, pool: list[
                 selected_ids = [s.id for s in pool]
             else:
                 selected_ids = select(policy, items, replay_share=cfg.mait.replay_share, seed=stage_seed(cfg.seed, name))
+            if items is not None and policy != "all":
+                selected_ids = top_up(selected_ids, items, min_size=round(cfg.mait.min_selected_share * len(pool)),
+                                      seed=stage_seed(cfg.seed, name + "/top_up"))
             if not selected_ids:
                 run.log(f"{name}: the policy selected nothing; training on the whole pool this round")
                 selected_ids = [s.id for s in pool]
@@ -343,7 +351,7 @@ def _stage_dev(run: Run, arm: str, t: int, model: Path, dev: list[Any]) -> float
     return float(run.done(name)["dev_accuracy"])  # type: ignore[index]
 
 
-def _stage_eval(run: Run, arm: str, model: Path, test: list[Any]) -> dict[str, Any]:
+def _stage_eval(run: Run, arm: str, model: Path, test: list[Any], round_: int) -> dict[str, Any]:
     from toolace_r.evaluation import evaluate
 
     cfg = run.cfg
@@ -357,5 +365,6 @@ def _stage_eval(run: Run, arm: str, model: Path, test: list[Any]) -> dict[str, A
             write_jsonl(out / "outputs.jsonl", records)
             write_json(out / "summary.json", summary)
             m["arm"] = arm
+            m["round"] = round_  # the round whose model is evaluated (best on dev)
             m["summary"] = {mode: {k: v for k, v in s.items() if k != "groups"} for mode, s in summary.items()}
     return json.loads((run.stage_dir(name) / "summary.json").read_text(encoding="utf-8"))

@@ -73,8 +73,11 @@ def write_report(run: Any) -> Path:
         for arm, s in summaries.items():
             accs = " | ".join(f"{100 * s[m]['accuracy']:.1f}%" for m in modes)
             cost = " | ".join(f"{s[m]['mean_rounds']:.2f} / {s[m]['mean_tokens']:.1f}" for m in modes)
-            lines.append(f"| {ARM_TITLES.get(arm, arm)} | {accs} | {cost} |")
-        lines += ["", "Rounds: refinement calls after the first pass, per sample; tokens: generated tokens per sample, all passes.", ""]
+            r = stages.get(f"eval/{arm}", {}).get("round")
+            at = f" (round {r})" if isinstance(r, int) and r >= 0 else (" (warm-up model)" if r == -1 else "")
+            lines.append(f"| {ARM_TITLES.get(arm, arm)}{at} | {accs} | {cost} |")
+        lines += ["", "Each arm is evaluated with its best round on dev. Rounds: refinement calls after the first pass, "
+                  "per sample; tokens: generated tokens per sample, all passes.", ""]
         lines += ["### Goals", ""] + (goals(summaries) or ["- (not enough arms or modes to check)"]) + [""]
 
         groups = sorted({g for s in summaries.values() for g in s[modes[0]]["groups"]})

@@ -223,6 +223,11 @@ def build_trainer(
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
         peft_config=peft_config, callbacks=[log_cb],
     )
+    if not cfg.progress:
+        # without a progress bar, transformers prints every log dict instead: keep stdout quiet
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     info = {"n_params": n_params, "lr": lr, "device": "cuda" if on_cuda else "cpu",
             "dtype": "bf16" if bf16 else "fp32", "log": log_cb}
     return trainer, tokenizer, info
