@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from toolace_r.data.cli import app as data_app
+from toolace_r.eval_cli import eval_app
 from toolace_r.models.cli import model_app, train_app
 from toolace_r.run_cli import run
 from toolace_r.score_cli import score
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 app.command("score", help="Score raw model outputs against BFCL-style gold answers.")(score)
 app.command("run", help="Run the ToolACE-R method end to end (embedded default with no arguments).")(run)
+app.add_typer(eval_app, name="eval", help="Evaluate a model on BFCL v4 or a JSONL of samples; 'compare' two evaluations.")
 app.add_typer(data_app, name="data", help="Convert, export, synthesise and inspect tool-use data.")
 app.add_typer(model_app, name="model", help="Create the embedded from-scratch model.")
 app.add_typer(train_app, name="train", help="Fine-tune a model (SFT through TRL).")

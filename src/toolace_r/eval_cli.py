@@ -277,16 +277,19 @@ def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
     fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(modes) + 2), 4))
+    # Two panels of bars rather than twin axes: with two or three modes, twin lines overlap.
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(max(7.0, 1.6 * len(modes) + 4), 3.8))
     acc = [100 * by[m]["accuracy"] for m in modes]
     tok = [by[m]["mean_tokens"] for m in modes]
-    ax.plot(modes, acc, "o-", color="tab:blue")
-    ax.set_ylabel("accuracy (%)", color="tab:blue")
-    ax.set_xlabel("refinement mode")
-    ax2 = ax.twinx()
-    ax2.plot(modes, tok, "s--", color="tab:orange")
-    ax2.set_ylabel("generated tokens per entry", color="tab:orange")
-    ax.set_title(f"{results['name']}: accuracy and cost by refinement mode")
+    for axis, vals, label, colour, fmt in ((ax, acc, "accuracy (%)", "tab:blue", "{:.1f}"),
+                                           (ax2, tok, "generated tokens per entry", "tab:orange", "{:.0f}")):
+        bars = axis.bar(modes, vals, color=colour)
+        axis.bar_label(bars, [fmt.format(v) for v in vals])
+        axis.set_ylabel(label)
+        axis.set_xlabel("refinement mode")
+        axis.margins(y=0.15)
+    ax.set_ylim(0, max(100.0, max(acc) * 1.15))
+    fig.suptitle(f"{results['name']}: accuracy and cost by refinement mode")
     fig.tight_layout()
     paths.append(out / "refinement.png")
     fig.savefig(paths[-1], dpi=110)
@@ -330,13 +333,20 @@ def _order(category: str) -> int:
 
 
 def default_name(model: str) -> str:
-    """A folder-safe label for a model: the last two parts of a local path, else the name with
-    ``/`` replaced by ``_`` (as BFCL names its result folders)."""
+    """A folder-safe label for a model: the last two telling parts of a local path
+    (``runs/x/mait/r1/train/model`` -> ``mait_r1``), else the name with ``/`` replaced by ``_``
+    (as BFCL names its result folders)."""
     p = Path(model)
     if p.exists():
-        parts = p.resolve().parts[-2:]
-        return "_".join(x for x in parts if x not in ("", "/"))
+        parts = [x for x in p.resolve().parts if x not in ("", "/")]
+        # Generic trailing folder names ("train/model") say nothing about which model it is.
+        while len(parts) > 2 and parts[-1] in _GENERIC_DIRS:
+            parts.pop()
+        return "_".join(parts[-2:])
     return model.replace("/", "_")
+
+
+_GENERIC_DIRS = {"model", "models", "train", "final", "output", "out", "merged"}
 
 
 # --------------------------------------------------------------------------------------
@@ -415,6 +425,9 @@ def run_eval(
     if dup is not None:
         raise EvalError(f"duplicate entry id {dup!r} in --bench")
     out = out or Path("runs") / time.strftime("eval-%Y%m%d-%H%M%S")
+    for flag, folder in (("--out", out), ("--export-bfcl", export_bfcl_dir)):
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise EvalError(f"{flag} {folder} is a file, not a folder")  # found now, not after generating
     name = name or default_name(model)
     if log:
         log(f"{len(items)} entries, refinement modes {', '.join(modes)}; loading {model} ({backend})")
@@ -482,7 +495,7 @@ def eval_command(
 
     console = Console(stderr=True)
     if model is None or bench is None:
-        _die("--model and --bench are required (or use: toolace-r eval compare DIR_A DIR_B)")
+        _die("--model and --bench are required (see --help)")
     try:
         results = run_eval(model=model, bench=bench, categories=categories, limit=limit,  # type: ignore[arg-type]
                            refine_modes=refine, max_rounds=max_rounds, backend=backend, base_url=base_url,
@@ -574,6 +587,9 @@ def compare_command(
     if not common:
         _die(f"no refinement mode in common (A has {', '.join(a['by_mode'])}; B has {', '.join(b['by_mode'])})")
     console = Console()
+    if a.get("bench") != b.get("bench") or a.get("checker_mode") != b.get("checker_mode"):
+        console.print(f"[yellow]note:[/yellow] A ({a.get('bench')}, checker {a.get('checker_mode')}) and "
+                      f"B ({b.get('bench')}, checker {b.get('checker_mode')}) differ: the deltas compare different things")
     na, nb = a.get("name", str(dir_a)), b.get("name", str(dir_b))
     if na == nb:
         na, nb = f"A: {dir_a}", f"B: {dir_b}"
@@ -595,7 +611,7 @@ def compare_command(
         console.print(t)
 
 
-eval_app = typer.Typer(invoke_without_command=True, add_completion=False, pretty_exceptions_enable=False,
+eval_app = typer.Typer(invoke_without_command=True, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                        help="Evaluate a model on BFCL v4 or on a JSONL of samples; 'compare' two evaluations.")
 eval_app.callback()(eval_command)
 eval_app.command("compare", help="Print two evaluations side by side with deltas (B - A).")(compare_command)

@@ -183,8 +183,13 @@ def test_other_bad_inputs(tmp_path, samples_file, bfcl_wheel):
     assert r.exit_code == 2 and "cannot load model" in r.output
     r = _eval("--model", tmp_path, "--bench", "bfcl", "--bfcl-data", bfcl_wheel)
     assert r.exit_code == 2 and "has no BFCL_v4_parallel_multiple.json (pass --categories" in r.output
+    (tmp_path / "afile").write_text("x")
+    r = _eval("--model", tmp_path, "--bench", samples_file, "--out", tmp_path / "afile")
+    assert r.exit_code == 2 and "is a file, not a folder" in r.output
     r = _eval("--bench", "bfcl")
     assert r.exit_code == 2 and "--model and --bench are required" in r.output
+    r = _eval()
+    assert "--model" in r.output and "compare" in r.output  # bare `eval` shows its help
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x"}\n')
     r = _eval("--model", tmp_path, "--bench", bad)
