@@ -68,6 +68,11 @@ def test_tool_call_blocks_and_fences():
     r = parse_calls(text)
     assert r.format == "tool_call" and r.calls == [Call("a", {"x": 1}), Call("b", {})]
     assert parse_calls("<tool_call>{not json}</tool_call>").status == "malformed"
+    # the marker inside an argument of a plain call list is data, not a block (found by hypothesis)
+    r = parse_calls("[a(a='<tool_call>')]")
+    assert r.status == "calls" and r.calls == [Call("a", {"a": "<tool_call>"})]
+    r = parse_calls('[{"name": "a", "arguments": {"a": "<tool_call>x</tool_call>"}}]')
+    assert r.format == "json" and r.calls == [Call("a", {"a": "<tool_call>x</tool_call>"})]
     fenced = "Here you go:\n```python\n[f(a=1)]\n```"
     assert parse_calls(fenced).calls == [Call("f", {"a": 1})]
     assert parse_calls('```json\n[{"name": "f", "arguments": {}}]\n```').calls == [Call("f", {})]
@@ -185,6 +190,12 @@ def _both(text):
     "[f(a=1, a=2)]", "[f(1)]", '[f(a="x\\n")]', "[f(from=1)]", "[f(a=007)]", "[f(a=1-2)]", "[f(a=1j)]",
     '[f(a=r"x")]', "[f(a=...)]", "[f(a=[1 2])]", "[f(a=1)]]", "[f(a=1)] [g()]", "[f(a={[1]: 2})]",
     "[f(a=1)\t,\n g(b='\u00e9\u4e2d')]", "[f.if(a=1)]", "[f(match=1, case=2, _=3)]", "[f(a=True1)]",
+    # tokens the scanner refuses leave one-character leftovers that must never parse
+    "[f(a=1a)]", "[f(a=b'x')]", "[f(a=-)]", "[f(a=.)]", '[f(a=")]', "[f(a=1..2)]", "[f(a=01)]",
+    "[f(a=1 .5)]", "[f (a=1)]", "[f(a=-.5e3)]", "[f(a=\x0b1)]", "[f(a=- 1)]", "[f(a=1.)]", "[f(a=0_1)]",
+    "[f.(a=1)]", "[f(a={1: 2 3})]", r"[f(a='it\'s', b=\"q\\\"\", c='\\', d='x\ny\tz')]", r"[f(a='\x41')]",
+    r"[f(a='\\'b')]", r"[f(a='\'')]", r"[f(a='a\\\'b')]", r"[f(a='\u00e9', b='\0')]", "[f(a='\\\n')]",
+    "[f(a=[1,,2])]", "[f(a='x' 'y')]", "[f(a=None.x)]", "[f(a=1)",
 ])
 def test_fast_path_matches_ast(text):
     fast, slow = _both(text)
@@ -205,3 +216,25 @@ def test_fast_path_matches_ast_on_formatted_calls(calls):
 def test_fast_path_matches_ast_on_junk(text):
     fast, slow = _both(text)
     assert repr(fast) == repr(slow) or (not isinstance(fast, list) and not isinstance(slow, list))
+
+
+def test_format_falls_back_to_json_for_names_python_cannot_carry():
+    calls = [Call("get-weather", {"city": "Paris"}), Call("f", {"from": 1, "x y": [1, 2]}), Call("\ufb01x", {})]
+    text = format_calls(calls)
+    assert text.startswith('[{"name": ')
+    r = parse_calls(text)
+    assert r.status == "calls" and r.format == "json" and r.calls == calls
+    # plain identifiers keep the Python form
+    assert format_calls([Call("a.b", {"c": 1})]) == "[a.b(c=1)]"
+
+
+@pytest.mark.parametrize("value", [2j, complex(1, -2), -2j, complex(-0.0, -0.0), b"x\x00'", [b"", 1.5j]])
+def test_format_keeps_complex_and_bytes(value):
+    calls = [Call("f", {"a": value})]
+    assert calls_equal(decode_bfcl(format_calls(calls)), calls)
+
+
+def test_call_without_a_name_is_malformed_for_parse_calls():
+    assert decode_bfcl("[f(a)(b=1)]") == [Call("", {"b": 1})]  # as BFCL decodes it
+    r = parse_calls("[f(a)(b=1)]")
+    assert r.status == "malformed" and "no_name" in r.error

@@ -22,6 +22,8 @@ import json
 import keyword
 import math
 import re
+import unicodedata
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal
@@ -90,7 +92,9 @@ def decode_bfcl(text: str) -> list[Call]:
     if fast is not None:
         return fast
     try:
-        tree = ast.parse(s, mode="eval")
+        with warnings.catch_warnings():  # e.g. "invalid escape sequence" in model text: not the user's concern
+            warnings.simplefilter("ignore")
+            tree = ast.parse(s, mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as e:
         raise DecodeError("syntax", f"not a Python expression: {e}") from None
     body = tree.body
@@ -114,20 +118,31 @@ def decode_bfcl(text: str) -> list[Call]:
 
 # --- fast path ------------------------------------------------------------------------
 # Most model outputs are plain ``[name(key=literal, ...)]`` lists. A small scanner reads exactly
-# that shape (strings without escapes, decimal numbers, True/False/None, lists and dicts of
-# them) to the same values ``ast`` would give, and hands anything else (escapes, prefixes,
-# expressions, odd whitespace, positional args, repeated keywords, ...) to the ``ast`` path.
+# that shape (strings whose only escapes are backslash, quote, n and t; decimal numbers;
+# True/False/None; lists and dicts of them) to the same values ``ast`` would give, and hands
+# anything else (other escapes, prefixes, expressions, odd whitespace, positional args,
+# repeated keywords, ...) to the ``ast`` path.
+#
+# One ``findall`` splits the text into tokens in C: strings, numbers, dotted names, and any
+# other single non-blank character (punctuation, or a character no token accepts, which the
+# parser then rejects). Blanks between tokens are skipped, as Python does. A number or name
+# the regex refuses (``1a``, ``b'x'``) leaves a one-character token behind that can never be
+# followed by what the grammar expects next, so it always ends in a fall-back.
 
 _TOKEN_RE = re.compile(
-    r"""[ \t\n]*(?:
-      (?P<str>"[^"\\\n]*"|'[^'\\\n]*')
-    | (?P<num>-?(?:[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+|[1-9][0-9]*|0+))(?![A-Za-z0-9_.])
-    | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(?![A-Za-z0-9_'"])
-    | (?P<punct>[\[\](){}=,:])
-    )""",
-    re.VERBOSE | re.ASCII,
+    r""""(?:[^"\\\n]|\\[\\'"nt])*"|'(?:[^'\\\n]|\\[\\'"nt])*'"""
+    r"""|-?(?:[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+"""
+    r"""|[1-9][0-9]*|0+)(?![A-Za-z0-9_.])"""
+    r"""|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?![A-Za-z0-9_'"])"""
+    r"""|[^ \t\n]""",
+    re.ASCII,
 )
+_ESCAPE_RE = re.compile(r"\\(.)")
+_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t"}  # the only escapes the scanner accepts
 _CONSTS = {"True": True, "False": False, "None": None}
+_KEYWORDS = frozenset(keyword.kwlist)
+_NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_NUMBER_START = frozenset("-.0123456789")
 
 
 class _NoFast(Exception):
@@ -142,93 +157,95 @@ def _fast_decode(s: str) -> list[Call] | None:
             s.encode("utf-8")
         except UnicodeEncodeError:
             return None
-    toks = []
-    pos, end = 0, len(s)
-    match = _TOKEN_RE.match
-    while pos < end:
-        m = match(s, pos)
-        if m is None or m.end() == pos:
-            if s[pos:].strip(" \t\n") == "":
-                break
-            return None
-        toks.append((m.lastgroup, m.group(m.lastgroup)))
-        pos = m.end()
+    toks = _TOKEN_RE.findall(s)
+    toks.append("")  # end marker: matches nothing the grammar expects
     try:
         calls, i = _fast_call_list(toks)
     except (_NoFast, IndexError):
         return None
-    return calls if i == len(toks) else None
+    return calls if i == len(toks) - 1 else None
 
 
-def _fast_call_list(toks: list) -> tuple[list[Call], int]:
-    if toks[0] != ("punct", "["):
+def _fast_call_list(toks: list[str]) -> tuple[list[Call], int]:
+    if toks[0] != "[":
         raise _NoFast
     calls: list[Call] = []
     i = 1
-    while toks[i] != ("punct", "]"):
-        kind, name = toks[i]
-        if kind != "name" or any(keyword.iskeyword(p) for p in name.split(".")) or toks[i + 1] != ("punct", "("):
+    while toks[i] != "]":
+        name = toks[i]
+        if name[0] not in _NAME_START or toks[i + 1] != "(":
+            raise _NoFast
+        if any(p in _KEYWORDS for p in name.split(".")):
             raise _NoFast
         i += 2
         args: dict[str, Any] = {}
-        while toks[i] != ("punct", ")"):
-            kind, kw = toks[i]
-            if kind != "name" or "." in kw or kw in args or keyword.iskeyword(kw) or toks[i + 1] != ("punct", "="):
+        while toks[i] != ")":
+            kw = toks[i]
+            if kw[0] not in _NAME_START or "." in kw or kw in args or kw in _KEYWORDS or toks[i + 1] != "=":
                 raise _NoFast
             args[kw], i = _fast_value(toks, i + 2, 0)
-            if toks[i] == ("punct", ","):
+            if toks[i] == ",":
                 i += 1
-            elif toks[i] != ("punct", ")"):
+            elif toks[i] != ")":
                 raise _NoFast
         calls.append(Call(name, args))
         i += 1
-        if toks[i] == ("punct", ","):
+        if toks[i] == ",":
             i += 1
-        elif toks[i] != ("punct", "]"):
+        elif toks[i] != "]":
             raise _NoFast
     return calls, i + 1
 
 
-def _fast_value(toks: list, i: int, depth: int) -> tuple[Any, int]:
-    if depth > 50:
-        raise _NoFast
-    kind, text = toks[i]
-    if kind == "str":
-        return text[1:-1], i + 1
-    if kind == "num":
-        if len(text) > 100:
+def _fast_value(toks: list[str], i: int, depth: int) -> tuple[Any, int]:
+    t = toks[i]
+    c = t[:1]
+    if c == '"' or c == "'":
+        if len(t) < 2:  # a lone quote: unterminated string
             raise _NoFast
-        is_float = any(c in text for c in ".eE")
-        return (float(text) if is_float else int(text)), i + 1
-    if kind == "name":
-        if text not in _CONSTS:
+        body = t[1:-1]
+        return (_ESCAPE_RE.sub(_unescape, body) if "\\" in body else body), i + 1
+    if c in _NUMBER_START:
+        if len(t) > 100 or t == "-" or t == ".":
             raise _NoFast
-        return _CONSTS[text], i + 1
-    if text == "[":
-        out: list[Any] = []
-        i += 1
-        while toks[i] != ("punct", "]"):
-            v, i = _fast_value(toks, i, depth + 1)
-            out.append(v)
-            if toks[i] == ("punct", ","):
-                i += 1
-            elif toks[i] != ("punct", "]"):
-                raise _NoFast
-        return out, i + 1
-    if text == "{":
-        d: dict[Any, Any] = {}
-        i += 1
-        while toks[i] != ("punct", "}"):
-            k, i = _fast_value(toks, i, depth + 1)
-            if isinstance(k, (list, dict)) or toks[i] != ("punct", ":"):
-                raise _NoFast
-            d[k], i = _fast_value(toks, i + 1, depth + 1)
-            if toks[i] == ("punct", ","):
-                i += 1
-            elif toks[i] != ("punct", "}"):
-                raise _NoFast
-        return d, i + 1
+        return (float(t) if ("." in t or "e" in t or "E" in t) else int(t)), i + 1
+    if c == "[" or c == "{":
+        if depth > 50:
+            raise _NoFast
+        return (_fast_list if c == "[" else _fast_dict)(toks, i + 1, depth + 1)
+    if t in _CONSTS:
+        return _CONSTS[t], i + 1
     raise _NoFast
+
+
+def _unescape(m: re.Match) -> str:
+    return _ESCAPES[m.group(1)]
+
+
+def _fast_list(toks: list[str], i: int, depth: int) -> tuple[list[Any], int]:
+    out: list[Any] = []
+    while toks[i] != "]":
+        v, i = _fast_value(toks, i, depth)
+        out.append(v)
+        if toks[i] == ",":
+            i += 1
+        elif toks[i] != "]":
+            raise _NoFast
+    return out, i + 1
+
+
+def _fast_dict(toks: list[str], i: int, depth: int) -> tuple[dict[Any, Any], int]:
+    d: dict[Any, Any] = {}
+    while toks[i] != "}":
+        k, i = _fast_value(toks, i, depth)
+        if isinstance(k, (list, dict)) or toks[i] != ":":
+            raise _NoFast
+        d[k], i = _fast_value(toks, i + 1, depth)
+        if toks[i] == ",":
+            i += 1
+        elif toks[i] != "}":
+            raise _NoFast
+    return d, i + 1
 
 
 def _resolve_call(node: ast.Call, depth: int) -> Call:
@@ -393,7 +410,8 @@ def parse_calls(text: Any) -> ParseResult:
         if not s:
             return ParseResult([], "text")
 
-    if "<tool_call>" in s:
+    # a call list may carry the text "<tool_call>" inside a string argument
+    if "<tool_call>" in s and s[0] not in "[{":
         return _parse_tool_call_blocks(s)
 
     if s[0] in "[{":
@@ -404,8 +422,12 @@ def parse_calls(text: Any) -> ParseResult:
     try:
         calls = decode_bfcl(s)
     except DecodeError as e:
+        if "<tool_call>" in s:
+            return _parse_tool_call_blocks(s)
         status: Status = "malformed" if _looks_like_call(s) else "text"
         return ParseResult([], status, error=f"ast_decoder:{e.kind}: {e}" if status == "malformed" else "")
+    if not all(c.name for c in calls):  # e.g. ``[f(a)(b=1)]``: BFCL decodes it, but nothing is called
+        return ParseResult([], "malformed", error="ast_decoder:no_name: a call without a function name")
     return ParseResult(calls, "calls", "python")
 
 
@@ -496,6 +518,8 @@ def format_value(v: Any) -> str:
         return repr(v)
     if isinstance(v, str):
         return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, bytes) or (isinstance(v, complex) and math.isfinite(v.real) and math.isfinite(v.imag)):
+        return repr(v)  # Python literals the decoder reads back (BFCL outputs may carry them)
     if isinstance(v, list):
         return "[" + ", ".join(format_value(x) for x in v) + "]"
     if isinstance(v, tuple):
@@ -512,15 +536,31 @@ def format_call(call: Any) -> str:
 
 
 def format_calls(calls: Iterable[Any]) -> str:
-    """Canonical Python-call text: ``[f(a=1, b="x"), g(c=[1, 2])]``."""
-    return "[" + ", ".join(format_call(c) for c in calls) + "]"
+    """Canonical Python-call text: ``[f(a=1, b="x"), g(c=[1, 2])]``.
+
+    A call that Python syntax cannot carry (a function or argument name that is not an
+    identifier, e.g. ``get-weather`` or ``from``; such names come in through JSON) makes the
+    whole answer JSON instead, ``[{"name": ..., "arguments": {...}}]``, which
+    :func:`parse_calls` reads back."""
+    calls = [as_call(c) for c in calls]
+    if all(_python_name(c.name, dotted=True) and all(_python_name(k) for k in c.arguments) for c in calls):
+        return "[" + ", ".join(format_call(c) for c in calls) + "]"
+    return json.dumps([{"name": c.name, "arguments": c.arguments} for c in calls], ensure_ascii=False, default=str)
+
+
+def _python_name(name: Any, dotted: bool = False) -> bool:
+    if not isinstance(name, str):
+        return False
+    parts = name.split(".") if dotted else [name]
+    # ast reads identifiers NFKC-normalised, so only normal-form names survive a round trip
+    return all(p.isidentifier() and not keyword.iskeyword(p) and unicodedata.normalize("NFKC", p) == p for p in parts)
 
 
 def _canon(v: Any) -> Any:
     if isinstance(v, bool):
         return ("b", v)
-    if isinstance(v, (int, float)):
-        return ("n", v)  # 5 == 5.0 and hash alike: the same number
+    if isinstance(v, (int, float, complex)):
+        return ("n", v)  # 5 == 5.0 == 5+0j and hash alike: the same number
     if isinstance(v, str):
         return ("s", v)
     if v is None:
