@@ -189,8 +189,15 @@ class RunConfig:
         if launch.accelerate_config:
             if launch.launcher != "accelerate":
                 bad("launch.accelerate_config", "is read by accelerate only: set launch.launcher=accelerate")
-            if not Path(launch.accelerate_config).is_file():
+            path = Path(launch.accelerate_config)
+            if not path.is_file():
                 bad("launch.accelerate_config", f"file not found: {launch.accelerate_config}")
+            import yaml
+
+            machines = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("num_machines", 1)
+            if machines != 1:
+                bad("launch.accelerate_config", f"{path} is for {machines} machines; toolace-r run starts its jobs on "
+                                                "this machine only (multi-node: docs/scale.md)")
 
 
 def to_dict(cfg: RunConfig) -> dict[str, Any]:
