@@ -161,6 +161,22 @@ def _plot(records: list[dict[str, Any]], out: Path) -> None:
     plt.close(fig)
 
 
+def _trainer_class(base: type) -> type:
+    """``SFTTrainer`` whose length grouping works on the global batch, as one process would: the
+    Trainer groups by the per-process batch, so the batches (and the loss) would change with the
+    number of processes. With this, N processes train on exactly the single-process batches."""
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    class Trainer(base):  # type: ignore[misc, valid-type]
+        def _get_train_sampler(self, *args: Any, **kwargs: Any) -> Any:
+            sampler = super()._get_train_sampler(*args, **kwargs)
+            if isinstance(sampler, LengthGroupedSampler):
+                sampler.batch_size = self.args.train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
+            return sampler
+
+    return Trainer
+
+
 def build_trainer(
     model_path: str | Path,
     examples: Iterable[Any],
@@ -237,7 +253,7 @@ def build_trainer(
         ddp_find_unused_parameters=False,  # every parameter (or LoRA weight) takes part in every step
     )
     log_cb = _JsonlLog.make(out / "train_log.jsonl")
-    trainer = SFTTrainer(
+    trainer = _trainer_class(SFTTrainer)(
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
         peft_config=peft_config, callbacks=[log_cb],
     )
