@@ -36,12 +36,15 @@ def _losses(out: Path) -> list[float]:
 def test_sft_with_two_processes_matches_one(tiny_model_dir, samples, tmp_path):
     from transformers import AutoModelForCausalLM
 
+    # 23 examples, batches of 4: 5 steps an epoch (the short last batch is dropped), so the 8 steps
+    # cross an epoch boundary and its reshuffle
+    examples = samples * 2 + samples[:3]
     data = tmp_path / "train.jsonl"
-    write_samples(data, samples * 2)
-    steps = 6
+    write_samples(data, examples)
+    steps = 8
     # one process, global batch 4
     one = tmp_path / "one"
-    train_sft(tiny_model_dir, samples * 2, one, SFTSettings(max_steps=steps, batch_size=4, lr=1e-3, warmup_ratio=0.0,
+    train_sft(tiny_model_dir, examples, one, SFTSettings(max_steps=steps, batch_size=4, lr=1e-3, warmup_ratio=0.0,
                                                             logging_steps=1, progress=False, plot=False))
     # two processes (accelerate launch, gloo on the CPU), batch 2 each: the same global batch
     two = tmp_path / "two"

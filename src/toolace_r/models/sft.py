@@ -165,13 +165,18 @@ def _trainer_class(base: type) -> type:
     """``SFTTrainer`` whose length grouping works on the global batch, as one process would: the
     Trainer groups by the per-process batch, so the batches (and the loss) would change with the
     number of processes. With this, N processes train on exactly the single-process batches."""
+    import torch
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
     class Trainer(base):  # type: ignore[misc, valid-type]
         def _get_train_sampler(self, *args: Any, **kwargs: Any) -> Any:
             sampler = super()._get_train_sampler(*args, **kwargs)
             if isinstance(sampler, LengthGroupedSampler):
-                sampler.batch_size = self.args.train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
+                args = self.args
+                sampler.batch_size = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
+                # its own seeded generator: each epoch's shuffle then does not depend on what else
+                # drew from torch's global generator (which differs between 1 and N processes)
+                sampler.generator = torch.Generator().manual_seed(args.data_seed if args.data_seed is not None else args.seed)
             return sampler
 
     return Trainer
@@ -248,6 +253,9 @@ def build_trainer(
         disable_tqdm=not cfg.progress,
         dataloader_num_workers=0,
         dataloader_pin_memory=on_cuda,
+        # A short last batch per epoch would be split differently over N processes (accelerate fills it
+        # up from the start of the data); dropping it keeps the batches those of one process.
+        dataloader_drop_last=len(ids) >= cfg.batch_size * cfg.grad_accum * distributed.world_size(),
         # a launched job on a machine without CUDA: data parallel over gloo on the CPU
         use_cpu=not on_cuda and distributed.world_size() > 1,
         ddp_find_unused_parameters=False,  # every parameter (or LoRA weight) takes part in every step
