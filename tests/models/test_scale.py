@@ -107,12 +107,12 @@ def test_probe_with_two_processes_equals_one(trained_model_dir, pool_file, tmp_p
 @pytest.mark.slow
 def test_evaluation_with_two_processes_equals_one(trained_model_dir, pool_file, tmp_path, monkeypatch):
     _set_env(monkeypatch)
-    task = {"task": "eval", "model": str(trained_model_dir), "backend": "hf", "samples": str(pool_file), "limit": 20,
-            "modes": ["none", "adaptive"], "max_rounds": 2, "max_new_tokens": 32}
+    task = {"task": "eval", "model": str(trained_model_dir), "backend": "hf", "samples": str(pool_file), "limit": 12,
+            "modes": ["none", "adaptive"], "max_rounds": 2, "max_new_tokens": 24}
     s1 = run_task({**task, "out": str(tmp_path / "one")})
     s2 = run_launched({**task, "out": str(tmp_path / "two")}, tmp_path / "job",
                       LaunchConfig(launcher="accelerate", num_processes=2))
-    assert s1 == s2 and s1["none"]["n"] == 20
+    assert s1 == s2 and s1["none"]["n"] == 12
     assert (tmp_path / "one" / "outputs.jsonl").read_text() == (tmp_path / "two" / "outputs.jsonl").read_text()
     assert "accelerate.commands.launch" in (tmp_path / "job" / "launch.log").read_text().splitlines()[0]
 
