@@ -141,11 +141,11 @@ def hf_batched_generate(model, tok, prompt_ids, k, temperature, top_p, max_new, 
     return n_tok
 
 
-def update_readme(section: str) -> None:
+def update_readme(section: str, heading: str = "## Sampling") -> None:
     path = HERE / "README.md"
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    # Replace only our section: from "## Sampling" up to the next "## " heading or the end.
-    pattern = re.compile(r"^## Sampling\n.*?(?=^## |\Z)", re.S | re.M)
+    # Replace only our section: from its heading up to the next "## " heading or the end.
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):
         text = pattern.sub(lambda _: section, text, count=1)
     else:

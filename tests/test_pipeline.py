@@ -87,3 +87,33 @@ def test_resume_refuses_overrides(tmp_path):
     assert res.returncode == 2 and "--resume" in res.stderr
     res = _run(["--resume", str(tmp_path / "nothing")])
     assert res.returncode == 2 and "not a run folder" in res.stderr
+
+
+@pytest.mark.slow
+def test_launched_stages_with_two_processes(tmp_path):
+    """`toolace-r run --launcher accelerate --num-processes 2`: every SFT, probe and evaluation stage
+    runs as a 2-process job. The probe and the evaluation equal what one process gives on the same
+    model; the SFT losses equal one process's with the same global batch."""
+    from toolace_r.launch import run_task
+
+    run_dir = tmp_path / "run"
+    args = ["--config", "configs/quick.yaml", *MICRO, "arms=[mait]", "mait.rounds=1", "eval.modes=[none]"]
+    res = _run([*args, "--out", str(run_dir), "--launcher", "accelerate", "--num-processes", "2"],
+               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    state = json.loads((run_dir / "state.json").read_text())["stages"]
+    assert state["mait/r0/train"]["train_processes"] == 2
+    stages = run_dir / "stages"
+    for stage in ("warmup", "probe/warmup", "mait/r0/train", "mait/r0/dev", "eval/mait"):
+        assert "--multi_gpu" in (stages / stage / "job" / "launch.log").read_text().splitlines()[0], stage
+    # the probe and the evaluation, redone here in one process on the same models
+    for stage, out, task_out in (("probe/warmup", "probe.jsonl", "probe.jsonl"), ("eval/mait", "outputs.jsonl", "")):
+        task = json.loads((stages / stage / "job" / "task.json").read_text())
+        here = tmp_path / stage.replace("/", "_")
+        run_task({**task, "out": str(here / task_out)})
+        assert (here / out).read_text() == (stages / stage / out).read_text(), stage
+    # the warm-up SFT in one process with the whole global batch: the same loss
+    task = json.loads((stages / "warmup" / "job" / "task.json").read_text())
+    task["settings"]["batch_size"] *= 2
+    task["out"] = str(tmp_path / "warm1")
+    assert run_task(task)["train_loss"] == pytest.approx(state["warmup"]["train_loss"], rel=1e-5)

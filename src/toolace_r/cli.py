@@ -3,6 +3,8 @@ so `toolace-r --help` and `toolace-r score` start fast."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from toolace_r.data.cli import app as data_app
@@ -23,6 +25,14 @@ app.add_typer(eval_app, name="eval", help="Evaluate a model on BFCL v4 or a JSON
 app.add_typer(data_app, name="data", help="Convert, export, synthesise and inspect tool-use data.")
 app.add_typer(model_app, name="model", help="Create the embedded from-scratch model.")
 app.add_typer(train_app, name="train", help="Fine-tune a model (SFT through TRL).")
+
+
+@app.command("worker", hidden=True)
+def worker(task: Path = typer.Argument(..., help="task.json written by `toolace-r run`.")) -> None:
+    """One process of a launched stage job (internal: `toolace-r run` starts it through the launcher)."""
+    from toolace_r.launch import worker_main
+
+    worker_main(task)
 
 
 @app.command("version")

@@ -16,6 +16,7 @@ from typing import Any
 
 POLICIES = ("frontier", "progressive", "all")
 ARMS = ("plain", "mait", "mait_refine")
+LAUNCHERS = ("none", "accelerate", "torchrun")
 
 
 class ConfigError(ValueError):
@@ -78,6 +79,24 @@ class EvalConfig:
 
 
 @dataclass
+class VllmConfig:
+    """Engine settings for model.backend=vllm (one engine per process of the probe/eval job)."""
+
+    tensor_parallel_size: int = 1  # GPUs per engine
+    gpu_memory_utilization: float = 0.85  # share of each GPU the engine takes (weights + KV cache)
+    max_model_len: int = 0  # 0: the model's own context length
+
+
+@dataclass
+class LaunchConfig:
+    """How the training, probe and evaluation stages run (docs/scale.md)."""
+
+    launcher: str = "none"  # none (in the `toolace-r run` process) | accelerate | torchrun
+    num_processes: int = 1  # processes per stage job (usually one per GPU)
+    accelerate_config: str = ""  # accelerate config file, e.g. configs/accelerate/fsdp.yaml; "" = data parallel
+
+
+@dataclass
 class RunConfig:
     seed: int = 0
     arms: list[str] = field(default_factory=lambda: list(ARMS))
@@ -87,6 +106,8 @@ class RunConfig:
     mait: MaitConfig = field(default_factory=MaitConfig)
     refine_corpus: RefineCorpusConfig = field(default_factory=RefineCorpusConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    vllm: VllmConfig = field(default_factory=VllmConfig)
+    launch: LaunchConfig = field(default_factory=LaunchConfig)
 
     def validate(self) -> "RunConfig":
         from toolace_r.refine import parse_mode
@@ -137,6 +158,13 @@ class RunConfig:
             bad("refine_corpus.correct_share", "must be in [0, 1]")
         if "mait_refine" in self.arms and not self.refine_corpus.enabled:
             bad("refine_corpus.enabled", "arm 'mait_refine' trains on the refinement corpus; enable it or drop the arm")
+        if self.vllm.tensor_parallel_size < 1:
+            bad("vllm.tensor_parallel_size", "must be >= 1")
+        if not 0 < self.vllm.gpu_memory_utilization <= 1:
+            bad("vllm.gpu_memory_utilization", "must be in (0, 1]")
+        if self.vllm.max_model_len < 0:
+            bad("vllm.max_model_len", "must be >= 0 (0: the model's own)")
+        self._validate_launch(bad)
         if not self.eval.modes:
             bad("eval.modes", "name at least one mode (none, adaptive, fixed:N)")
         for m in self.eval.modes:
@@ -145,6 +173,31 @@ class RunConfig:
             except ValueError as e:
                 bad("eval.modes", str(e))
         return self
+
+    def _validate_launch(self, bad: Any) -> None:
+        launch = self.launch
+        if launch.launcher not in LAUNCHERS:
+            bad("launch.launcher", f"must be one of {LAUNCHERS}, got {launch.launcher!r}")
+        if launch.num_processes < 1:
+            bad("launch.num_processes", "must be >= 1")
+        if launch.launcher == "none" and launch.num_processes > 1:
+            bad("launch.num_processes", "more than one process needs a launcher: set launch.launcher to accelerate "
+                                        "or torchrun (toolace-r run --launcher accelerate --num-processes N)")
+        if self.train.batch_size % launch.num_processes:
+            bad("train.batch_size", f"the global batch is split over the processes: make it a multiple of "
+                                    f"launch.num_processes ({launch.num_processes})")
+        if launch.accelerate_config:
+            if launch.launcher != "accelerate":
+                bad("launch.accelerate_config", "is read by accelerate only: set launch.launcher=accelerate")
+            path = Path(launch.accelerate_config)
+            if not path.is_file():
+                bad("launch.accelerate_config", f"file not found: {launch.accelerate_config}")
+            import yaml
+
+            machines = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("num_machines", 1)
+            if machines != 1:
+                bad("launch.accelerate_config", f"{path} is for {machines} machines; toolace-r run starts its jobs on "
+                                                "this machine only (multi-node: docs/scale.md)")
 
 
 def to_dict(cfg: RunConfig) -> dict[str, Any]:

@@ -53,14 +53,17 @@ class ProbeItem:
 
 
 def probe(generator: Any, samples: Sequence[Any], *, k: int, temperature: float, top_p: float,
-          max_new_tokens: int, seed: int, prompt_cfg: Any = None) -> list[ProbeItem]:
-    """k answers per sample from the current model, each scored by the checker."""
+          max_new_tokens: int, seed: int, prompt_cfg: Any = None,
+          positions: Sequence[int] | None = None) -> list[ProbeItem]:
+    """k answers per sample from the current model, each scored by the checker. ``positions``:
+    where these samples stand in the pool when this is one process's share of it (the answers
+    of a sample depend only on ``seed`` and its position, not on the share)."""
     from toolace_r.models.prompting import build_messages
 
     prompt_cfg = prompt_cfg or getattr(generator, "prompt_config", None)
     prompts = [build_messages(s, prompt_cfg) for s in samples]
     outs = generator.generate(prompts, n=k, temperature=temperature, top_p=top_p,
-                              max_new_tokens=max_new_tokens, seed=seed)
+                              max_new_tokens=max_new_tokens, seed=seed, positions=positions)
     items = []
     for s, comps in zip(samples, outs):
         answers = [c.text for c in comps]

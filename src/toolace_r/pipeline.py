@@ -25,6 +25,12 @@ Arms: (a) ``plain``: plain SFT rounds on the whole pool (policy ``all``, no refi
 (b) ``mait``: model-aware selection (``mait.policy``); (c) ``mait_refine``: (b) plus the
 self-refinement corpus. All start from the same warm-up model and train the same number of steps
 per round.
+
+Scale-out (``launch``, docs/scale.md): with ``launch.launcher`` ``accelerate`` or ``torchrun``, every
+SFT, probe and evaluation stage runs as a job of ``launch.num_processes`` processes
+(:mod:`toolace_r.launch`): SFT data parallel (or FSDP / DeepSpeed from ``launch.accelerate_config``),
+the probe and the evaluation split over the processes and merged back in sample order. This
+process stays the driver: it keeps ``state.json`` and the resume semantics, and holds no model.
 """
 
 from __future__ import annotations
@@ -238,15 +244,23 @@ def _sft_settings(run: Run, name: str, steps: int, lr: float) -> Any:
     from toolace_r.models.sft import SFTSettings
 
     cfg = run.cfg
-    return SFTSettings(max_steps=steps, lr=lr, batch_size=cfg.train.batch_size, seed=stage_seed(cfg.seed, name),
+    # batch_size is the global batch: each of the launched processes takes its share of it
+    per_process = max(1, cfg.train.batch_size // cfg.launch.num_processes)
+    return SFTSettings(max_steps=steps, lr=lr, batch_size=per_process, seed=stage_seed(cfg.seed, name),
                        lora=cfg.model.lora, merge_lora=cfg.model.lora, progress=False, plot=False, logging_steps=25)
 
 
-def _train(run: Run, name: str, base: Path, examples: list[Any], out: Path, steps: int, lr: float) -> dict[str, Any]:
-    from toolace_r.models.sft import train_sft
+def _train(run: Run, name: str, base: Path, out: Path, steps: int, lr: float, **inputs: Any) -> dict[str, Any]:
+    """SFT of ``base`` into ``out/model``; ``inputs``: ``samples`` (+ ``limit``) and/or
+    ``examples`` (a JSONL of {messages, tools, target}), as :mod:`toolace_r.launch` reads them."""
+    from dataclasses import asdict
 
-    metrics = train_sft(base, examples, out / "model", _sft_settings(run, name, steps, lr))
-    return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))}
+    from toolace_r import launch
+
+    task = {"task": "sft", "model": str(base), "out": str(out / "model"),
+            "settings": asdict(_sft_settings(run, name, steps, lr)),
+            **{k: str(v) if isinstance(v, Path) else v for k, v in inputs.items()}}
+    return launch.run(task, out / "job", run.cfg.launch)
 
 
 def _stage_warmup(run: Run, model0: Path, train: list[Any]) -> Path:
@@ -257,29 +271,42 @@ def _stage_warmup(run: Run, model0: Path, train: list[Any]) -> Path:
     if not run.done(name):
         with run.stage(name) as (out, m):
             warm_set = train[: cfg.data.warmup_size]
-            m.update(_train(run, name, model0, warm_set, out, cfg.train.warmup_steps, cfg.train.warmup_lr))
+            m.update(_train(run, name, model0, out, cfg.train.warmup_steps, cfg.train.warmup_lr,
+                            samples=_split_file(run, "train"), limit=len(warm_set)))
             m["n_examples"] = len(warm_set)
     return run.stage_dir(name) / "model"
 
 
-def _generator(run: Run, model: Path) -> Any:
-    from toolace_r.models.generation import make_generator
+def _split_file(run: Run, split: str) -> Path:
+    return run.stage_dir("data") / f"{split}.jsonl"
 
-    return make_generator(run.cfg.model.backend, model)
+
+def _generation(run: Run, model: Path) -> dict[str, Any]:
+    """The generation part of a probe or evaluation task: model, backend and its settings."""
+    cfg = run.cfg
+    kw: dict[str, Any] = {}
+    if cfg.model.backend == "vllm":
+        kw = {"tensor_parallel_size": cfg.vllm.tensor_parallel_size,
+              "gpu_memory_utilization": cfg.vllm.gpu_memory_utilization}
+        if cfg.vllm.max_model_len:
+            kw["max_model_len"] = cfg.vllm.max_model_len
+    return {"model": str(model), "backend": cfg.model.backend, "backend_kw": kw}
 
 
 def _stage_probe(run: Run, tag: str, model: Path, pool: list[Any]) -> list[Any]:
-    from toolace_r.iterative import ProbeItem, p_histogram, probe
+    from toolace_r import launch
+    from toolace_r.iterative import ProbeItem, p_histogram
 
     cfg = run.cfg
     name = f"probe/{tag}"
     if not run.done(name):
         with run.stage(name) as (out, m):
-            gen = _generator(run, model)
-            items = probe(gen, pool, k=cfg.mait.k, temperature=cfg.mait.temperature, top_p=cfg.mait.top_p,
-                          max_new_tokens=cfg.mait.max_new_tokens, seed=stage_seed(cfg.seed, name))
-            gen.close()
-            write_jsonl(out / "probe.jsonl", [it.to_dict() for it in items])
+            task = {"task": "probe", **_generation(run, model), "samples": str(_split_file(run, "train")),
+                    "limit": len(pool), "k": cfg.mait.k, "temperature": cfg.mait.temperature,
+                    "top_p": cfg.mait.top_p, "max_new_tokens": cfg.mait.max_new_tokens,
+                    "seed": stage_seed(cfg.seed, name), "out": str(out / "probe.jsonl")}
+            launch.run(task, out / "job", cfg.launch)
+            items = [ProbeItem.from_dict(json.loads(line)) for line in (out / "probe.jsonl").read_text().splitlines()]
             m["p_histogram"] = p_histogram(items, cfg.mait.k)
             m["pass_at_k"] = sum(any(it.correct) for it in items) / max(1, len(items))
             m["mean_p"] = sum(it.p for it in items) / max(1, len(items))
@@ -308,7 +335,6 @@ def _stage_train(run: Run, arm: str, t: int, base: Path, warm: Path, pool: list[
                 selected_ids = [s.id for s in pool]
             by_id = {s.id: s for s in pool}
             selected = [by_id[i] for i in selected_ids]
-            examples: list[Any] = list(selected)
             m.update({"policy": policy, "n_selected": len(selected), "n_refine": 0,
                       "selected_by_category": _count(s.category for s in selected)})
             if arm == "mait_refine" and items is not None:
@@ -318,12 +344,16 @@ def _stage_train(run: Run, arm: str, t: int, base: Path, warm: Path, pool: list[
                 refs, info = refinement_examples(by_id, items, n=n_ref, correct_share=cfg.refine_corpus.correct_share,
                                                  seed=stage_seed(cfg.seed, name + "/refine"),
                                                  prompt_cfg=load_prompt_config(base))
-                examples += refs
                 m.update(info)
                 m["n_refine"] = len(refs)
                 write_jsonl(out / "refine.jsonl", refs)
             write_json(out / "selected.json", selected_ids)
-            m.update({f"train_{k}": v for k, v in _train(run, name, base, examples, out, cfg.train.steps_per_round, cfg.train.lr).items()})
+            write_jsonl(out / "train_samples.jsonl", selected)
+            inputs: dict[str, Any] = {"samples": out / "train_samples.jsonl"}
+            if m["n_refine"]:
+                inputs["examples"] = out / "refine.jsonl"
+            train_m = _train(run, name, base, out, cfg.train.steps_per_round, cfg.train.lr, **inputs)
+            m.update({f"train_{k}": v for k, v in train_m.items()})
             m["selected_ids_sha"] = hashlib.sha256("\n".join(selected_ids).encode()).hexdigest()[:12]
     sel = json.loads((run.stage_dir(name) / "selected.json").read_text(encoding="utf-8"))
     return {"selected_ids": sel, **(run.done(name) or {})}
@@ -336,34 +366,34 @@ def _count(items: Any) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def _stage_dev(run: Run, arm: str, t: int, model: Path, dev: list[Any]) -> float:
-    from toolace_r.evaluation import evaluate
+def _evaluate(run: Run, model: Path, split: str, n: int, modes: list[str], out: Path) -> dict[str, Any]:
+    """Evaluate ``model`` on the first ``n`` samples of ``split``; writes outputs.jsonl and
+    summary.json into ``out``; returns the summary by mode."""
+    from toolace_r import launch
 
+    cfg = run.cfg
+    task = {"task": "eval", **_generation(run, model), "samples": str(_split_file(run, split)), "limit": n,
+            "modes": list(modes), "max_rounds": cfg.eval.max_rounds, "max_new_tokens": cfg.eval.max_new_tokens,
+            "out": str(out)}
+    return launch.run(task, out / "job", cfg.launch)
+
+
+def _stage_dev(run: Run, arm: str, t: int, model: Path, dev: list[Any]) -> float:
     name = f"{arm}/r{t}/dev"
     if not run.done(name):
         with run.stage(name) as (out, m):
-            gen = _generator(run, model)
-            records, summary = evaluate(gen, dev, ["none"], max_new_tokens=run.cfg.eval.max_new_tokens)
-            gen.close()
-            write_jsonl(out / "outputs.jsonl", records)
+            summary = _evaluate(run, model, "dev", len(dev), ["none"], out)
             m.update({"arm": arm, "round": t, "dev_accuracy": summary["none"]["accuracy"],
                       "dev_well_formed": summary["none"]["well_formed"]})
     return float(run.done(name)["dev_accuracy"])  # type: ignore[index]
 
 
 def _stage_eval(run: Run, arm: str, model: Path, test: list[Any], round_: int) -> dict[str, Any]:
-    from toolace_r.evaluation import evaluate
-
     cfg = run.cfg
     name = f"eval/{arm}"
     if not run.done(name):
         with run.stage(name) as (out, m):
-            gen = _generator(run, model)
-            records, summary = evaluate(gen, test, cfg.eval.modes, max_rounds=cfg.eval.max_rounds,
-                                        max_new_tokens=cfg.eval.max_new_tokens)
-            gen.close()
-            write_jsonl(out / "outputs.jsonl", records)
-            write_json(out / "summary.json", summary)
+            summary = _evaluate(run, model, "test", len(test), cfg.eval.modes, out)
             m["arm"] = arm
             m["round"] = round_  # the round whose model is evaluated (best on dev)
             m["summary"] = {mode: {k: v for k, v in s.items() if k != "groups"} for mode, s in summary.items()}

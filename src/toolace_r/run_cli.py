@@ -15,6 +15,12 @@ def run(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default: runs/run-<date>-<time>)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder from its last finished stage."),
     force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
+    launcher: Optional[str] = typer.Option(
+        None, "--launcher", help="Run the SFT, probe and eval stages as multi-process jobs: accelerate or torchrun "
+                                 "(= launch.launcher; default none: in this process)."),
+    num_processes: Optional[int] = typer.Option(None, "--num-processes", help="Processes per job (= launch.num_processes)."),
+    accelerate_config: Optional[Path] = typer.Option(
+        None, "--accelerate-config", help="accelerate config file, e.g. configs/accelerate/fsdp.yaml (= launch.accelerate_config)."),
 ) -> None:
     """Run ToolACE-R end to end: data, warm-up SFT, MAIT rounds with the refinement corpus, the
     ablation arms, evaluation with and without adaptive refinement, and the report."""
@@ -25,14 +31,19 @@ def run(
     from toolace_r.report import summary_text
 
     console = Console(stderr=True)
+    overrides = list(overrides or [])
+    for key, value in (("launcher", launcher), ("num_processes", num_processes), ("accelerate_config", accelerate_config)):
+        if value is not None:
+            overrides.append(f"launch.{key}={value}")
     try:
         if resume is not None:
             if config is not None or overrides or out is not None:
-                raise RunError("--resume continues a run with its saved config: pass no --config, --out or overrides")
+                raise RunError("--resume continues a run with its saved config: pass no --config, --out, launch "
+                               "options or overrides")
             cfg = None
             run_dir = resume
         else:
-            cfg = load_config(config, overrides or [])
+            cfg = load_config(config, overrides)
             run_dir = out or Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
         run_obj = open_run(run_dir, cfg, resume=resume is not None, force=force, log=console.log)
     except (ConfigError, RunError) as e:

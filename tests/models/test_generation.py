@@ -77,6 +77,24 @@ def test_sampling_is_seeded_and_shares_the_prompt(gen, unseen_prompts):
     assert len({x.text for x in a[0]}) > 1  # the n samples of one prompt differ
 
 
+@pytest.mark.parametrize("top_p", [1.0, 0.9])
+def test_sampling_does_not_depend_on_batch_or_share(gen, unseen_prompts, top_p):
+    """Each prompt has its own random stream seeded from (seed, position): a share of the prompts,
+    given with their positions, samples exactly what the whole call sampled for them, whatever
+    the batch size (what makes a probe split over processes equal to a single-process one)."""
+    ps = unseen_prompts[:6]
+    kw = dict(n=2, temperature=1.0, top_p=top_p, max_new_tokens=8, seed=11)
+    whole = gen.generate(ps, **kw)
+    small = HFGenerator(model=gen.model, tokenizer=gen.tokenizer, max_batch_rows=2)
+    for r in range(2):
+        positions = list(range(r, len(ps), 2))
+        part = small.generate([ps[i] for i in positions], positions=positions, **kw)
+        assert part == [whole[i] for i in positions]
+    assert len({c.text for row in whole for c in row}) > len(whole)  # really sampled
+    with pytest.raises(ValueError, match="positions"):
+        gen.generate(ps[:2], positions=[0], **kw)
+
+
 def test_tiny_top_p_is_greedy(gen, unseen_prompts):
     greedy = gen.generate(unseen_prompts[:4], n=1, temperature=0.0, max_new_tokens=10)
     nucleus = gen.generate(unseen_prompts[:4], n=3, temperature=1.0, top_p=1e-9, max_new_tokens=10, seed=1)
@@ -208,11 +226,57 @@ def test_openai_backend_connection_refused_is_retried_then_reported(prompts):
         assert client.n_retries == 2
 
 
-def test_vllm_backend_when_available(trained_model_dir, prompts):
+def _need_vllm():
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("vllm needs CUDA")
     pytest.importorskip("vllm")
+    return torch
+
+
+def test_vllm_backend_when_available(trained_model_dir, prompts):
+    _need_vllm()
+    with make_generator("vllm", str(trained_model_dir), gpu_memory_utilization=0.3) as g:
+        out = g.generate(prompts[:2], n=2, temperature=0.0, max_new_tokens=64)
+        assert out[0][0].text == '[get_weather(city="Paris", unit="celsius")]'
+        # seeded per prompt: the same call samples the same; the same prompt at another position differs
+        kw = dict(n=4, temperature=3.0, max_new_tokens=16, seed=5)
+        a = g.generate([prompts[0], prompts[0]], **kw)
+        assert a == g.generate([prompts[0], prompts[0]], **kw) and a[0] != a[1]
+
+
+def test_vllm_close_frees_the_gpu(trained_model_dir, prompts):
+    torch = _need_vllm()
+    free_before = torch.cuda.mem_get_info()[0]
     g = make_generator("vllm", str(trained_model_dir), gpu_memory_utilization=0.3)
-    out = g.generate(prompts[:2], n=2, temperature=0.0, max_new_tokens=64)
-    assert out[0][0].text == '[get_weather(city="Paris", unit="celsius")]'
+    assert torch.cuda.mem_get_info()[0] < free_before - 1e9  # the engine took its share (KV cache)
+    g.close()
+    assert torch.cuda.mem_get_info()[0] > free_before - 1e9
+    with pytest.raises(RuntimeError, match="closed"):
+        g.generate(prompts[:1])
+    g.close()  # twice is harmless
+
+
+def test_vllm_lora_adapters_swap_without_restart(tiny_model_dir, samples, prompts, tmp_path):
+    _need_vllm()
+    from toolace_r.models.sft import SFTSettings, train_sft
+
+    adapters = []
+    for i, steps in enumerate((1, 60)):
+        out = tmp_path / f"adapter{i}"
+        train_sft(tiny_model_dir, samples, out, SFTSettings(lora=True, lora_r=8, max_steps=steps, lr=2e-2,
+                                                            batch_size=len(samples), progress=False, plot=False))
+        adapters.append(out)
+    with make_generator("vllm", str(tiny_model_dir), gpu_memory_utilization=0.3, enable_lora=True,
+                        max_lora_rank=8) as g:
+        engine = g.llm
+        texts = []
+        for path in adapters:  # round 1's adapter, then round 2's, in the same engine
+            g.set_adapter(path)
+            texts.append([c[0].text for c in g.generate(prompts[:3], n=1, temperature=0.0, max_new_tokens=24)])
+        assert g.llm is engine and g.lora_request.lora_int_id == 2
+        # the second adapter really replaced the first: it gives the answers it memorised
+        assert texts[1] == [prompting.target_text(s) for s in samples[:3]] != texts[0]
+    with make_generator("vllm", str(tiny_model_dir), gpu_memory_utilization=0.3) as g:
+        with pytest.raises(ValueError, match="enable_lora"):
+            g.set_adapter(adapters[0])

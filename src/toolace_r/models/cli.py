@@ -98,8 +98,15 @@ def train_sft_cmd(
     grad_accum: int = typer.Option(1, "--grad-accum"),
     max_length: int = typer.Option(1024, "--max-length", help="Longer examples are truncated (then dropped if no answer is left)."),
     seed: int = typer.Option(0, "--seed"),
+    logging_steps: int = typer.Option(10, "--logging-steps", help="Write a train_log.jsonl line every N steps."),
+    warmup_ratio: float = typer.Option(0.03, "--warmup-ratio", help="Share of the steps with a rising learning rate."),
+    group_by_length: bool = typer.Option(True, "--group-by-length/--random-order",
+                                         help="Batches of similar length (less padding), or plain random batches."),
 ) -> None:
-    """Supervised fine-tuning (TRL SFTTrainer), loss on the assistant answer only."""
+    """Supervised fine-tuning (TRL SFTTrainer), loss on the assistant answer only.
+
+    Runs as a multi-process job too, e.g. `accelerate launch --num_processes 2 -m toolace_r train sft ...`
+    or `torchrun --nproc_per_node 8 -m toolace_r train sft ...`: --batch-size is per process."""
     from toolace_r.data.io import read_samples
     from toolace_r.models.sft import SFTSettings, train_sft
 
@@ -109,7 +116,11 @@ def train_sft_cmd(
         _fail(f"--data {data} does not exist")
     if merge_lora and not lora:
         _fail("--merge-lora needs --lora")
+    from toolace_r import distributed
+
     cfg = SFTSettings(epochs=epochs, max_steps=max_steps, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
-                      seed=seed, lora=lora, merge_lora=merge_lora, max_length=max_length)
+                      seed=seed, lora=lora, merge_lora=merge_lora, max_length=max_length, logging_steps=logging_steps,
+                      warmup_ratio=warmup_ratio, group_by_length=group_by_length, progress=distributed.is_main())
     metrics = train_sft(model, read_samples(data), out, cfg)
-    typer.echo(json.dumps({k: v for k, v in metrics.items() if k != "settings"}, indent=2))
+    if distributed.is_main():
+        typer.echo(json.dumps({k: v for k, v in metrics.items() if k != "settings"}, indent=2))

@@ -1,10 +1,16 @@
 """Generation: one interface, three backends (local transformers, vLLM, an OpenAI-compatible server).
 
-``Generator.generate(prompts, n, temperature, top_p, max_new_tokens, seed)`` takes prompts as
+``Generator.generate(prompts, n, temperature, top_p, max_new_tokens, seed, positions)`` takes prompts as
 ``(messages, tools)`` pairs, exactly what :func:`toolace_r.models.prompting.build_messages` and
 :func:`~toolace_r.models.prompting.refine_messages` return, and gives back, per prompt, ``n``
 :class:`Completion` objects (text without the end-of-turn token, and the number of generated tokens,
 end token included: the cost). ``temperature == 0`` is greedy decoding.
+
+Seeding: every prompt samples from its own random stream, seeded by :func:`prompt_seed` from
+``(seed, position)``, where ``position`` is the prompt's place in the list (or ``positions[i]``
+when the caller passes a share of a longer list, as a rank of a multi-process probe does). So a
+prompt's answers do not depend on which other prompts share the call, the batch or the process:
+a probe split over N processes returns exactly what one process returns.
 
 Backends (:func:`make_generator`):
 
@@ -13,10 +19,14 @@ Backends (:func:`make_generator`):
   k times (``Cache.batch_repeat_interleave``) instead of prefilling k copies. Prompts are sorted by
   length and left-padded into batches of at most ``max_batch_rows`` sequences (64 on CPU, where the
   calibration found larger batches slower; 512 on CUDA), halved on out-of-memory. Rows that hit the
-  end-of-turn token are dropped from the batch as they finish. Sampling uses a ``torch.Generator``
-  seeded with ``seed``, so a call is reproducible.
-* ``vllm`` (optional extra, GPU): ``SamplingParams(n=k)`` with prefix caching, LoRA adapters via
-  ``LoRARequest``. Imported only when used.
+  end-of-turn token are dropped from the batch as they finish. Sampling is inverse-CDF sampling
+  with one uniform number per row and step, drawn ahead from the row's own numpy stream (seeded
+  with ``(prompt_seed, sample index)``), so batching never changes what a row samples.
+* ``vllm`` (optional extra, GPU): ``SamplingParams(n=k, seed=prompt_seed)`` per prompt, prefix
+  caching, ``tensor_parallel_size`` GPUs per engine, LoRA adapters via ``LoRARequest``
+  (:meth:`VLLMGenerator.set_adapter` swaps the adapter without restarting the engine), and
+  :meth:`~VLLMGenerator.close` frees the GPU memory (call it before training on the same GPU).
+  Imported only when used.
 * ``openai``: any OpenAI-compatible ``/v1/chat/completions`` endpoint (``OPENAI_BASE_URL`` /
   ``OPENAI_API_KEY`` or arguments), called through httpx from a thread pool with a concurrency
   limit, timeouts, and retries with exponential backoff on connection errors, 408/409/429 and 5xx.
@@ -28,6 +38,8 @@ Launch a quick look from the command line::
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import inspect
 import json
 import os
@@ -51,6 +63,21 @@ class Completion:
     text: str
     n_tokens: int
     token_ids: tuple[int, ...] = ()
+
+
+def prompt_seed(seed: int, position: int) -> int:
+    """The sampling seed of the prompt at ``position`` of a call made with ``seed`` (31 bits, which
+    every backend and server accepts)."""
+    digest = hashlib.sha256(f"{seed}/{position}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def _positions(n_prompts: int, positions: Sequence[int] | None) -> list[int]:
+    if positions is None:
+        return list(range(n_prompts))
+    if len(positions) != n_prompts:
+        raise ValueError(f"positions has {len(positions)} entries for {n_prompts} prompts")
+    return list(positions)
 
 
 def _check_args(prompts: Sequence[Any], n: int, temperature: float, top_p: float, max_new_tokens: int) -> None:
@@ -84,8 +111,11 @@ class Generator(ABC):
         top_p: float = 1.0,
         max_new_tokens: int = 128,
         seed: int = 0,
+        positions: Sequence[int] | None = None,
     ) -> list[list[Completion]]:
-        """``n`` completions for each ``(messages, tools)`` prompt, in prompt order."""
+        """``n`` completions for each ``(messages, tools)`` prompt, in prompt order. ``positions``:
+        where these prompts stand in the full list a caller split (default 0, 1, ...); the random
+        stream of a prompt is seeded by :func:`prompt_seed` ``(seed, position)``."""
 
     def close(self) -> None:  # pragma: no cover - default: nothing to release
         pass
@@ -185,20 +215,21 @@ class HFGenerator(Generator):
         messages, tools = prompt
         return encode_prompt(self.tokenizer, messages, tools)
 
-    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0):
+    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None):
         _check_args(prompts, n, temperature, top_p, max_new_tokens)
-        return self.generate_ids([self.encode(p) for p in prompts], n, temperature, top_p, max_new_tokens, seed)
+        return self.generate_ids([self.encode(p) for p in prompts], n, temperature, top_p, max_new_tokens, seed,
+                                 positions)
 
     def generate_ids(
         self, prompt_ids: Sequence[list[int]], n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
-        max_new_tokens: int = 128, seed: int = 0,
+        max_new_tokens: int = 128, seed: int = 0, positions: Sequence[int] | None = None,
     ) -> list[list[Completion]]:
         """Like :meth:`generate`, for prompts already tokenized."""
         import torch
 
         if any(len(p) == 0 for p in prompt_ids):
             raise ValueError("an empty prompt cannot be continued")
-        gen = torch.Generator(device=self.device).manual_seed(seed)
+        seeds = [prompt_seed(seed, pos) for pos in _positions(len(prompt_ids), positions)]
         # Longest first: batches of similar length waste little on padding, and an OOM shows early.
         order = sorted(range(len(prompt_ids)), key=lambda i: -len(prompt_ids[i]))
         results: list[list[Completion] | None] = [None] * len(prompt_ids)
@@ -208,7 +239,8 @@ class HFGenerator(Generator):
             per_chunk = max(1, rows // n)
             chunk = order[start:start + per_chunk]
             try:
-                out = self._generate_chunk([prompt_ids[i] for i in chunk], n, temperature, top_p, max_new_tokens, gen)
+                out = self._generate_chunk([prompt_ids[i] for i in chunk], n, temperature, top_p, max_new_tokens,
+                                           [seeds[i] for i in chunk])
             except (RuntimeError, torch.OutOfMemoryError) as e:
                 if not _is_oom(e) or per_chunk == 1:
                     raise
@@ -221,24 +253,39 @@ class HFGenerator(Generator):
             start += len(chunk)
         return results  # type: ignore[return-value]
 
-    def _pick(self, logits: Any, temperature: float, top_p: float, gen: Any) -> Any:
+    @staticmethod
+    def _uniforms(seeds: Sequence[int], n: int, steps: int, device: Any) -> Any:
+        """One uniform number in [0, 1) per (row, step), row ``i * n + j`` being sample j of
+        prompt i, from a numpy stream seeded with ``(seeds[i], j)``: what a row samples depends
+        only on its own prompt's seed."""
+        import numpy as np
+        import torch
+
+        rows = [np.random.default_rng([s, j]).random(steps) for s in seeds for j in range(n)]
+        return torch.from_numpy(np.stack(rows)).to(device)
+
+    @staticmethod
+    def _pick(logits: Any, temperature: float, top_p: float, u: Any) -> Any:
+        """The next token per row: argmax when greedy, else the token where the row's uniform
+        ``u`` falls in the cumulative distribution (inverse-CDF sampling, in float64)."""
         import torch
 
         if temperature == 0:
             return logits.argmax(dim=-1)
-        probs = torch.softmax(logits / temperature, dim=-1)
+        probs = torch.softmax(logits.double() / temperature, dim=-1)
         if top_p < 1.0:
-            sorted_p, idx = probs.sort(dim=-1, descending=True)
+            probs, idx = probs.sort(dim=-1, descending=True, stable=True)
             # Keep the smallest prefix whose mass reaches top_p (the top token always stays).
-            drop = sorted_p.cumsum(dim=-1) - sorted_p > top_p
-            sorted_p = sorted_p.masked_fill(drop, 0.0)
-            probs = torch.zeros_like(probs).scatter_(-1, idx, sorted_p)
-        return torch.multinomial(probs, 1, generator=gen).squeeze(-1)
+            probs = probs.masked_fill(probs.cumsum(dim=-1) - probs > top_p, 0.0)
+        cdf = probs.cumsum(dim=-1)
+        pick = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(-1), right=True).clamp(max=cdf.shape[-1] - 1)
+        return (idx.gather(-1, pick) if top_p < 1.0 else pick).squeeze(-1)
 
-    def _generate_chunk(self, prompt_ids, n, temperature, top_p, max_new_tokens, gen) -> list[list[Completion]]:
+    def _generate_chunk(self, prompt_ids, n, temperature, top_p, max_new_tokens, seeds) -> list[list[Completion]]:
         import torch
 
         dev = self.device
+        u = self._uniforms(seeds, n, max_new_tokens, dev) if temperature > 0 else None
         b, width = len(prompt_ids), max(len(p) for p in prompt_ids)
         input_ids = torch.full((b, width), self.pad_id, dtype=torch.long)
         attn = torch.zeros((b, width), dtype=torch.long)
@@ -261,7 +308,7 @@ class HFGenerator(Generator):
             finished = torch.zeros(total, dtype=torch.bool, device=dev)
             generated: list[list[int]] = [[] for _ in range(total)]
             for step in range(max_new_tokens):
-                tok = self._pick(logits, temperature, top_p, gen)
+                tok = self._pick(logits, temperature, top_p, None if u is None else u[alive, step])
                 tok = torch.where(finished, torch.full_like(tok, self.pad_id), tok)
                 for r, t in zip(alive[~finished].tolist(), tok[~finished].tolist()):
                     generated[r].append(t)
@@ -297,10 +344,26 @@ class HFGenerator(Generator):
 
 
 class VLLMGenerator(Generator):
-    """vLLM offline engine with prefix caching; ``lora_path`` (or an adapter directory as
-    ``model_path``) serves a LoRA adapter on top of its base model."""
+    """vLLM offline engine with prefix caching.
 
-    def __init__(self, model_path: str | Path, *, lora_path: str | Path | None = None, **engine_kw: Any):
+    ``tensor_parallel_size`` GPUs hold one copy of the model; ``gpu_memory_utilization`` is the
+    share of each GPU's memory the engine may take (weights + KV cache). ``lora_path`` (or an
+    adapter directory as ``model_path``) serves a LoRA adapter on top of its base model; with
+    ``enable_lora=True`` the engine starts ready for adapters and :meth:`set_adapter` switches to
+    a new one (e.g. each MAIT round's) without reloading the base model. :meth:`close` shuts the
+    engine down and frees its GPU memory, so that training can use the GPU next."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        lora_path: str | Path | None = None,
+        tensor_parallel_size: int = 1,
+        gpu_memory_utilization: float = 0.9,
+        enable_lora: bool = False,
+        max_lora_rank: int = 64,
+        **engine_kw: Any,
+    ):
         try:
             from vllm import LLM
         except ImportError as e:
@@ -309,29 +372,76 @@ class VLLMGenerator(Generator):
         adapter_cfg = Path(model_path) / "adapter_config.json"
         if lora_path is None and adapter_cfg.is_file():
             lora_path, base = model_path, json.loads(adapter_cfg.read_text())["base_model_name_or_path"]
-        self.lora_request = None
-        if lora_path is not None:
-            from vllm.lora.request import LoRARequest
-
-            self.lora_request = LoRARequest("toolace_r_adapter", 1, str(lora_path))
-            engine_kw.setdefault("enable_lora", True)
+        self.lora_enabled = enable_lora or lora_path is not None
+        if self.lora_enabled:
+            engine_kw.update(enable_lora=True, max_lora_rank=max_lora_rank)
         engine_kw.setdefault("enable_prefix_caching", True)
         from toolace_r.models.prompting import load_prompt_config
 
         self.prompt_config = load_prompt_config(model_path if Path(model_path).is_dir() else None)
-        self.llm = LLM(model=base, **engine_kw)
+        self.llm: Any = LLM(model=base, tensor_parallel_size=tensor_parallel_size,
+                            gpu_memory_utilization=gpu_memory_utilization, **engine_kw)
         self.tokenizer = self.llm.get_tokenizer()
+        self.lora_request: Any = None
+        self._n_adapters = 0
+        if lora_path is not None:
+            self.set_adapter(lora_path)
 
-    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0):
+    def set_adapter(self, lora_path: str | Path | None) -> None:
+        """Serve this LoRA adapter (of the engine's base model) from the next call on; ``None``
+        serves the base model. The engine keeps running; each adapter gets a new id, so vLLM
+        loads the new weights instead of reusing a cached adapter."""
+        if lora_path is None:
+            self.lora_request = None
+            return
+        if not self.lora_enabled:
+            raise ValueError("this engine was started without LoRA support: create it with enable_lora=True")
+        from vllm.lora.request import LoRARequest
+
+        from toolace_r.models.embedded import PROMPT_CONFIG_FILE
+        from toolace_r.models.prompting import load_prompt_config
+
+        self._n_adapters += 1
+        self.lora_request = LoRARequest(f"toolace_r_adapter_{self._n_adapters}", self._n_adapters, str(lora_path))
+        if (Path(lora_path) / PROMPT_CONFIG_FILE).is_file():
+            self.prompt_config = load_prompt_config(lora_path)
+
+    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None):
         from vllm import SamplingParams
 
         from toolace_r.models.prompting import encode_prompt
 
         _check_args(prompts, n, temperature, top_p, max_new_tokens)
-        params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens, seed=seed)
+        if self.llm is None:
+            raise RuntimeError("the vllm engine was closed")
+        params = [SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens,
+                                 seed=prompt_seed(seed, pos)) for pos in _positions(len(prompts), positions)]
         inputs = [{"prompt_token_ids": encode_prompt(self.tokenizer, m, t)} for m, t in prompts]
         outs = self.llm.generate(inputs, params, lora_request=self.lora_request, use_tqdm=False)
         return [[Completion(o.text, len(o.token_ids), tuple(o.token_ids)) for o in req.outputs] for req in outs]
+
+    def close(self) -> None:
+        """Shut the engine down and give its GPU memory back (weights, KV cache, NCCL groups)."""
+        if self.llm is None:
+            return
+        core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        if callable(getattr(core, "shutdown", None)):
+            core.shutdown()  # the V1 engine runs in its own process: stop it
+        self.llm = None
+        gc.collect()
+        try:
+            from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+        except ImportError:  # older vLLM: the same steps by hand
+            import torch
+            from vllm.distributed.parallel_state import destroy_distributed_environment, destroy_model_parallel
+
+            destroy_model_parallel()
+            destroy_distributed_environment()
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        else:
+            cleanup_dist_env_and_memory()
 
 
 # --------------------------------------------------------------------------------------------
@@ -414,7 +524,7 @@ class OpenAIGenerator(Generator):
             delay = min(delay * 2, self.max_backoff)
         raise AssertionError("unreachable")
 
-    def _one(self, prompt: Prompt, index: int, n, temperature, top_p, max_new_tokens, seed) -> list[Completion]:
+    def _one(self, prompt: Prompt, position: int, n, temperature, top_p, max_new_tokens, seed) -> list[Completion]:
         messages, tools = prompt
         comps: list[Completion] = []
         while len(comps) < n:
@@ -423,7 +533,7 @@ class OpenAIGenerator(Generator):
                 "model": self.model, "messages": messages, "n": want, "temperature": temperature,
                 "top_p": top_p, "max_tokens": max_new_tokens,
                 # A per-prompt, per-request seed: reproducible where the server honours seeds.
-                "seed": seed + 1_000_003 * index + len(comps), **self.extra_body,
+                "seed": prompt_seed(seed, position) + len(comps), **self.extra_body,
             }
             if tools:
                 body["tools"] = tools
@@ -439,11 +549,12 @@ class OpenAIGenerator(Generator):
                 comps.append(Completion(text, n_tok))
         return comps
 
-    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0):
+    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None):
         _check_args(prompts, n, temperature, top_p, max_new_tokens)
+        where = _positions(len(prompts), positions)
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             futures = [
-                pool.submit(self._one, p, i, n, temperature, top_p, max_new_tokens, seed) for i, p in enumerate(prompts)
+                pool.submit(self._one, p, pos, n, temperature, top_p, max_new_tokens, seed) for p, pos in zip(prompts, where)
             ]
             return [f.result() for f in futures]
 

@@ -28,6 +28,17 @@ Launch::
     toolace-r train sft --model models/tiny --data corpus/train.jsonl --out models/tiny-sft --epochs 4
 
 or ``train_sft("models/tiny", samples, "models/tiny-sft", SFTSettings(epochs=4))`` from Python.
+
+Several processes (data parallel, FSDP, DeepSpeed ZeRO; see docs/scale.md)::
+
+    accelerate launch --config_file configs/accelerate/ddp.yaml -m toolace_r train sft ... --batch-size 4
+    torchrun --nproc_per_node 8 -m toolace_r train sft ...
+
+``batch_size`` is per process: the global batch is ``batch_size x grad_accum x processes``. Every
+process renders the examples and the Trainer gives each its share of every batch; only rank 0
+writes the log, the plot and the model. With FSDP or DeepSpeed the weights are sharded, so the
+model is saved through ``Trainer.save_model`` (which gathers them) and a LoRA adapter is merged
+after reloading it on rank 0. On CPU (gloo) a launched job is data parallel.
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from toolace_r import distributed
 from toolace_r.models.embedded import PROMPT_CONFIG_FILE
 
 
@@ -107,7 +119,8 @@ def _to_rendered(tokenizer: Any, examples: Iterable[Any], prompt_cfg: Any) -> tu
 
 
 class _JsonlLog:
-    """A TrainerCallback (built lazily) that appends every log record to train_log.jsonl."""
+    """A TrainerCallback (built lazily) that appends every log record to train_log.jsonl (rank 0
+    writes; every rank keeps the records, which the Trainer has already averaged over ranks)."""
 
     @staticmethod
     def make(path: Path) -> Any:
@@ -116,13 +129,15 @@ class _JsonlLog:
         class Callback(TrainerCallback):
             def __init__(self) -> None:
                 self.records: list[dict[str, Any]] = []
-                path.write_text("", encoding="utf-8")
+                if distributed.is_main():
+                    path.write_text("", encoding="utf-8")
 
             def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001
                 rec = {"step": state.global_step, "epoch": state.epoch, **(logs or {})}
                 self.records.append(rec)
-                with path.open("a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(rec) + "\n")
+                if state.is_world_process_zero:
+                    with path.open("a", encoding="utf-8") as fh:
+                        fh.write(json.dumps(rec) + "\n")
 
         return Callback()
 
@@ -144,6 +159,27 @@ def _plot(records: list[dict[str, Any]], out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
+
+
+def _trainer_class(base: type) -> type:
+    """``SFTTrainer`` whose length grouping works on the global batch, as one process would: the
+    Trainer groups by the per-process batch, so the batches (and the loss) would change with the
+    number of processes. With this, N processes train on exactly the single-process batches."""
+    import torch
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    class Trainer(base):  # type: ignore[misc, valid-type]
+        def _get_train_sampler(self, *args: Any, **kwargs: Any) -> Any:
+            sampler = super()._get_train_sampler(*args, **kwargs)
+            if isinstance(sampler, LengthGroupedSampler):
+                args = self.args
+                sampler.batch_size = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
+                # its own seeded generator: each epoch's shuffle then does not depend on what else
+                # drew from torch's global generator (which differs between 1 and N processes)
+                sampler.generator = torch.Generator().manual_seed(args.data_seed if args.data_seed is not None else args.seed)
+            return sampler
+
+    return Trainer
 
 
 def build_trainer(
@@ -217,9 +253,15 @@ def build_trainer(
         disable_tqdm=not cfg.progress,
         dataloader_num_workers=0,
         dataloader_pin_memory=on_cuda,
+        # A short last batch per epoch would be split differently over N processes (accelerate fills it
+        # up from the start of the data); dropping it keeps the batches those of one process.
+        dataloader_drop_last=len(ids) >= cfg.batch_size * cfg.grad_accum * distributed.world_size(),
+        # a launched job on a machine without CUDA: data parallel over gloo on the CPU
+        use_cpu=not on_cuda and distributed.world_size() > 1,
+        ddp_find_unused_parameters=False,  # every parameter (or LoRA weight) takes part in every step
     )
     log_cb = _JsonlLog.make(out / "train_log.jsonl")
-    trainer = SFTTrainer(
+    trainer = _trainer_class(SFTTrainer)(
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
         peft_config=peft_config, callbacks=[log_cb],
     )
@@ -249,29 +291,62 @@ def train_sft(
     t0 = time.perf_counter()
     result = trainer.train()
     wall = time.perf_counter() - t0
+    train_loss = result.training_loss
+    if distributed.world_size() > 1:
+        # The Trainer's final figure holds this rank's share of the loss for steps not logged yet:
+        # the mean over ranks is the loss of the global batches.
+        import torch
 
-    final = trainer.model
-    if cfg.lora and cfg.merge_lora:
-        final = final.merge_and_unload()
-    final.save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
-    if (model_path / PROMPT_CONFIG_FILE).is_file():  # keep how this model must be prompted
-        shutil.copyfile(model_path / PROMPT_CONFIG_FILE, out / PROMPT_CONFIG_FILE)
-    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        acc = trainer.accelerator
+        train_loss = acc.reduce(torch.tensor(train_loss, device=acc.device), reduction="mean").item()
+
+    _save(trainer, tokenizer, model_path, out, cfg, info["dtype"])
 
     seen = max((r.get("num_tokens", 0) for r in log_cb.records), default=0)
     metrics = {
-        "train_loss": result.training_loss,
+        "train_loss": train_loss,
         "steps": result.global_step,
         "n_examples": n_train,
         **info,
         "train_seconds": round(wall, 2),
         "tokens_seen": int(seen),
         "tokens_per_s": round(seen / wall, 1) if wall > 0 else None,
+        "processes": distributed.world_size(),
         "settings": asdict(cfg),
     }
-    with (out / "train_log.jsonl").open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"summary": metrics}) + "\n")
-    if cfg.plot:
-        _plot(log_cb.records, out / "train_loss.png")
+    if distributed.is_main():
+        with (out / "train_log.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"summary": metrics}) + "\n")
+        if cfg.plot:
+            _plot(log_cb.records, out / "train_loss.png")
+    trainer.accelerator.wait_for_everyone()  # nobody goes on before rank 0 has written the model
     return metrics
+
+
+def _save(trainer: Any, tokenizer: Any, model_path: Path, out: Path, cfg: SFTSettings, dtype: str) -> None:
+    """Write the trained model (LoRA merged if asked) and tokenizer to ``out`` from rank 0."""
+    merge = cfg.lora and cfg.merge_lora
+    if trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled:
+        # Sharded weights: every rank takes part in gathering them; rank 0 writes.
+        trainer.save_model(str(out / "adapter" if merge else out))
+        trainer.accelerator.wait_for_everyone()
+        if merge and distributed.is_main():
+            import torch
+            from peft import PeftModel
+            from transformers import AutoModelForCausalLM
+
+            base = AutoModelForCausalLM.from_pretrained(
+                str(model_path), dtype=torch.bfloat16 if dtype == "bf16" else torch.float32)
+            PeftModel.from_pretrained(base, str(out / "adapter")).merge_and_unload().save_pretrained(str(out))
+            shutil.rmtree(out / "adapter")
+    elif distributed.is_main():
+        final = trainer.model
+        if merge:
+            final = final.merge_and_unload()
+        final.save_pretrained(str(out))
+    if distributed.is_main():
+        tokenizer.save_pretrained(str(out))
+        (out / "training_args.bin").unlink(missing_ok=True)  # written by Trainer.save_model; not needed
+        if (model_path / PROMPT_CONFIG_FILE).is_file():  # keep how this model must be prompted
+            shutil.copyfile(model_path / PROMPT_CONFIG_FILE, out / PROMPT_CONFIG_FILE)
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)

@@ -1,0 +1,225 @@
+"""The heavy stages of `toolace-r run` (SFT, probe, evaluation) as tasks that run either in the
+driver process or as a multi-process job started by ``accelerate launch`` / ``torchrun``.
+
+A task is a JSON-able dict: what to do, and where its inputs and outputs lie in the run folder::
+
+    {"task": "sft",   "model": ..., "out": ..., "settings": {SFTSettings}, "samples": path, "limit": n,
+                      "examples": path}
+    {"task": "probe", "model": ..., "backend": "hf", "backend_kw": {...}, "samples": path, "limit": n,
+                      "k": 4, "temperature": 0.8, "top_p": 0.95, "max_new_tokens": 48, "seed": 1, "out": path}
+    {"task": "eval",  "model": ..., "backend": ..., "backend_kw": ..., "samples": path, "modes": [...],
+                      "max_rounds": 3, "max_new_tokens": 48, "out": folder}
+
+:func:`run_task` runs one in every process of the job: SFT is data parallel (or FSDP / DeepSpeed,
+from the accelerate config) through the Trainer; the probe and the evaluation split their samples
+over the processes (:func:`toolace_r.distributed.shard`), each process runs its own generation
+backend on its share, and the results are gathered back in sample order, so that the output equals
+a single-process run's. Rank 0 writes the outputs and ``result.json``.
+
+With ``launcher == "none"`` the driver calls :func:`run_task` itself. Otherwise it writes
+``task.json`` and runs ``<launcher> -m toolace_r worker task.json`` as a child process (its output
+goes to ``launch.log`` next to the task), which also keeps a vLLM engine or a training job's GPU
+memory out of the driver: when the child exits, the memory is free for the next stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from toolace_r import distributed
+
+# torchrun's variables: a vLLM engine must not mistake the job for its own distributed setup.
+_LAUNCH_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
+                "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID")
+
+
+class LaunchError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch_argv(launcher: str, num_processes: int, accelerate_config: str = "", port: int | None = None) -> list[str]:
+    """The command (up to the task file) that runs ``toolace_r worker`` in ``num_processes``
+    processes on this machine. Launchers run as modules of this interpreter, so the job uses the
+    same environment as the driver."""
+    port = port or free_port()
+    if launcher == "accelerate":
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(num_processes),
+               "--main_process_port", str(port)]
+        if accelerate_config:
+            cmd += ["--config_file", accelerate_config]
+        else:
+            # No config file: plain data parallel (accelerate's "multi_gpu" mode is torchrun, on GPUs
+            # or, without CUDA, on the CPU over gloo).
+            cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+            if num_processes > 1:
+                cmd.append("--multi_gpu")
+    elif launcher == "torchrun":
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", str(num_processes),
+               "--master_addr", "127.0.0.1", "--master_port", str(port)]
+    else:
+        raise ValueError(f"unknown launcher {launcher!r}")
+    return cmd + ["-m", "toolace_r", "worker"]
+
+
+def run_launched(task: dict[str, Any], work: Path, launch: Any) -> dict[str, Any]:
+    """Run ``task`` as a launched job (``launch``: a :class:`toolace_r.config.LaunchConfig`);
+    its files go to ``work``. Returns what rank 0 wrote as the task's result."""
+    work.mkdir(parents=True, exist_ok=True)
+    task_file, log_file, result_file = work / "task.json", work / "launch.log", work / "result.json"
+    task = {**task, "result": str(result_file)}
+    task_file.write_text(json.dumps(task, indent=2), encoding="utf-8")
+    result_file.unlink(missing_ok=True)
+    argv = launch_argv(launch.launcher, launch.num_processes, launch.accelerate_config) + [str(task_file)]
+    env = dict(os.environ)
+    # each process gets its share of the cores (torch would otherwise start one thread per core in each)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // launch.num_processes)))
+    with log_file.open("w", encoding="utf-8") as log:
+        log.write(" ".join(argv) + "\n")
+        log.flush()
+        rc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+    if rc != 0 or not result_file.is_file():
+        tail = "".join(log_file.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)[-40:])
+        raise LaunchError(f"the {task['task']} job ({launch.launcher}, {launch.num_processes} processes) failed "
+                          f"with exit code {rc}; the end of {log_file}:\n{tail}")
+    return json.loads(result_file.read_text(encoding="utf-8"))
+
+
+def run(task: dict[str, Any], work: Path, launch: Any) -> dict[str, Any]:
+    """Run ``task`` here (launcher ``none``) or as a launched job."""
+    if launch.launcher == "none":
+        return run_task(task)
+    return run_launched(task, work, launch)
+
+
+# ------------------------------------------------------------------------------------------
+# what every process of a job does
+
+
+def worker_main(task_file: Path) -> None:
+    """Entry point of ``toolace-r worker``: run the task, rank 0 writes its result."""
+    task = json.loads(Path(task_file).read_text(encoding="utf-8"))
+    result = run_task(task)
+    if distributed.is_main() and task.get("result"):
+        Path(task["result"]).write_text(json.dumps(result, indent=2), encoding="utf-8")
+    distributed.release()
+
+
+def run_task(task: dict[str, Any]) -> dict[str, Any]:
+    kinds = {"sft": _sft, "probe": _probe, "eval": _eval}
+    if task.get("task") not in kinds:
+        raise ValueError(f"unknown task {task.get('task')!r}; tasks are {sorted(kinds)}")
+    return kinds[task["task"]](task)
+
+
+def _samples(task: dict[str, Any]) -> list[Any]:
+    from toolace_r.data.io import read_samples
+
+    samples = read_samples(task["samples"])
+    return samples[: task["limit"]] if task.get("limit") is not None else samples
+
+
+def _sft(task: dict[str, Any]) -> dict[str, Any]:
+    from toolace_r.models.sft import SFTSettings, train_sft
+
+    examples: list[Any] = _samples(task) if task.get("samples") else []
+    if task.get("examples"):  # rendered-later examples, e.g. the refinement corpus ({messages, tools, target})
+        lines = Path(task["examples"]).read_text(encoding="utf-8").splitlines()
+        examples += [json.loads(line) for line in lines if line.strip()]
+    metrics = train_sft(task["model"], examples, task["out"], SFTSettings(**task["settings"]))
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))}
+
+
+@contextmanager
+def _generator(task: dict[str, Any]) -> Iterator[Any]:
+    """This process's generation backend: hf on this rank's GPU (or the CPU); vllm on this rank's
+    ``tensor_parallel_size`` GPUs, started outside the job's distributed setup."""
+    from toolace_r.models.generation import make_generator
+
+    kw = dict(task.get("backend_kw") or {})
+    backend = task.get("backend", "hf")
+    if backend == "hf":
+        kw.setdefault("device", _hf_device())
+        gen = make_generator("hf", task["model"], **kw)
+    elif backend == "vllm" and distributed.world_size() > 1:
+        with _vllm_rank_env(int(kw.get("tensor_parallel_size", 1))):
+            gen = make_generator("vllm", task["model"], **kw)
+    else:
+        gen = make_generator(backend, task["model"], **kw)
+    try:
+        yield gen
+    finally:
+        gen.close()  # a vLLM engine frees its GPU memory here
+
+
+def _hf_device() -> str:
+    import torch
+
+    return f"cuda:{distributed.local_rank()}" if torch.cuda.is_available() else "cpu"
+
+
+@contextmanager
+def _vllm_rank_env(tp: int) -> Iterator[None]:
+    """While a rank starts its vLLM engine: show it only this rank's GPUs (local rank r of a node
+    gets GPUs r*tp .. r*tp + tp - 1) and hide torchrun's variables, so that vLLM sets up its own
+    tensor-parallel group instead of joining the job's. The engine process inherits this."""
+    saved = {k: os.environ[k] for k in (*_LAUNCH_VARS, "CUDA_VISIBLE_DEVICES") if k in os.environ}
+    visible = saved.get("CUDA_VISIBLE_DEVICES")
+    first = distributed.local_rank() * tp
+    devices = visible.split(",")[first:first + tp] if visible else [str(i) for i in range(first, first + tp)]
+    if len(devices) < tp:
+        raise LaunchError(f"local rank {distributed.local_rank()} needs {tp} GPUs but CUDA_VISIBLE_DEVICES={visible}")
+    for k in _LAUNCH_VARS:
+        os.environ.pop(k, None)
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+    try:
+        yield
+    finally:
+        os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        os.environ.update(saved)
+
+
+def _probe(task: dict[str, Any]) -> dict[str, Any]:
+    from toolace_r.data.io import write_jsonl
+    from toolace_r.iterative import probe
+
+    pool = _samples(task)
+    positions, mine = distributed.shard(pool)
+    with _generator(task) as gen:
+        items = probe(gen, mine, k=task["k"], temperature=task["temperature"], top_p=task["top_p"],
+                      max_new_tokens=task["max_new_tokens"], seed=task["seed"], positions=positions)
+    merged = distributed.gather_in_order(list(zip(positions, [it.to_dict() for it in items])), len(pool))
+    if distributed.is_main():
+        write_jsonl(task["out"], merged)
+    return {"n": len(merged), "processes": distributed.world_size()}
+
+
+def _eval(task: dict[str, Any]) -> dict[str, Any]:
+    from toolace_r.data.io import write_json, write_jsonl
+    from toolace_r.evaluation import evaluate, summarize
+
+    samples = _samples(task)
+    positions, mine = distributed.shard(samples)
+    with _generator(task) as gen:
+        records, _ = evaluate(gen, mine, task["modes"], max_rounds=task.get("max_rounds", 3),
+                              max_new_tokens=task["max_new_tokens"])
+    merged = distributed.gather_in_order(list(zip(positions, records)), len(samples))
+    summary = summarize(merged, task["modes"])
+    if distributed.is_main():
+        out = Path(task["out"])
+        out.mkdir(parents=True, exist_ok=True)
+        write_jsonl(out / "outputs.jsonl", merged)
+        write_json(out / "summary.json", summary)
+    return summary
