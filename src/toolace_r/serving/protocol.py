@@ -285,6 +285,10 @@ def _schema_problem(schema: Any, path: str, depth: int = 0) -> str | None:
     req = schema.get("required")
     if req is not None and not isinstance(req, (list, bool)):
         return f"{path}.required: must be a list of property names"
+    if isinstance(req, list):
+        missing = [r for r in req if not isinstance(r, str) or r not in (props or {})]
+        if missing:
+            return f"{path}.required: {missing} not in properties"
     enum = schema.get("enum")
     if enum is not None and not isinstance(enum, list):
         return f"{path}.enum: must be a list"
