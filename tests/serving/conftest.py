@@ -1,29 +1,19 @@
-"""Fixtures for the serving tests: the tiny embedded model of tests/models, untrained and after a
-short SFT that makes it answer the fixture requests, and a server over the trained one."""
+"""Fixtures for the serving tests: the fixture samples and tiny embedded model of tests/models
+(the same fixtures, reused), the model after a short SFT on the samples and on refinement examples
+(so that it answers the fixture requests and repeats a right answer when asked to check it), and a
+server over that trained model."""
 
 from __future__ import annotations
 
 import pytest
-from servefixtures import TINY, make_samples, serve_model
+from servefixtures import models_conftest, serve_model
 
-
-@pytest.fixture(scope="session")
-def samples():
-    return make_samples()
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory, samples):
-    from toolace_r.models.embedded import init_model
-
-    out = tmp_path_factory.mktemp("serve_tiny")
-    init_model(samples * 4, out, size="tiny", seed=0, overrides=TINY)
-    return out
+samples = models_conftest.samples
+tiny_model_dir = models_conftest.tiny_model_dir
 
 
 @pytest.fixture(scope="session")
 def trained_model_dir(tmp_path_factory, tiny_model_dir, samples):
-    """SFT on the fixture samples and on refinement examples that repeat a correct answer."""
     from toolace_r.models.prompting import load_prompt_config, refine_messages, target_text
     from toolace_r.models.sft import SFTSettings, train_sft
 

@@ -1,4 +1,4 @@
-"""Helpers for the serving tests: the fixture samples and tiny-model settings of tests/models
+"""Helpers for the serving tests: the fixtures and tool schemas of tests/models
 (loaded from its conftest under a unique module name, not copied), and a real uvicorn server on a
 free loopback port in a background thread."""
 
@@ -17,10 +17,8 @@ assert _spec is not None and _spec.loader is not None
 models_conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(models_conftest)
 
-TINY = models_conftest.TINY
 WEATHER = models_conftest.WEATHER
 TIME = models_conftest.TIME
-make_samples = models_conftest.make_samples
 
 
 def openai_tools(*fns: dict) -> list[dict]:

@@ -60,6 +60,7 @@ BAD = [
     ("stream of the wrong type", _with(stream="yes"), 400, "stream"),
     ("max_tokens oversize", _with(max_tokens=10**9), 400, "limit"),
     ("max_tokens zero", _with(max_tokens=0), 400, "max_tokens"),
+    ("prompt + max_tokens over the model's context", _with(max_tokens=4000), 400, "context"),
     ("n too large", _with(n=1000), 400, "limit"),
     ("unknown field", _with(frobnicate=True), 400, "unknown field"),
     ("unsupported logprobs", _with(logprobs=True), 400, "not supported"),

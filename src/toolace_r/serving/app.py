@@ -58,6 +58,7 @@ class ServeSettings:
     api_key: str | None = None
     queue_size: int = 64
     max_batch: int = 16
+    batch_wait: float = 0.005  # seconds the worker waits for more requests before a small batch
     timeout: float = 120.0  # seconds per request, queueing included
     max_body_bytes: int = 1 << 20
     limits: Limits = field(default_factory=Limits)
@@ -126,7 +127,8 @@ def create_app(settings: ServeSettings, generator: Any) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         gen = generator if hasattr(generator, "generate") else generator()
-        engine = Engine(gen, queue_size=settings.queue_size, max_batch=settings.max_batch)
+        engine = Engine(gen, queue_size=settings.queue_size, max_batch=settings.max_batch,
+                        batch_wait=settings.batch_wait)
         await engine.start()
         state["engine"] = engine
         log.info("serving %s (refine %s, max rounds %d)", settings.model_name, settings.refine, settings.max_rounds)

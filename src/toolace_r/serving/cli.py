@@ -115,6 +115,8 @@ def serve(
                                           "(env TOOLACE_R_API_KEY)."),
     queue_size: int = typer.Option(64, "--queue-size", min=1, help="Requests that may wait; more get 429."),
     max_batch: int = typer.Option(16, "--max-batch", min=1, help="Waiting requests generated together at most."),
+    batch_wait_ms: float = typer.Option(5.0, "--batch-wait-ms", min=0.0, help="How long the worker waits for more "
+                                        "requests before running a batch smaller than --max-batch."),
     timeout: float = typer.Option(120.0, "--timeout", min=0.1, help="Seconds a request may take, queueing "
                                   "included (then 504)."),
     max_body_bytes: int = typer.Option(1 << 20, "--max-body-bytes", min=1024, help="Largest request body (then 413)."),
@@ -159,7 +161,7 @@ def serve(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = ServeSettings(
         model_name=served_model_name or name, refine=refine, max_rounds=max_rounds, api_key=api_key or None,
-        queue_size=queue_size, max_batch=max_batch, timeout=timeout, max_body_bytes=max_body_bytes,
+        queue_size=queue_size, max_batch=max_batch, batch_wait=batch_wait_ms / 1000, timeout=timeout, max_body_bytes=max_body_bytes,
         limits=Limits(max_tokens=max_tokens_limit, default_max_tokens=default_max_tokens, max_n=max_n,
                       max_messages=max_messages, max_tools=max_tools, max_rounds=max_rounds_limit),
     )

@@ -3,7 +3,8 @@
 Requests become :class:`Job` objects in a bounded :class:`asyncio.Queue`; :meth:`Engine.submit`
 raises :class:`QueueFull` at once when it is full (the server answers 429) and
 :class:`EngineClosed` while shutting down (503). A single worker task takes the job at the head
-of the queue together with every job already waiting behind it (up to ``max_batch``), and runs
+of the queue together with every job waiting behind it a moment later (``batch_wait``, 5 ms by
+default; up to ``max_batch`` jobs), and runs
 them in one thread, so that only that thread ever touches the generator. Jobs with the same
 sampling settings and refinement mode form one group: their first pass is a single batched
 ``generator.generate`` call (n samples per prompt), then :func:`toolace_r.refine.refine` refines
@@ -93,11 +94,11 @@ def prompt_length(generator: Any, prompt: Any) -> int | None:
 class Engine:
     """Queue + single worker around a :class:`~toolace_r.models.generation.Generator`."""
 
-    def __init__(self, generator: Any, *, queue_size: int = 64, max_batch: int = 16):
-        if queue_size < 1 or max_batch < 1:
-            raise ValueError("queue_size and max_batch must be >= 1")
+    def __init__(self, generator: Any, *, queue_size: int = 64, max_batch: int = 16, batch_wait: float = 0.005):
+        if queue_size < 1 or max_batch < 1 or batch_wait < 0:
+            raise ValueError("queue_size and max_batch must be >= 1, batch_wait >= 0")
         self.generator = generator
-        self.queue_size, self.max_batch = queue_size, max_batch
+        self.queue_size, self.max_batch, self.batch_wait = queue_size, max_batch, batch_wait
         self.context_limit = context_limit(generator)
         self._queue: asyncio.Queue[Job] | None = None
         self._worker: asyncio.Task | None = None
@@ -169,6 +170,10 @@ class Engine:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
+            if self.batch_wait > 0 and self._queue.qsize() + 1 < self.max_batch:
+                # Requests that clients send as soon as the previous batch answers them arrive a
+                # few milliseconds apart: wait that long for them rather than run a tiny batch.
+                await asyncio.sleep(self.batch_wait)
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             live = [j for j in batch if not j.future.done()]  # skip jobs whose client gave up
@@ -196,6 +201,7 @@ class Engine:
 
     def _run_batch(self, jobs: list[Job]) -> list[JobResult | BaseException]:
         """Runs in the engine thread: group compatible jobs, run each group; one outcome per job."""
+        t0 = time.perf_counter()
         groups: dict[tuple, list[int]] = {}
         for i, job in enumerate(jobs):
             groups.setdefault(job.group_key(), []).append(i)
@@ -208,6 +214,7 @@ class Engine:
                 log.exception("generation failed for %d request(s)", len(idx))
                 for i in idx:
                     outcomes[i] = e
+        log.debug("batch: %d request(s) in %d group(s), %.2f s", len(jobs), len(groups), time.perf_counter() - t0)
         return outcomes
 
     def _run_group(self, jobs: list[Job]) -> list[JobResult | BaseException]:
