@@ -88,7 +88,7 @@ def test_cli_server_shuts_down_gracefully_with_the_request_in_flight(tiny_model_
     env = {**os.environ, "TOOLACE_R_API_KEY": "k3y", "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "toolace_r", "serve", "--model", str(tiny_model_dir), "--port",
-                             str(port), "--served-model-name", "tiny", "--log-level", "info"],
+                             str(port), "--served-model-name", "tiny", "--log-level", "info", "--torch-threads", "1"],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     root = f"http://127.0.0.1:{port}"
     try:
