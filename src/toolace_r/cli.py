@@ -12,6 +12,7 @@ from toolace_r.eval_cli import eval_app
 from toolace_r.models.cli import model_app, train_app
 from toolace_r.run_cli import run
 from toolace_r.score_cli import score
+from toolace_r.serving.cli import serve
 
 app = typer.Typer(
     help="ToolACE-R: model-aware iterative training and adaptive self-refinement for tool calling.",
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 app.command("score", help="Score raw model outputs against BFCL-style gold answers.")(score)
 app.command("run", help="Run the ToolACE-R method end to end (embedded default with no arguments).")(run)
+app.command("serve", help="Serve a model (or refine an upstream server) behind an OpenAI-compatible API.")(serve)
 app.add_typer(eval_app, name="eval", help="Evaluate a model on BFCL v4 or a JSONL of samples; 'compare' two evaluations.")
 app.add_typer(data_app, name="data", help="Convert, export, synthesise and inspect tool-use data.")
 app.add_typer(model_app, name="model", help="Create the embedded from-scratch model.")

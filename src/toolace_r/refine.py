@@ -35,6 +35,7 @@ class RefineResult:
     final: str
     rounds: int = 0
     tokens: int = 0
+    last_tokens: int = 0  # tokens of the pass that gave ``final`` (== max_new_tokens: maybe cut off)
     trajectory: list[str] = field(default_factory=list)  # y_0, y_1, ...
 
 
@@ -77,7 +78,7 @@ def refine(
     if first is None:
         prompts = [build_messages(s, prompt_cfg) for s in samples]
         first = [c[0] for c in generator.generate(prompts, n=1, temperature=0.0, max_new_tokens=max_new_tokens)]
-    results = [RefineResult(final=c.text, tokens=c.n_tokens, trajectory=[c.text]) for c in first]
+    results = [RefineResult(final=c.text, tokens=c.n_tokens, last_tokens=c.n_tokens, trajectory=[c.text]) for c in first]
     active = list(range(len(samples)))
     for _ in range(rounds):
         if not active:
@@ -91,6 +92,7 @@ def refine(
             stop = kind == "adaptive" and answers_equal(c.text, r.final)
             r.rounds += 1
             r.tokens += c.n_tokens
+            r.last_tokens = c.n_tokens
             r.trajectory.append(c.text)
             r.final = c.text
             if not stop:

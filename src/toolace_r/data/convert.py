@@ -448,9 +448,19 @@ def from_openai(data: Any, index: int) -> list[Sample]:
             raw = json.loads(raw)
         except json.JSONDecodeError as e:
             raise ConvertError(f"'messages' is not valid JSON: {e.msg}") from None
+    messages = openai_messages(raw)
+    return dialogue_to_samples(_record_id(data, "openai", index), tools, messages,
+                               source=str(data.get("source") or "openai"), meta=_record_meta(data))
+
+
+def openai_messages(raw: Any) -> list[Message]:
+    """Messages in the OpenAI / TRL chat form as :class:`Message` objects (also used by the
+    server for incoming requests). ``developer`` counts as ``system``; a tool result without a
+    ``name`` takes the name of the call its ``tool_call_id`` answers."""
     if not isinstance(raw, list) or not raw:
         raise ConvertError("'messages' must be a non-empty list")
     messages = []
+    call_names: dict[str, str] = {}  # tool_call_id -> function name
     for j, m in enumerate(raw):
         if not isinstance(m, dict):
             raise ConvertError(f"messages[{j}] is not an object")
@@ -461,18 +471,23 @@ def from_openai(data: Any, index: int) -> list[Sample]:
                 fn = tc.get("function", tc) if isinstance(tc, dict) else None
                 if not isinstance(fn, dict):
                     raise ConvertError(f"messages[{j}].tool_calls has an entry that is not an object")
-                calls.append(_call(fn.get("name"), fn.get("arguments", {})))
+                try:
+                    calls.append(_call(fn.get("name"), fn.get("arguments", {})))
+                except ConvertError as e:
+                    raise ConvertError(f"messages[{j}].tool_calls: {e}") from None
+                if isinstance(tc.get("id"), str):
+                    call_names[tc["id"]] = calls[-1].name
             if isinstance(m.get("function_call"), dict):  # the API's older single-call field
                 calls.append(_call(m["function_call"].get("name"), m["function_call"].get("arguments", {})))
             messages.append(_message("assistant", m.get("content"), calls))
         elif role in ("tool", "function", "ipython"):
-            messages.append(_message("tool", m.get("content"), name=m.get("name")))
-        elif role in ("user", "system"):
-            messages.append(_message(role, m.get("content")))
+            name = m.get("name") or call_names.get(m.get("tool_call_id"))  # type: ignore[arg-type]
+            messages.append(_message("tool", m.get("content"), name=name))
+        elif role in ("user", "system", "developer"):
+            messages.append(_message("system" if role == "developer" else role, m.get("content")))
         else:
             raise ConvertError(f"messages[{j}] has unknown role {role!r}")
-    return dialogue_to_samples(_record_id(data, "openai", index), tools, messages,
-                               source=str(data.get("source") or "openai"), meta=_record_meta(data))
+    return messages
 
 
 # --------------------------------------------------------------------------------------

@@ -455,6 +455,24 @@ class EndpointError(RuntimeError):
 _RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
 
+def message_text(message: dict[str, Any]) -> str:
+    """The answer text of a chat-completions ``message``. Structured ``tool_calls`` (what servers
+    with a tool parser, hosted APIs and ``toolace-r serve`` return) become the Python-call text
+    the rest of the project reads (``[f(a=1)]``); the content beside them, if any, is dropped.
+    Calls whose arguments are not valid JSON are kept as raw JSON text (a malformed answer)."""
+    calls = message.get("tool_calls")
+    if calls:
+        from toolace_r.calls import format_calls, parse_calls
+
+        raw = json.dumps(calls, ensure_ascii=False)
+        parsed = parse_calls(raw)
+        return format_calls(parsed.calls) if parsed.status == "calls" and parsed.calls else raw
+    content = message.get("content")
+    if isinstance(content, list):  # content parts
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content if isinstance(content, str) else ""
+
+
 class OpenAIGenerator(Generator):
     """Chat completions from an OpenAI-compatible server, ``concurrency`` requests at a time."""
 
@@ -470,6 +488,7 @@ class OpenAIGenerator(Generator):
         backoff: float = 1.0,
         max_backoff: float = 30.0,
         extra_body: dict[str, Any] | None = None,
+        prompt_style: str = "system",
     ):
         import httpx
 
@@ -479,7 +498,10 @@ class OpenAIGenerator(Generator):
         from toolace_r.models.prompting import PromptConfig
 
         self.model = model
-        self.prompt_config = PromptConfig()  # a served model: tools go in our system prompt
+        # A served model: by default the tools go in our system prompt (BFCL's prompt mode), which
+        # any chat model follows; "template" sends them in the request's `tools` field instead, for
+        # servers that render them with the model's own chat template (vLLM, toolace-r serve, APIs).
+        self.prompt_config = PromptConfig(tools_in=prompt_style)  # type: ignore[arg-type]
         self.url = base_url.rstrip("/") + "/chat/completions"
         # Local servers (vLLM, llama.cpp) accept any key; "EMPTY" is their convention.
         key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
@@ -543,7 +565,7 @@ class OpenAIGenerator(Generator):
                 raise EndpointError(f"{self.url} returned no choices: {json.dumps(data)[:300]}")
             used = (data.get("usage") or {}).get("completion_tokens")
             for ch in choices[:want]:
-                text = (ch.get("message") or {}).get("content") or ""
+                text = message_text(ch.get("message") or {})
                 # Per-choice token counts are not in the API; split the usage total evenly.
                 n_tok = round(used / len(choices)) if isinstance(used, int) else 0
                 comps.append(Completion(text, n_tok))

@@ -1,0 +1,8 @@
+"""Serving: ``toolace-r serve``, an OpenAI-compatible chat-completions server with tool calling
+and adaptive self-refinement, over a local model or an upstream OpenAI-compatible server.
+
+Modules: :mod:`~toolace_r.serving.protocol` (request validation, request -> sample, response and
+stream formats), :mod:`~toolace_r.serving.engine` (bounded queue, batching worker that runs
+refinement), :mod:`~toolace_r.serving.app` (the FastAPI routes and guards),
+:mod:`~toolace_r.serving.cli` (the command). Launch: ``toolace-r serve --model DIR``; see docs/serve.md.
+"""

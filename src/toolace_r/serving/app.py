@@ -1,0 +1,228 @@
+"""The FastAPI application of ``toolace-r serve``: OpenAI-compatible routes around the engine.
+
+Routes:
+
+* ``POST /v1/chat/completions``: messages, tools, tool_choice, temperature, top_p, max_tokens
+  (or max_completion_tokens), n, stop, seed, stream (+ stream_options.include_usage); the
+  toolace-r extensions ``refine`` (``none`` | ``adaptive`` | ``fixed:N``) and ``max_rounds``
+  override the server's refinement per request. See :mod:`toolace_r.serving.protocol`.
+* ``GET /v1/models`` and ``GET /v1/models/{id}``: the one served model.
+* ``GET /health``: ``{"status": "ok", ...}`` (503 while shutting down); the only route that
+  needs no API key.
+
+Guards, outermost first (:class:`Guard`, a plain ASGI middleware): the API key
+(``Authorization: Bearer KEY``, compared in constant time) on every route but ``/health``, then
+the body size limit (413, checked on ``Content-Length`` and on the bytes actually received).
+Every error is answered in OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``:
+400 for invalid requests, 401, 404, 405, 413, 429 (queue full, with ``Retry-After``), 502 (the
+upstream failed), 503 (shutting down), 504 (the request timed out); an unexpected exception gives a
+500 with a generic message, and its traceback goes to the server log only.
+
+Build one in Python (the command line does this for you)::
+
+    from toolace_r.serving.app import ServeSettings, create_app
+    app = create_app(ServeSettings(model_name="tiny"), generator)   # or a function making one
+    uvicorn.run(app, host="127.0.0.1", port=8000)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from toolace_r.serving.engine import ContextTooLong, Engine, EngineClosed, QueueFull
+from toolace_r.serving.protocol import (
+    APIError, Limits, build_response, check_request, error_body, new_id, parse_request, request_to_sample,
+    stream_events,
+)
+
+log = logging.getLogger("toolace_r.serve")
+
+
+@dataclass
+class ServeSettings:
+    """Everything the server decides (the ``toolace-r serve`` options)."""
+
+    model_name: str
+    refine: str = "adaptive"
+    max_rounds: int = 3
+    api_key: str | None = None
+    queue_size: int = 64
+    max_batch: int = 16
+    batch_wait: float = 0.005  # seconds the worker waits for more requests before a small batch
+    timeout: float = 120.0  # seconds per request, queueing included
+    max_body_bytes: int = 1 << 20
+    limits: Limits = field(default_factory=Limits)
+
+
+def _error(status: int, message: str, type: str = "invalid_request_error", code: str | None = None,
+           param: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(message, type, code, param), status_code=status, headers=headers)
+
+
+class Guard:
+    """ASGI middleware: API key (all routes but /health), then the request body size limit."""
+
+    def __init__(self, app: Any, api_key: str | None, max_body_bytes: int):
+        self.app, self.api_key, self.max_body = app, api_key, max_body_bytes
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if self.api_key is not None and scope.get("path") != "/health":
+            auth = headers.get("authorization", "")
+            given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+            if not hmac.compare_digest(given.encode(), self.api_key.encode()):
+                msg = "invalid API key" if given else "missing API key: send 'Authorization: Bearer <key>'"
+                resp = _error(401, msg, "authentication_error", "invalid_api_key",
+                              headers={"WWW-Authenticate": "Bearer"})
+                return await resp(scope, receive, send)
+        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        too_big = _error(413, f"the request body is over this server's limit of {self.max_body} bytes",
+                         code="request_too_large")
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            return await too_big(scope, receive, send)
+        # Read the body here (bounded) and hand the app a replay of it.
+        chunks, size = [], 0
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return
+            body = msg.get("body", b"")
+            size += len(body)
+            if size > self.max_body:
+                return await too_big(scope, receive, send)
+            chunks.append(body)
+            if not msg.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def create_app(settings: ServeSettings, generator: Any) -> FastAPI:
+    """The application. ``generator`` is a Generator, or a function that makes one (called at
+    startup, so that the model loads before the server takes requests)."""
+    state: dict[str, Any] = {"engine": None, "started": time.time()}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        gen = generator if hasattr(generator, "generate") else generator()
+        engine = Engine(gen, queue_size=settings.queue_size, max_batch=settings.max_batch,
+                        batch_wait=settings.batch_wait)
+        await engine.start()
+        state["engine"] = engine
+        log.info("serving %s (refine %s, max rounds %d)", settings.model_name, settings.refine, settings.max_rounds)
+        try:
+            yield
+        finally:
+            # uvicorn has stopped accepting connections and waited for the open requests;
+            # whatever is still queued is finished here before the process exits.
+            await engine.close(drain_timeout=settings.timeout)
+
+    app = FastAPI(title="toolace-r", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(APIError)
+    async def _api_error(request: Request, e: APIError) -> JSONResponse:
+        return JSONResponse(e.body(), status_code=e.status, headers=e.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code)
+        message = {404: f"no route {request.method} {request.url.path}",
+                   405: f"method {request.method} is not allowed on {request.url.path}"}.get(e.status_code, str(e.detail))
+        return _error(e.status_code, message, code=code, headers=getattr(e, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, e: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(500, "internal server error (see the server log)", "server_error", "internal_error")
+
+    def engine() -> Engine:
+        eng = state["engine"]
+        if eng is None or eng.closing:
+            raise APIError(503, "the server is starting or shutting down", type="server_error", code="unavailable")
+        return eng
+
+    def model_card() -> dict[str, Any]:
+        return {"id": settings.model_name, "object": "model", "created": int(state["started"]), "owned_by": "toolace-r"}
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        eng = state["engine"]
+        if eng is None or eng.closing:
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok", "model": settings.model_name, "queued": eng.queued,
+                             "running": eng.running, "served": eng.served, "rejected": eng.rejected})
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [model_card()]}
+
+    @app.get("/v1/models/{model_id:path}")
+    async def model(model_id: str) -> dict[str, Any]:
+        if model_id != settings.model_name:
+            raise APIError(404, f"the model {model_id!r} does not exist; this server serves {settings.model_name!r}",
+                           code="model_not_found", param="model")
+        return model_card()
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Any:
+        req = parse_request(await request.body())
+        if req.model != settings.model_name:
+            raise APIError(404, f"the model {req.model!r} does not exist; this server serves {settings.model_name!r}",
+                           code="model_not_found", param="model")
+        plan = check_request(req, settings.limits, settings.refine, settings.max_rounds)
+        request_id = new_id("chatcmpl-")
+        sample, names = request_to_sample(req, request_id)
+        eng = engine()
+        try:
+            job = eng.submit(sample, plan)
+        except QueueFull as e:
+            raise APIError(429, str(e), type="rate_limit_error", code="queue_full", headers={"Retry-After": "1"}) from None
+        except EngineClosed as e:
+            raise APIError(503, str(e), type="server_error", code="unavailable") from None
+        try:
+            result = await eng.wait(job, settings.timeout)
+        except asyncio.TimeoutError:
+            raise APIError(504, f"the request did not finish within {settings.timeout:g} s", type="timeout_error",
+                           code="timeout") from None
+        except ContextTooLong as e:
+            raise APIError(400, str(e), code="context_length_exceeded", param="messages") from None
+        except EngineClosed as e:
+            raise APIError(503, str(e), type="server_error", code="unavailable") from None
+        except Exception as e:
+            from toolace_r.models.generation import EndpointError
+
+            if isinstance(e, EndpointError):
+                raise APIError(502, f"the upstream server failed: {e}", type="upstream_error", code="bad_gateway") from None
+            raise
+        response = build_response(request_id, settings.model_name, result.results, result.first_tokens,
+                                  result.prompt_tokens, names, plan)
+        if req.stream:
+            include_usage = bool(req.stream_options and req.stream_options.include_usage)
+            return StreamingResponse(stream_events(response, include_usage), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return JSONResponse(response)
+
+    app.add_middleware(Guard, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes)
+    return app

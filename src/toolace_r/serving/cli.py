@@ -1,0 +1,188 @@
+"""`toolace-r serve`: an OpenAI-compatible chat-completions server with adaptive self-refinement.
+
+::
+
+    toolace-r serve --model models/tiny-sft                         # http://127.0.0.1:8000/v1
+    toolace-r serve --model Qwen/Qwen2.5-7B-Instruct --backend vllm --refine fixed:2 --port 9000
+    toolace-r serve --upstream http://gpu-box:8000/v1 --upstream-model served-name   # refine a remote model
+    TOOLACE_R_API_KEY=secret toolace-r serve --model models/tiny-sft --host 0.0.0.0
+
+With ``--model`` the server loads the model itself (``hf``: transformers, ``vllm``: GPU). With
+``--upstream`` it hosts no model: every generation, the refinement rounds included, is a request
+to the upstream OpenAI-compatible server, and this server runs the refinement loop around it.
+FastAPI, uvicorn and the model are imported only when the command runs. See docs/serve.md.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from typing import Any, Optional
+
+import typer
+
+
+class ServeError(ValueError):
+    """A bad option; the message says which and why."""
+
+
+def _upstream_model_name(base_url: str, api_key: str | None) -> str:
+    """The first model the upstream server lists at ``GET /models``."""
+    import httpx
+
+    url = base_url.rstrip("/") + "/models"
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        r = httpx.get(url, headers=headers, timeout=10.0)
+        r.raise_for_status()
+        data = r.json().get("data") or []
+        return str(data[0]["id"])
+    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
+        raise ServeError(f"--upstream-model not given and {url} did not list a model ({type(e).__name__}: {e}); "
+                         "name it with --upstream-model") from None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_generator_factory(
+    *, model: str | None, backend: str, upstream: str | None, upstream_model: str | None,
+    upstream_api_key: str | None, upstream_prompt_style: str, upstream_extra_body: dict[str, Any] | None,
+    device: str | None, concurrency: int, timeout: float, torch_threads: int | None = None,
+) -> tuple[str, Any]:
+    """``(default served name, function that makes the generator)``; validates the options."""
+    from pathlib import Path
+
+    if (model is None) == (upstream is None):
+        raise ServeError("give exactly one of --model PATH (a local model) or --upstream URL (a remote server)")
+    if upstream is not None:
+        if upstream_prompt_style not in ("template", "system"):
+            raise ServeError(f"--upstream-prompt-style must be template or system, not {upstream_prompt_style!r}")
+        name = upstream_model or _upstream_model_name(upstream, upstream_api_key)
+
+        def make_upstream() -> Any:
+            from toolace_r.models.generation import OpenAIGenerator
+
+            return OpenAIGenerator(name, base_url=upstream, api_key=upstream_api_key, concurrency=concurrency,
+                                   timeout=timeout, max_retries=1, backoff=0.2, extra_body=upstream_extra_body,
+                                   prompt_style=upstream_prompt_style)
+
+        return name, make_upstream
+    if backend not in ("hf", "vllm"):
+        raise ServeError(f"--backend must be hf or vllm, not {backend!r} (for a remote server use --upstream)")
+    assert model is not None
+    if model.startswith((".", "/")) and not Path(model).exists():
+        raise ServeError(f"--model: {model} does not exist")
+
+    def make_local() -> Any:
+        from toolace_r.models.generation import make_generator
+
+        if torch_threads:
+            import torch
+
+            torch.set_num_threads(torch_threads)
+
+        kw = {"device": device} if backend == "hf" and device else {}
+        return make_generator(backend, model, **kw)
+
+    return Path(model.rstrip("/")).name or model, make_local
+
+
+def serve(
+    model: Optional[str] = typer.Option(None, "--model", help="Model directory or hub id to load and serve."),
+    backend: str = typer.Option("hf", "--backend", help="hf (transformers) or vllm, for --model."),
+    upstream: Optional[str] = typer.Option(None, "--upstream", help="Serve no model: refine the answers of this "
+                                           "OpenAI-compatible server (base URL ending in /v1)."),
+    upstream_model: Optional[str] = typer.Option(None, "--upstream-model", help="Model name at the upstream "
+                                                 "(default: the first one it lists)."),
+    upstream_api_key: Optional[str] = typer.Option(None, "--upstream-api-key", envvar="TOOLACE_R_UPSTREAM_API_KEY",
+                                                   help="API key for the upstream (env TOOLACE_R_UPSTREAM_API_KEY).",
+                                                   show_default=False),
+    upstream_prompt_style: str = typer.Option("template", "--upstream-prompt-style", help="template: tools go in the "
+                                              "request's tools field; system: in our system prompt (BFCL prompt mode)."),
+    upstream_extra_body: Optional[str] = typer.Option(None, "--upstream-extra-body", help="JSON object merged into "
+                                                      "every upstream request, e.g. '{\"refine\": \"none\"}'."),
+    served_model_name: Optional[str] = typer.Option(None, "--served-model-name", help="The name clients use "
+                                                    "(default: the model folder's name, or the upstream model)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port (0: any free port)."),
+    refine: str = typer.Option("adaptive", "--refine", help="Default refinement: adaptive, none or fixed:N "
+                               "(a request may override it with its 'refine' field)."),
+    max_rounds: int = typer.Option(3, "--max-rounds", min=1, help="Default refinement rounds at most (adaptive)."),
+    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="TOOLACE_R_API_KEY", show_default=False,
+                                          help="Require 'Authorization: Bearer KEY' on every route but /health "
+                                          "(env TOOLACE_R_API_KEY)."),
+    queue_size: int = typer.Option(64, "--queue-size", min=1, help="Requests that may wait; more get 429."),
+    max_batch: int = typer.Option(16, "--max-batch", min=1, help="Waiting requests generated together at most."),
+    batch_wait_ms: float = typer.Option(5.0, "--batch-wait-ms", min=0.0, help="How long the worker waits for more "
+                                        "requests before running a batch smaller than --max-batch."),
+    timeout: float = typer.Option(120.0, "--timeout", min=0.1, help="Seconds a request may take, queueing "
+                                  "included (then 504)."),
+    max_body_bytes: int = typer.Option(1 << 20, "--max-body-bytes", min=1024, help="Largest request body (then 413)."),
+    max_tokens_limit: int = typer.Option(4096, "--max-tokens-limit", min=1, help="Largest max_tokens a request may ask."),
+    default_max_tokens: int = typer.Option(256, "--default-max-tokens", min=1, help="max_tokens when a request gives none."),
+    max_n: int = typer.Option(8, "--max-n", min=1, help="Largest n (choices per request)."),
+    max_messages: int = typer.Option(256, "--max-messages", min=1, help="Most messages in a request."),
+    max_tools: int = typer.Option(128, "--max-tools", min=1, help="Most tools in a request."),
+    max_rounds_limit: int = typer.Option(8, "--max-rounds-limit", min=1, help="Most refinement rounds a request may ask."),
+    torch_threads: Optional[int] = typer.Option(None, "--torch-threads", min=1, help="CPU threads for torch "
+                                                "(default: torch's choice). 1 is much faster on a shared, busy machine."),
+    device: Optional[str] = typer.Option(None, "--device", help="hf backend: cpu, cuda, cuda:1 ... (default: cuda if present)."),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: critical, error, warning, info, debug."),
+) -> None:
+    """Serve POST /v1/chat/completions (tool calls in OpenAI form, adaptive self-refinement), GET /v1/models, GET /health."""
+    import logging
+
+    from toolace_r.refine import parse_mode
+
+    try:
+        parse_mode(refine, max_rounds)
+        extra = json.loads(upstream_extra_body) if upstream_extra_body else None
+        if extra is not None and not isinstance(extra, dict):
+            raise ServeError("--upstream-extra-body must be a JSON object")
+        if upstream_extra_body and upstream is None:
+            raise ServeError("--upstream-extra-body goes with --upstream")
+        if default_max_tokens > max_tokens_limit:
+            raise ServeError("--default-max-tokens is over --max-tokens-limit")
+        name, factory = build_generator_factory(
+            model=model, backend=backend, upstream=upstream, upstream_model=upstream_model,
+            upstream_api_key=upstream_api_key, upstream_prompt_style=upstream_prompt_style,
+            upstream_extra_body=extra, device=device, concurrency=max_batch, timeout=timeout,
+            torch_threads=torch_threads)
+    except (ServeError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    if not _is_loopback(host) and not api_key:
+        typer.echo(f"warning: serving on {host} without an API key: anyone who can reach it can use it", err=True)
+
+    if torch_threads:
+        # Before torch is imported: OpenMP reads these once, for every thread it starts.
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(torch_threads)
+    import uvicorn
+
+    from toolace_r.serving.app import ServeSettings, create_app
+    from toolace_r.serving.protocol import Limits
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = ServeSettings(
+        model_name=served_model_name or name, refine=refine, max_rounds=max_rounds, api_key=api_key or None,
+        queue_size=queue_size, max_batch=max_batch, batch_wait=batch_wait_ms / 1000, timeout=timeout, max_body_bytes=max_body_bytes,
+        limits=Limits(max_tokens=max_tokens_limit, default_max_tokens=default_max_tokens, max_n=max_n,
+                      max_messages=max_messages, max_tools=max_tools, max_rounds=max_rounds_limit),
+    )
+    app = create_app(settings, factory)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level,
+        # Connections beyond the queue get uvicorn's 503 instead of piling up.
+        limit_concurrency=queue_size + max_batch + 64,
+        # On SIGINT/SIGTERM, requests in flight get up to their own timeout to finish.
+        timeout_graceful_shutdown=int(timeout) + 5,
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,253 @@
+"""The serving engine: one worker that owns the generator, a bounded queue in front of it.
+
+Requests become :class:`Job` objects in a bounded :class:`asyncio.Queue`; :meth:`Engine.submit`
+raises :class:`QueueFull` at once when it is full (the server answers 429) and
+:class:`EngineClosed` while shutting down (503). A single worker task takes the job at the head
+of the queue together with every job waiting behind it a moment later (``batch_wait``, 5 ms by
+default; up to ``max_batch`` jobs), and runs
+them in one thread, so that only that thread ever touches the generator. Jobs with the same
+sampling settings and refinement mode form one group: their first pass is a single batched
+``generator.generate`` call (n samples per prompt), then :func:`toolace_r.refine.refine` refines
+all of the group's answers together, one batched call per round. The algorithm does not know which
+backend runs it: a local transformers or vLLM model, or, in upstream mode, an
+:class:`~toolace_r.models.generation.OpenAIGenerator` pointed at another server.
+
+:meth:`Engine.wait` bounds the time a request may take, queueing included; a job whose client gave
+up is skipped if it has not started. :meth:`Engine.close` stops taking jobs and lets the queue
+drain, so that in-flight requests are answered before the process exits.
+
+Python use (inside an event loop)::
+
+    engine = Engine(make_generator("hf", "models/tiny-sft"), queue_size=64, max_batch=16)
+    await engine.start()
+    job = engine.submit(sample, plan)
+    result = await engine.wait(job, timeout=60)   # JobResult: refine results, first-pass and prompt tokens
+    await engine.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("toolace_r.serve")
+
+
+class QueueFull(RuntimeError):
+    """The request queue is full: try again later."""
+
+
+class EngineClosed(RuntimeError):
+    """The engine is shutting down and takes no new requests."""
+
+
+class ContextTooLong(ValueError):
+    """The prompt plus ``max_tokens`` does not fit the model's context window."""
+
+
+@dataclass
+class JobResult:
+    results: list[Any]  # one RefineResult per choice
+    first_tokens: list[int]  # tokens of each choice's first pass
+    prompt_tokens: int  # tokens of the request's prompt (0 where the backend does not say)
+
+
+@dataclass
+class Job:
+    sample: Any
+    plan: Any  # protocol.Plan: n, temperature, top_p, max_tokens, seed, mode, max_rounds
+    future: asyncio.Future
+    enqueued: float = field(default_factory=time.perf_counter)
+
+    def group_key(self) -> tuple:
+        p = self.plan
+        greedy = p.temperature == 0
+        # Greedy decoding ignores the seed and top_p: such jobs batch together whatever they say.
+        return (p.n, p.temperature, 1.0 if greedy else p.top_p, p.max_tokens, None if greedy else p.seed,
+                p.mode, p.max_rounds)
+
+
+def context_limit(generator: Any) -> int | None:
+    """The model's context window where the backend exposes it (``max_position_embeddings``)."""
+    cfg = getattr(getattr(generator, "model", None), "config", None)
+    n = getattr(cfg, "max_position_embeddings", None)
+    return n if isinstance(n, int) and n > 0 else None
+
+
+def prompt_length(generator: Any, prompt: Any) -> int | None:
+    """Tokens of a ``(messages, tools)`` prompt for local backends; None for remote ones."""
+    if hasattr(generator, "encode"):
+        return len(generator.encode(prompt))
+    tok = getattr(generator, "tokenizer", None)
+    if tok is not None:
+        from toolace_r.models.prompting import encode_prompt
+
+        return len(encode_prompt(tok, *prompt))
+    return None
+
+
+class Engine:
+    """Queue + single worker around a :class:`~toolace_r.models.generation.Generator`."""
+
+    def __init__(self, generator: Any, *, queue_size: int = 64, max_batch: int = 16, batch_wait: float = 0.005):
+        if queue_size < 1 or max_batch < 1 or batch_wait < 0:
+            raise ValueError("queue_size and max_batch must be >= 1, batch_wait >= 0")
+        self.generator = generator
+        self.queue_size, self.max_batch, self.batch_wait = queue_size, max_batch, batch_wait
+        self.context_limit = context_limit(generator)
+        self._queue: asyncio.Queue[Job] | None = None
+        self._worker: asyncio.Task | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toolace-r-engine")
+        self.closing = False
+        self.running = 0  # jobs in the batch being generated now
+        self.served = 0
+        self.rejected = 0
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._queue = asyncio.Queue(maxsize=self.queue_size)
+        self._worker = asyncio.create_task(self._work(), name="toolace-r-engine")
+
+    async def close(self, drain_timeout: float = 30.0) -> None:
+        """Stop taking jobs, finish the queued and running ones (up to ``drain_timeout`` s), stop."""
+        self.closing = True
+        if self._queue is not None:
+            try:
+                await asyncio.wait_for(self._queue.join(), drain_timeout)
+            except asyncio.TimeoutError:
+                log.warning("shutdown: %d queued request(s) not finished after %.0f s", self._queue.qsize(), drain_timeout)
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
+        if self._queue is not None:
+            while not self._queue.empty():
+                job = self._queue.get_nowait()
+                if not job.future.done():
+                    job.future.set_exception(EngineClosed("the server shut down before this request ran"))
+        self._executor.shutdown(wait=True)
+        self.generator.close()
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize() if self._queue is not None else 0
+
+    # --- requests ------------------------------------------------------------------------
+
+    def submit(self, sample: Any, plan: Any) -> Job:
+        """Queue a request; :class:`QueueFull` or :class:`EngineClosed` when it cannot be taken."""
+        if self.closing or self._queue is None:
+            raise EngineClosed("the server is shutting down")
+        job = Job(sample, plan, asyncio.get_running_loop().create_future())
+        try:
+            self._queue.put_nowait(job)
+        except asyncio.QueueFull:
+            self.rejected += 1
+            raise QueueFull(f"the request queue is full ({self.queue_size} waiting); retry later") from None
+        return job
+
+    async def wait(self, job: Job, timeout: float) -> JobResult:
+        """The job's result; :class:`asyncio.TimeoutError` after ``timeout`` s (the job is then dropped
+        if it has not started, and its result discarded if it has)."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(job.future), timeout)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            job.future.cancel()
+            raise
+
+    # --- the worker ----------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            if self.batch_wait > 0 and self._queue.qsize() + 1 < self.max_batch:
+                # Requests that clients send as soon as the previous batch answers them arrive a
+                # few milliseconds apart: wait that long for them rather than run a tiny batch.
+                await asyncio.sleep(self.batch_wait)
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            live = [j for j in batch if not j.future.done()]  # skip jobs whose client gave up
+            try:
+                if live:
+                    self.running = len(live)
+                    outcomes = await loop.run_in_executor(self._executor, self._run_batch, live)
+                    for job, out in zip(live, outcomes):
+                        if job.future.done():
+                            continue
+                        if isinstance(out, BaseException):
+                            job.future.set_exception(out)
+                        else:
+                            job.future.set_result(out)
+                            self.served += 1
+            except Exception as e:  # pragma: no cover - _run_batch catches per group
+                log.exception("engine batch failed")
+                for job in live:
+                    if not job.future.done():
+                        job.future.set_exception(e)
+            finally:
+                self.running = 0
+                for _ in batch:
+                    self._queue.task_done()
+
+    def _run_batch(self, jobs: list[Job]) -> list[JobResult | BaseException]:
+        """Runs in the engine thread: group compatible jobs, run each group; one outcome per job."""
+        t0 = time.perf_counter()
+        groups: dict[tuple, list[int]] = {}
+        for i, job in enumerate(jobs):
+            groups.setdefault(job.group_key(), []).append(i)
+        outcomes: list[JobResult | BaseException] = [RuntimeError("not run")] * len(jobs)
+        for idx in groups.values():
+            try:
+                for i, out in zip(idx, self._run_group([jobs[i] for i in idx])):
+                    outcomes[i] = out
+            except Exception as e:
+                log.exception("generation failed for %d request(s)", len(idx))
+                for i in idx:
+                    outcomes[i] = e
+        log.debug("batch: %d request(s) in %d group(s), %.2f s", len(jobs), len(groups), time.perf_counter() - t0)
+        return outcomes
+
+    def _run_group(self, jobs: list[Job]) -> list[JobResult | BaseException]:
+        from toolace_r.models.prompting import build_messages
+        from toolace_r.refine import refine
+
+        gen = self.generator
+        cfg = gen.prompt_config
+        plan = jobs[0].plan
+        outcomes: list[JobResult | BaseException | None] = [None] * len(jobs)
+        prompts, lengths, ok = [], [], []
+        for i, job in enumerate(jobs):
+            prompt = build_messages(job.sample, cfg)
+            n_prompt = prompt_length(gen, prompt)
+            if self.context_limit and n_prompt is not None and n_prompt + plan.max_tokens > self.context_limit:
+                outcomes[i] = ContextTooLong(
+                    f"the prompt has {n_prompt} tokens; with max_tokens {plan.max_tokens} that is over the "
+                    f"model's context of {self.context_limit} tokens")
+                continue
+            prompts.append(prompt)
+            lengths.append(n_prompt or 0)
+            ok.append(i)
+        if not ok:
+            return outcomes  # type: ignore[return-value]
+        seed = plan.seed if plan.seed is not None else random.randrange(2**31)
+        first = gen.generate(prompts, n=plan.n, temperature=plan.temperature, top_p=plan.top_p,
+                             max_new_tokens=plan.max_tokens, seed=seed)
+        # Every choice is refined on its own: the group's n x jobs answers go through refine at once.
+        flat_samples = [jobs[i].sample for i in ok for _ in range(plan.n)]
+        flat_first = [c for comps in first for c in comps]
+        results = refine(gen, flat_samples, plan.mode, max_rounds=plan.max_rounds, prompt_cfg=cfg,
+                         max_new_tokens=plan.max_tokens, first=flat_first)
+        for k, i in enumerate(ok):
+            sl = slice(k * plan.n, (k + 1) * plan.n)
+            outcomes[i] = JobResult(results[sl], [c.n_tokens for c in flat_first[sl]], lengths[k])
+        return outcomes  # type: ignore[return-value]
