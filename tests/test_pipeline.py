@@ -97,7 +97,10 @@ def test_launched_stages_with_two_processes(tmp_path):
     from toolace_r.launch import run_task
 
     run_dir = tmp_path / "run"
-    args = ["--config", "configs/quick.yaml", *MICRO, "arms=[mait]", "mait.rounds=1", "eval.modes=[none]"]
+    # fp32: bf16 autocast (the CPU default where the CPU has bf16 instructions) rounds differently for
+    # other batch shapes, and this test compares the losses of 1 and 2 processes closely
+    args = ["--config", "configs/quick.yaml", *MICRO, "arms=[mait]", "mait.rounds=1", "eval.modes=[none]",
+            "train.precision=fp32"]
     res = _run([*args, "--out", str(run_dir), "--launcher", "accelerate", "--num-processes", "2"],
                env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert res.returncode == 0, res.stderr[-3000:]

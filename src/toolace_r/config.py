@@ -49,6 +49,7 @@ class TrainConfig:
     lr: float = 2e-3
     warmup_lr: float = 3e-3
     continue_from: str = "previous"  # previous (M_t) | initial (restart from M_0 each round)
+    precision: str = "auto"  # auto (bf16 on CUDA / on CPUs with bf16 instructions, else fp32) | fp32 | bf16
 
 
 @dataclass
@@ -139,6 +140,8 @@ class RunConfig:
         for key in ("steps_per_round", "batch_size"):
             if getattr(self.train, key) < 1:
                 bad(f"train.{key}", "must be >= 1")
+        if self.train.precision not in ("auto", "fp32", "bf16"):
+            bad("train.precision", f"must be auto, fp32 or bf16, got {self.train.precision!r}")
         if self.train.warmup_steps < 0:
             bad("train.warmup_steps", "must be >= 0")
         if self.model.init == "embedded" and self.train.warmup_steps == 0:

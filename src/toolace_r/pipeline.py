@@ -247,7 +247,8 @@ def _sft_settings(run: Run, name: str, steps: int, lr: float) -> Any:
     # batch_size is the global batch: each of the launched processes takes its share of it
     per_process = max(1, cfg.train.batch_size // cfg.launch.num_processes)
     return SFTSettings(max_steps=steps, lr=lr, batch_size=per_process, seed=stage_seed(cfg.seed, name),
-                       lora=cfg.model.lora, merge_lora=cfg.model.lora, progress=False, plot=False, logging_steps=25)
+                       lora=cfg.model.lora, merge_lora=cfg.model.lora, progress=False, plot=False, logging_steps=25,
+                       precision=cfg.train.precision)
 
 
 def _train(run: Run, name: str, base: Path, out: Path, steps: int, lr: float, **inputs: Any) -> dict[str, Any]:

@@ -47,7 +47,7 @@ def test_trained_model_directory(trained_model_dir):
     losses = [r["loss"] for r in lines if "loss" in r]
     assert len(losses) == 12 and losses[-1] < 0.1 * losses[0]
     summary = lines[-1]["summary"]
-    assert summary["steps"] == 120 and summary["dtype"] == "fp32" and summary["tokens_per_s"] > 0
+    assert summary["steps"] == 120 and summary["dtype"] in ("fp32", "bf16-autocast") and summary["tokens_per_s"] > 0
 
 
 def test_lora_merged_and_unmerged(tiny_model_dir, samples, tmp_path):

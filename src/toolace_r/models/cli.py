@@ -102,6 +102,8 @@ def train_sft_cmd(
     warmup_ratio: float = typer.Option(0.03, "--warmup-ratio", help="Share of the steps with a rising learning rate."),
     group_by_length: bool = typer.Option(True, "--group-by-length/--random-order",
                                          help="Batches of similar length (less padding), or plain random batches."),
+    precision: str = typer.Option("auto", "--precision",
+                                  help="auto: bf16 on CUDA and on CPUs with bf16 instructions (autocast), else fp32; or fp32 / bf16."),
 ) -> None:
     """Supervised fine-tuning (TRL SFTTrainer), loss on the assistant answer only.
 
@@ -116,11 +118,14 @@ def train_sft_cmd(
         _fail(f"--data {data} does not exist")
     if merge_lora and not lora:
         _fail("--merge-lora needs --lora")
+    if precision not in ("auto", "fp32", "bf16"):
+        _fail(f"--precision must be auto, fp32 or bf16, got {precision!r}")
     from toolace_r import distributed
 
     cfg = SFTSettings(epochs=epochs, max_steps=max_steps, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
                       seed=seed, lora=lora, merge_lora=merge_lora, max_length=max_length, logging_steps=logging_steps,
-                      warmup_ratio=warmup_ratio, group_by_length=group_by_length, progress=distributed.is_main())
+                      warmup_ratio=warmup_ratio, group_by_length=group_by_length, precision=precision,
+                      progress=distributed.is_main())
     metrics = train_sft(model, read_samples(data), out, cfg)
     if distributed.is_main():
         typer.echo(json.dumps({k: v for k, v in metrics.items() if k != "settings"}, indent=2))

@@ -58,7 +58,7 @@ SIZES: dict[str, dict[str, Any]] = {
         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
     ),
     "tiny": dict(
-        vocab_size=1024, hidden_size=192, intermediate_size=512, num_hidden_layers=4,
+        vocab_size=4096, hidden_size=192, intermediate_size=512, num_hidden_layers=4,
         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
     ),
     "small": dict(

@@ -17,7 +17,9 @@ column as pre-tokenized, skips its own chat templating, and builds ``labels`` fr
 dropping examples left without answer tokens. So the system text, the tools, user turns, tool
 results and earlier assistant turns never carry loss, whatever the chat template looks like.
 
-Precision is chosen from the hardware: bf16 on CUDA when supported, fp32 on CPU. With ``lora``, a
+Precision (``precision="auto"``) is chosen from the hardware: bf16 on CUDA when supported; on a CPU
+with native bf16 instructions (AVX512-BF16 or AMX), fp32 weights with bf16 autocast (1.65x the fp32
+steps per second for the embedded model on one AMD EPYC core); else fp32. With ``lora``, a
 peft LoRA adapter (all linear layers) is trained; ``merge_lora`` folds it into the weights so that
 the output is a plain model. The output directory holds a model + tokenizer loadable with
 ``AutoModelForCausalLM`` / ``AutoTokenizer``, ``train_log.jsonl`` (one line per logging step, and a
@@ -78,6 +80,7 @@ class SFTSettings:
     logging_steps: int = 10
     gradient_checkpointing: bool = False  # costs time; only worth it for big models on small GPUs
     group_by_length: bool = True  # batches of similar length waste little compute on padding
+    precision: str = "auto"  # auto | fp32 | bf16 (on a CPU: fp32 weights, bf16 autocast)
     progress: bool = True
     plot: bool = True
 
@@ -88,6 +91,33 @@ class SFTSettings:
             raise ValueError("batch_size and grad_accum must be >= 1")
         if self.merge_lora and not self.lora:
             raise ValueError("merge_lora needs lora")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+
+
+def cpu_has_bf16() -> bool:
+    """Does this CPU run bf16 matrix products natively (AVX512-BF16 or AMX-BF16)? Without them, bf16
+    autocast on the CPU is emulated and slower than fp32."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def resolve_precision(precision: str, on_cuda: bool) -> str:
+    """``"bf16"`` or ``"fp32"`` for ``precision`` on this machine."""
+    import torch
+
+    if precision != "auto":
+        return precision
+    if on_cuda:
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_has_bf16() else "fp32"
 
 
 def _to_rendered(tokenizer: Any, examples: Iterable[Any], prompt_cfg: Any) -> tuple[list[list[int]], list[list[int]]]:
@@ -214,8 +244,9 @@ def build_trainer(
     dataset = Dataset.from_dict({"input_ids": ids, "assistant_masks": masks})
 
     on_cuda = torch.cuda.is_available()
-    bf16 = on_cuda and torch.cuda.is_bf16_supported()
-    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.bfloat16 if bf16 else torch.float32)
+    bf16 = resolve_precision(cfg.precision, on_cuda) == "bf16"
+    # On CUDA the weights are bf16; on a CPU they stay fp32 and the Trainer autocasts the products.
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.bfloat16 if bf16 and on_cuda else torch.float32)
     n_params = sum(p.numel() for p in model.parameters())
     lr = cfg.lr if cfg.lr is not None else (2e-4 if cfg.lora else 1e-3 if n_params < 50_000_000 else 1e-5)
 
@@ -244,7 +275,7 @@ def build_trainer(
         logging_steps=cfg.logging_steps,
         seed=cfg.seed,
         data_seed=cfg.seed,
-        bf16=bf16,  # TRL defaults bf16 to True, which CPUs run slowly or not at all
+        bf16=bf16,  # TRL defaults bf16 to True, which CPUs without bf16 instructions run slowly
         **{ckpt_field: cfg.gradient_checkpointing},
         max_length=cfg.max_length,
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
@@ -256,8 +287,9 @@ def build_trainer(
         # A short last batch per epoch would be split differently over N processes (accelerate fills it
         # up from the start of the data); dropping it keeps the batches those of one process.
         dataloader_drop_last=len(ids) >= cfg.batch_size * cfg.grad_accum * distributed.world_size(),
-        # a launched job on a machine without CUDA: data parallel over gloo on the CPU
-        use_cpu=not on_cuda and distributed.world_size() > 1,
+        # a launched job on a machine without CUDA: data parallel over gloo on the CPU; and the
+        # Trainer accepts bf16 without a GPU only when told it runs on the CPU
+        use_cpu=not on_cuda and (distributed.world_size() > 1 or bf16),
         ddp_find_unused_parameters=False,  # every parameter (or LoRA weight) takes part in every step
     )
     log_cb = _JsonlLog.make(out / "train_log.jsonl")
@@ -271,7 +303,7 @@ def build_trainer(
 
         trainer.remove_callback(PrinterCallback)
     info = {"n_params": n_params, "lr": lr, "device": "cuda" if on_cuda else "cpu",
-            "dtype": "bf16" if bf16 else "fp32", "log": log_cb}
+            "dtype": ("bf16" if on_cuda else "bf16-autocast") if bf16 else "fp32", "log": log_cb}
     return trainer, tokenizer, info
 
 
