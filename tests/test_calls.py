@@ -238,3 +238,127 @@ def test_call_without_a_name_is_malformed_for_parse_calls():
     assert decode_bfcl("[f(a)(b=1)]") == [Call("", {"b": 1})]  # as BFCL decodes it
     r = parse_calls("[f(a)(b=1)]")
     assert r.status == "malformed" and "no_name" in r.error
+
+
+# --- the scanner's newer shapes, and failures it proves without ast ------------------------
+
+def _typed(v):
+    """A value with its types spelt out (1, 1.0 and True differ; -0.0 and nan compare), as repr
+    would show it, for any int size."""
+    t = type(v)
+    if t in (list, tuple):
+        return t.__name__, tuple(_typed(x) for x in v)
+    if t is dict:
+        return "dict", tuple((_typed(k), _typed(x)) for k, x in v.items())
+    if t is Call:
+        return "Call", v.name, _typed(v.arguments)
+    if t in (float, complex):
+        return t.__name__, repr(v)
+    return t.__name__, v
+
+
+def _both_with_message(text):
+    """(result, message) of the fast path and of the ast path."""
+    import toolace_r.calls as calls_mod
+
+    out = []
+    for fast in (True, False):
+        saved = calls_mod._fast_decode
+        if not fast:
+            calls_mod._fast_decode = lambda s: None
+        try:
+            out.append((_typed(decode_bfcl(text)), ""))
+        except DecodeError as e:
+            out.append((e.kind, str(e)))
+        finally:
+            calls_mod._fast_decode = saved
+    return out
+
+
+def _fast_answers(text):
+    """Whether the scanner decides ``text`` itself (calls or a failure), without ast."""
+    import toolace_r.calls as calls_mod
+
+    s = text.strip("`\n ")
+    s = s if s.startswith("[") else "[" + s
+    s = s if s.endswith("]") else s + "]"
+    try:
+        return calls_mod._fast_decode(s) is not None
+    except DecodeError:
+        return True
+
+
+@pytest.mark.parametrize("text", [
+    # values the scanner reads (the same values, of the same types, as ast gives)
+    "[f(a=0x1F, b=0o17, c=0b101, d=1_000, e=1_0.5e1_0, f=2j, g=-2j, h=-0x10, i=.5j, k=0_0)]",
+    "[f(a=r'\\d+', b=b'x\\x00\\377', c=rb'\\n', d=u'x', e=\"\"\"a\nb\"\"\", f='''it's''', g='a' 'b', h=b'a' b'c')]",
+    "[f(a='\\x41\\u00e9\\U0001F600\\101\\a\\b\\f\\v\\r\\0\\d\\/', b='\\\n')]", "[f(a=b'\\u1234\\N\\d')]",
+    "[f(a=..., b=(1,), c=(), d=(1, 2), e=(3), f=[(1, [2])], g=x, h=true, i=match)]",
+    "[f(1, 'x', [2], a=3), g(**{'k': 1}), h(a=1, **b), i(**c, **d)]", "[f(a=g(b=1), c=h(), d=k.m(n=[1]))]",
+    "[f(a=1)]  # done", "[  # calls follow\nf(a=1)\n]", "[f(a=1),\r\n g(b='x')]", "[f(a=1)\x0c]",
+    "[f(a=[" + ", ".join(map(str, range(30))) + "]), g(b=[" + ",".join(map(str, range(-5, 20))) + "])]",
+    "[f(a=[" + ", ".join(map(str, range(12))) + ",])]", "[f(a=1 + 2, b='m' + 'x', c='ab' * 3, d=True + 0, e=7 // 2)]",
+    "[f(a=46 / 2, b=3 ** 2, c=2 ** -1, d=-22 // 2, e=1 << 10, f=5 % 3, g=6 ^ 3, h=6 & 3, i=6 | 1, k=b'a' + b'b')]",
+    "[f(a=+5, b=~10, c=not True, d=- 5, e=not 2.5, f=-True)]",
+    # failures the scanner proves (the same kind, and message, as the ast path)
+    "[f(a={'x'}), g(b=1)]", "[f(a={'x', lambda: 1})]", "[f(a=lambda: 'x')]", "[f(a=lambda x: x + 1)]",
+    "[f(a=not 'km')]", "[f(a=-'m')]", "[f(a=-(-5))]", "[f(a=-(-2.5j))]", "[f(a=-x)]", "[f(a=- None)]", "[f(a=~...)]",
+    "[f(a=-b'x')]", "[f(a=not 'a' 'b')]", "[f(a='x' if True else '')]", "[f(a=a.b)]", "[f(a=1 / 0)]",
+    "[f(a=0 ** -1)]", "[f(a=2.0 ** 10000)]", "[f(a='ab' * 200000)]", "[f(a=x + 1)]", "[f(a=1 @ 2)]",
+    "[f(a=... + 1)]", "[f(a=None * 2)]", "[f(a=[1, {2}])]", "[f(a={'k': lambda: 1}), g(b=-'x')]",
+    "[f(lambda: 1, a=2)]", "[f(a={'x'}, b={'y': 1 / 0})]", "[f(b={'y': 1 / 0}, a={'x'})]",
+    '[{"name": "f", "arguments": {"a": 1, "b": [true, null]}}]', "[f(a=1), {}]", "[x]", "[-1]", "[None, f()]",
+    "[(f(a=1),)]", "[[f(a=1)]]", "['[f(a=1)]']", "[f(a=1), {'x'}]", "[f(a=1)] + [g(b=2)]", "[f(a=1)][0]",
+    "[f(a=1)][g(b=2)]", "[f(a={1}), [2]]", "[[1], f(a={1})]",
+    # syntax errors the scanner proves
+    "[f(a=1, b='x", "[f(a=1, b=T", "[f(a=[1, 2)]", "[f(a=1))]", "[f(a=1)]]", "[f(a=1)] ?", "[f(a=1)]\x00",
+    "[f(a='x\ny')]", "[f(a='''x)]", "[<tool_call>f(a=1)</tool_call>]", "[=f(a=1)]", "[f(a=1)]\x0b", "[f(a=`1`)]",
+    "[" * 201 + "]" * 201, "[f(a=" + "[" * 199 + "]" * 199 + ")]", "[f(a='\ud800')]", "[f(a=1)\r]", "[f(a='x\r')]",
+    # ... and texts it leaves to ast, whatever they are
+    "[f(a=f'{x}')]", "[f(a=rf'x', b=1]", "[f(a=F'{\"}\"}')]", "[f(a=1 + 2 + 3)]", "[f(a=-2 ** 2)]", "[f(a=1 if x else 2 if y else 3)]",
+    "[f(a='\\N{DEGREE SIGN}')]", "[f(a='\\x4')]", "[f(a=b'\\777')]", "[f(a=b'\u00e9')]", "[f(a=10 ** 5000)]",
+    "[f(a=(lambda: 1))]", "[f(a=x[0])]", "[f(a=g(1))]", "[f(a=1, 2)]", "[f(a=ub'x')]", "[f(a=1 < 2)]",
+    "[f(**a, 1)]", "[f(a={**b})]", "[f(a={[1]: 2})]", "[f(a=[1][0])]", "[f(a=0x)]", "[f(a=1_)]", "[f(a=09)]", "[f(a=09.5)]",
+])
+def test_fast_path_matches_ast_everywhere(text):
+    fast, slow = _both_with_message(text)
+    assert fast[0] == slow[0]  # calls (of the same types too) or the failure kind
+    if fast[0] != "syntax":  # Python's own wording of a syntax error is not reproduced
+        assert fast[1] == slow[1]
+
+
+@pytest.mark.parametrize("text", [
+    "[f(a=0x1F, b=r'x', c=\"\"\"y\"\"\", d=(1, 2), e=g(h=1), f=x)]", "[f(1, a=2, **b)]", "[f(a=1)]  # c",
+    "[f(a={'x'})]", "[f(a=lambda: 1)]", "[f(a=not 'x')]", "[f(a='x' if y else 'z')]", "[f(a=1 / 0)]",
+    '[{"name": "f", "arguments": {}}]', "[f(a=1)] + [g()]", "[f(a=1)][0]", "[f(a=1, b='x", "[<x>f(a=1)</x>]",
+])
+def test_scanner_decides_these_without_ast(text):
+    assert _fast_answers(text)
+
+
+_junk2 = st.sampled_from(list("[](){}\"'=,.:-+*/~%@|&^<># \n\r\t\\`?0123456789") + [
+    "f(", "g.h(", "a=", "b=", "x", "lambda", "lambda:", "not ", " if ", " else ", "True", "None", "...", "**",
+    "//", "r'", "b'", "f'", "u'", '"""', "'''", "0x1F", "1_0", "2j", "1e5", ".5", "-", "{'k': ", "\\n", "\\x41",
+    "\\u00e9", "\\N{DASH}", "é", "\x00", "\x0c", "\x0b", "#",
+])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_junk2, max_size=40).map("".join))
+def test_fast_path_matches_ast_on_junk_kinds(text):
+    fast, slow = _both_with_message(text)
+    if type(fast[0]) is tuple and slow[0] == "too_many_calls":
+        return  # the scanner reads any number of calls (a text it reads is at most 20,000 characters)
+    assert fast[0] == slow[0]
+    if fast[0] != "syntax":
+        assert fast[1] == slow[1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_call, min_size=1, max_size=4), st.sampled_from(["", " # c", "\n", "\n\n  ", "  # a [comment]"]))
+def test_fast_path_reads_formatted_calls_itself(calls, tail):
+    text = format_calls(calls)
+    if not text.startswith("[{"):  # (names Python cannot carry are formatted as JSON)
+        assert _fast_answers(text + tail)
+        fast, slow = _both_with_message(text + tail)
+        assert fast == slow

@@ -165,3 +165,44 @@ def test_checker_never_raises(text, category, mode):
     answer = None if "relevance" in category else GOLD
     r = check(text, [WEATHER, TIME], answer, category, mode=mode)
     assert isinstance(r.valid, bool)
+
+
+# --- failure messages are formatted when read: the same text, and the same crash -----------
+
+_TZ = {"name": "get_time", "parameters": {"type": "dict", "properties": {"tz": {"type": "string"},
+                                                                         "n": {"type": "integer"}}, "required": ["tz"]}}
+_TZ_GOLD = [{"get_time": {"tz": ["UTC"], "n": [1, ""]}}, {"get_time": {"tz": ["CET"], "n": [2, ""]}}]
+_TOO_LONG = ("cannot check against this reference: ValueError('Exceeds the limit (4300 digits) for integer string "
+             "conversion; use sys.set_int_max_str_digits() to increase the limit')")
+
+
+@pytest.mark.parametrize("output, category, error_type, message", [
+    ("[get_time(tz='UTC', n='1')]", "simple_python", "type_error:simple",
+     "Incorrect type for parameter 'n'. Expected type integer, got str."),
+    ("[get_time(tz='UTZ')]", "simple_python", "value_error:string",
+     "Invalid value for parameter 'tz': 'UTZ'. Expected one of ['UTC']."),
+    ("[get_time(tz='UTC', n=3)]", "simple_python", "value_error:others",
+     "Invalid value for parameter 'n': 3. Expected one of [1, '']."),
+    ("[get_time(n=1)]", "simple_python", "simple_function_checker:missing_required", "Missing required parameter: 'tz'."),
+    ("[get_time(tz='UTC', x=1)]", "simple_python", "simple_function_checker:unexpected_param", "Unexpected parameter: 'x'."),
+    ("[get_tim(tz='UTC')]", "simple_python", "simple_function_checker:wrong_func_name",
+     "Function name 'get_time' not found in model output."),
+    ("[get_time(tz='UTC', n=1), get_time(tz='CET', n=3)]", "parallel", "parallel_function_checker_no_order:cannot_find_match",
+     "No unused model call matches gold call 1 (get_time)."),
+    # an int too long for repr in a message fails the check as before, also in parallel matching
+    ("[get_time(tz='UTC', n=10 ** 5000)]", "simple_python", "checker_error:bad_reference", _TOO_LONG),
+    ("[get_time(tz='CET', n=2), get_time(tz='UTC', n=10 ** 5000)]", "parallel", "checker_error:bad_reference", _TOO_LONG),
+])
+def test_failure_messages(output, category, error_type, message):
+    gold = _TZ_GOLD if category == "parallel" else _TZ_GOLD[:1]
+    r = check(output, [_TZ], gold, category)
+    assert (r.valid, r.error_type, r.errors) == (False, error_type, [message])
+
+
+def test_nested_type_check_reads_every_element():
+    gold = [{"get_weather": {"city": ["NYC"], "tags": [["sunny day", "Wind"]]}}]
+    assert v("[get_weather(city='NYC', tags=['sunny day', 'Wind'])]", answer=gold).valid
+    assert v("[get_weather(city='NYC', tags=['sunny day', 5])]", answer=gold).error_type == "type_error:nested"
+    assert v("[get_weather(city='NYC', tags=[5, 'sunny day'])]", answer=gold).error_type == "type_error:nested"
+    many = "[get_weather(city='NYC', tags=[" + ", ".join(["'x'"] * 40) + "])]"
+    assert v(many, answer=gold).error_type == "value_error:list/tuple"

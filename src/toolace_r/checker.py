@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from toolace_r.calls import Call, DecodeError, decode_bfcl, parse_calls
+from toolace_r.calls import Call, DecodeError, _decode_bfcl, parse_calls
 
 Mode = Literal["bfcl", "strict"]
 
@@ -58,9 +58,17 @@ class Verdict:
 
 
 class _Fail(Exception):
-    def __init__(self, error_type: str, message: str):
+    """A failed check. The message is formatted when it is read (``str``): parallel matching
+    throws most failures away unread."""
+
+    def __init__(self, error_type: str, message: str, *args: Any):
         super().__init__(message)
         self.error_type = error_type
+        self.fargs = args
+
+    def __str__(self) -> str:
+        message = self.args[0]
+        return message.format(*self.fargs) if self.fargs else message
 
 
 def standardize_string(s: str) -> str:
@@ -81,9 +89,9 @@ def check(
     mode: Mode = "bfcl",
 ) -> Verdict:
     """The verdict for one raw model output. Never raises on model output."""
-    calls, decode_error, malformed = _decode(output, mode)
+    calls, decode_error, malformed, plain = _decode(output, mode)
 
-    if is_relevance_category(category):
+    if "relevance" in category:  # is_relevance_category
         has_call = bool(calls)
         if "irrelevance" in category:
             if has_call:
@@ -101,31 +109,35 @@ def check(
     if calls is None:
         return Verdict(False, "ast_decoder:decoder_failed", [f"Invalid syntax. Failed to decode: {decode_error}"])
     try:
-        _check_ast(functions, calls, possible_answer or [], category)
-    except _Fail as f:
-        return Verdict(False, f.error_type, [str(f)], calls, True)
+        try:
+            _check_ast(functions, calls, possible_answer or [], category, plain)
+        except _Fail as f:
+            return Verdict(False, f.error_type, [str(f)], calls, True)
     except (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError) as e:
-        # Malformed gold data or function docs (BFCL itself would crash here).
+        # Malformed gold data or function docs (BFCL itself would crash here), or a value whose
+        # repr Python refuses (an int of more than 4300 digits) in a message.
         return Verdict(False, "checker_error:bad_reference", [f"cannot check against this reference: {e!r}"], calls, True)
     return Verdict(True, "", [], calls, True)
 
 
-def _decode(output: Any, mode: Mode) -> tuple[list[Call] | None, str, bool]:
-    """(calls or None, error message, malformed?)."""
+def _decode(output: Any, mode: Mode) -> tuple[list[Call] | None, str, bool, bool]:
+    """(calls or None, error message, malformed?, plain?). Plain values (read by the
+    scanner) have a repr that never fails, so failure messages can wait until read."""
     if mode == "strict":
         r = parse_calls(output)
         if r.status == "calls":
-            return r.calls, "", False
-        return None, r.error, r.status == "malformed"
+            return r.calls, "", False, False
+        return None, r.error, r.status == "malformed", False
     try:
-        return decode_bfcl(output), "", False
+        calls, plain = _decode_bfcl(output)
+        return calls, "", False, plain
     except DecodeError as e:
-        return None, str(e), True
+        return None, str(e), True, False
 
 
-def _check_ast(functions: list[dict], calls: list[Call], answer: list[dict], category: str) -> None:
+def _check_ast(functions: list[dict], calls: list[Call], answer: list[dict], category: str, plain: bool) -> None:
     if "parallel" in category:
-        _check_parallel(functions, calls, answer)
+        _check_parallel(functions, calls, answer, plain)
     elif "multiple" in category:
         if len(calls) != len(answer):
             raise _Fail("multiple_function_checker:wrong_count", "Wrong number of functions.")
@@ -147,7 +159,7 @@ def _find_function(functions: list[dict], name: str) -> dict:
     raise KeyError(f"the gold answer calls {name!r}, which is not among the functions")
 
 
-def _check_parallel(functions: list[dict], calls: list[Call], answer: list[dict]) -> None:
+def _check_parallel(functions: list[dict], calls: list[Call], answer: list[dict], plain: bool) -> None:
     if len(calls) != len(answer):
         raise _Fail("parallel_function_checker_no_order:wrong_count", "Wrong number of functions.")
     used: set[int] = set()
@@ -158,13 +170,18 @@ def _check_parallel(functions: list[dict], calls: list[Call], answer: list[dict]
                 continue
             try:
                 _check_call(fdoc, call, gold)
-            except _Fail:
+            except _Fail as f:
+                if not plain:
+                    str(f)  # as if formatted when raised: a repr that fails fails the check here
                 continue
             used.add(j)
             break
         else:
             raise _Fail("parallel_function_checker_no_order:cannot_find_match",
-                        f"No unused model call matches gold call {i} ({_answer_name(gold)}).")
+                        "No unused model call matches gold call {} ({}).", i, _answer_name(gold))
+
+
+_BAD_VALUE = "Invalid value for parameter {!r}: {!r}. Expected one of {}."
 
 
 def _check_call(fdoc: dict, call: Call, gold: dict) -> None:
@@ -173,54 +190,80 @@ def _check_call(fdoc: dict, call: Call, gold: dict) -> None:
     schema = fdoc["parameters"]
     props: dict[str, dict] = schema.get("properties", {})
     if call.name != fdoc["name"]:
-        raise _Fail("simple_function_checker:wrong_func_name",
-                    f"Function name {fdoc['name']!r} not found in model output.")
+        raise _Fail("simple_function_checker:wrong_func_name", "Function name {!r} not found in model output.",
+                    fdoc["name"])
     args = call.arguments
     for p in schema.get("required", []):
         if p not in args:
-            raise _Fail("simple_function_checker:missing_required", f"Missing required parameter: {p!r}.")
+            raise _Fail("simple_function_checker:missing_required", "Missing required parameter: {!r}.", p)
 
     for p, value in args.items():
         if p not in props or p not in gold_params:
-            raise _Fail("simple_function_checker:unexpected_param", f"Unexpected parameter: {p!r}.")
+            raise _Fail("simple_function_checker:unexpected_param", "Unexpected parameter: {!r}.", p)
         acceptable = gold_params[p]
-        tname = props[p].get("type")
+        prop = props[p]
+        tname = prop.get("type")
         expected = _PY_TYPES.get(tname) if isinstance(tname, str) else None
         if expected is None:  # no or unknown type in the schema: compare values only
             _check_untyped(p, value, acceptable)
             continue
         nested = None
         if tname in _NESTED_TYPES:
-            items = props[p].get("items")
+            items = prop.get("items")
             item_t = items.get("type") if isinstance(items, dict) else None
             nested = _PY_TYPES.get(item_t) if isinstance(item_t, str) else None
-        if tname == "tuple" and type(value) is tuple:
+        vtype = type(value)
+        if tname == "tuple" and vtype is tuple:
             value = list(value)
-        if tname in _FLOAT_TYPES and type(value) is int:
+            vtype = list
+        if vtype is int and tname in _FLOAT_TYPES:
             value = float(value)
+            vtype = float
 
-        is_variable = _check_type(p, value, acceptable, tname, expected, nested)
+        # the type check (see _check_type): is the value a "variable"?
+        if vtype is expected and nested is None:
+            if type(acceptable) is list and acceptable and acceptable[0] != "":
+                is_variable = type(acceptable[0]) is not expected  # (the first answer type, quickly)
+            else:
+                answer_type = _first_answer_type(acceptable)
+                is_variable = answer_type is not None and answer_type is not expected
+        else:
+            is_variable = _check_type(p, value, acceptable, tname, expected, nested)
         if not is_variable:
+            if expected is str:
+                if not _string_in(value, acceptable):
+                    raise _Fail("value_error:string", _BAD_VALUE, p, value, acceptable)
+                continue
             if expected is dict:
                 _check_dict(p, value, acceptable)
                 continue
-            if expected is list and nested is dict:
-                _check_list_of_dicts(p, value, acceptable)
-                continue
-            if expected is str:
-                if standardize_string(value) not in [standardize_string(a) for a in acceptable if type(a) is str]:
-                    raise _Fail("value_error:string", f"Invalid value for parameter {p!r}: {value!r}. Expected one of {acceptable}.")
-                continue
             if expected is list:
-                _check_list(p, value, acceptable)
+                if nested is dict:
+                    _check_list_of_dicts(p, value, acceptable)
+                else:
+                    _check_list(p, value, acceptable)
                 continue
         if value not in acceptable:
-            raise _Fail("value_error:others", f"Invalid value for parameter {p!r}: {value!r}. Expected one of {acceptable}.")
+            raise _Fail("value_error:others", _BAD_VALUE, p, value, acceptable)
 
     for p, acceptable in gold_params.items():
         if p not in args and "" not in acceptable:
             raise _Fail("simple_function_checker:missing_optional",
-                        f"Parameter {p!r} not provided and not marked as optional.")
+                        "Parameter {!r} not provided and not marked as optional.", p)
+
+
+def _string_in(value: str, acceptable: list) -> bool:
+    """standardize_string(value) in [standardize_string(a) for the string answers a]."""
+    std = None
+    for a in acceptable:
+        if type(a) is str:
+            if a == value:
+                return True
+            if std is None:
+                std = value.translate(_STRIP_CHARS).lower().replace("'", '"')
+            if a.translate(_STRIP_CHARS).lower().replace("'", '"') == std:
+                return True
+    return False
 
 
 def _first_answer_type(acceptable: list) -> type | None:
@@ -238,24 +281,18 @@ def _check_type(p: str, value: Any, acceptable: list, tname: str, expected: type
     if type(value) is expected:
         if nested is None:
             return is_variable
+        types = set(map(type, value))
         for item in acceptable:
-            if type(item) is list and not all(_nested_ok(p, v, item, nested) for v in value):
-                continue
+            if type(item) is list and not types <= {nested, _first_answer_type(item)}:
+                continue  # some element is neither of the nested type nor of the item's answer type
             return is_variable
         nested_failed = True
     if answer_type is not None and type(value) is answer_type:
         if nested_failed:
-            raise _Fail("type_error:nested", f"Nested type check failed for parameter {p!r}: {value!r}.")
+            raise _Fail("type_error:nested", "Nested type check failed for parameter {!r}: {!r}.", p, value)
         return True
-    raise _Fail("type_error:simple", f"Incorrect type for parameter {p!r}. Expected type {tname}, got {type(value).__name__}.")
-
-
-def _nested_ok(p: str, v: Any, acceptable_item: list, nested: type) -> bool:
-    try:
-        _check_type(p, v, acceptable_item, nested.__name__, nested, None)
-    except _Fail:
-        return False
-    return True
+    raise _Fail("type_error:simple", "Incorrect type for parameter {!r}. Expected type {}, got {}.",
+                p, tname, type(value).__name__)
 
 
 def _std(x: Any) -> Any:
@@ -268,14 +305,14 @@ def _check_untyped(p: str, value: Any, acceptable: list) -> None:
     else:
         ok = value in acceptable
     if not ok:
-        raise _Fail("value_error:others", f"Invalid value for parameter {p!r}: {value!r}. Expected one of {acceptable}.")
+        raise _Fail("value_error:others", _BAD_VALUE, p, value, acceptable)
 
 
 def _check_list(p: str, value: list, acceptable: list) -> None:
-    std_value = [_std(x) for x in value]
+    std_value = [_std(x) for x in value] if str in set(map(type, value)) else value  # (equal lists)
     std_acceptable = [[_std(x) for x in a] for a in acceptable]
     if std_value not in std_acceptable:
-        raise _Fail("value_error:list/tuple", f"Invalid value for parameter {p!r}: {value!r}. Expected one of {acceptable}.")
+        raise _Fail("value_error:list/tuple", _BAD_VALUE, p, value, acceptable)
 
 
 def _dict_matches(value: dict, gold: Any) -> tuple[bool, str]:
@@ -306,7 +343,7 @@ def _check_dict(p: str, value: dict, acceptable: list) -> None:
         ok, error_type = _dict_matches(value, gold)
         if ok:
             return
-    raise _Fail(error_type, f"Invalid value for parameter {p!r}: {value!r}. Expected one of {acceptable}.")
+    raise _Fail(error_type, _BAD_VALUE, p, value, acceptable)
 
 
 def _check_list_of_dicts(p: str, value: list, acceptable: list) -> None:
@@ -321,4 +358,4 @@ def _check_list_of_dicts(p: str, value: list, acceptable: list) -> None:
                 break
         else:
             return
-    raise _Fail(error_type, f"Invalid value for parameter {p!r}: {value!r}. Expected one of {acceptable}.")
+    raise _Fail(error_type, _BAD_VALUE, p, value, acceptable)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from toolace_r.models import prompting
 from toolace_r.models.sft import SFTSettings, build_trainer, train_sft
@@ -111,3 +112,20 @@ def test_command_line(tmp_path, samples):
     r = run(app, ["train", "sft", "--model", str(tmp_path / "m"), "--data", str(data), "--out", str(tmp_path / "y"),
                   "--merge-lora"])
     assert r.exit_code == 1 and "--merge-lora needs --lora" in r.output
+
+
+def test_precision_settings(tiny_model_dir, samples, tmp_path):
+    from toolace_r.models.sft import cpu_has_bf16, resolve_precision
+
+    with pytest.raises(ValueError, match="precision"):
+        SFTSettings(precision="fp8")
+    assert resolve_precision("fp32", on_cuda=False) == "fp32"
+    assert resolve_precision("auto", on_cuda=False) == ("bf16" if cpu_has_bf16() else "fp32")
+    if not cpu_has_bf16():
+        pytest.skip("this CPU has no bf16 instructions")
+    # bf16 autocast on the CPU: weights stay fp32 and the saved model is fp32
+    m = train_sft(tiny_model_dir, samples, tmp_path / "bf16", SFTSettings(precision="bf16", **QUICK))
+    assert m["dtype"] == "bf16-autocast" and m["steps"] == 2
+    from transformers import AutoModelForCausalLM
+
+    assert AutoModelForCausalLM.from_pretrained(str(tmp_path / "bf16")).dtype == torch.float32

@@ -26,7 +26,7 @@ def trained_model_dir(tmp_path_factory, tiny_model_dir, samples):
     examples = [*samples, *refine_examples]
     train_sft(tiny_model_dir, examples, out,
               SFTSettings(max_steps=120, batch_size=len(examples), lr=1e-2, warmup_ratio=0.0, logging_steps=40,
-                          progress=False, plot=False, seed=0))
+                          progress=False, plot=False, seed=0, precision="fp32"))
     return out
 
 
