@@ -67,3 +67,18 @@ def test_top_up_grows_small_selections_only():
     grown = top_up(["s1"], items, min_size=4, seed=0)
     assert len(grown) == 4 and "s1" in grown and grown == sorted(grown, key=lambda i: int(i[1:]))
     assert grown == top_up(["s1"], items, min_size=4, seed=0)
+
+
+def test_gold_answers_stand_in_when_right_answers_run_short():
+    # only s3 and s4 have right answers (one distinct each); asking for 6 right of 12 needs 4 more
+    items = _items()
+    by_id = {f"s{i}": _sample(i) for i in range(6)}
+    exs, info = refinement_examples(by_id, items, n=12, correct_share=0.5, seed=0, gold_keep=True)
+    assert info["refine_candidates_right"] == 4 and info["refine_right_prev"] == 6
+    assert info["refine_right_prev_gold"] == 2  # s0 and s5: the others' right answer already is the gold text
+    kept = [ex for ex in exs if ex["target"] == ex["messages"][-1]["content"].split("Previous answer: ", 1)[1].split("\n", 1)[0]]
+    assert len(kept) == 6
+    assert {ex["target"] for ex in kept} >= {"[add(a=0, b=1)]", "[add(a=5, b=1)]"}
+    # without it, the same corpus has only the model's own right answers
+    _, info = refinement_examples(by_id, items, n=12, correct_share=0.5, seed=0)
+    assert info["refine_right_prev"] == 4 and info["refine_right_prev_gold"] == 0

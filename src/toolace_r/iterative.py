@@ -111,12 +111,18 @@ def p_histogram(items: Sequence[ProbeItem], k: int) -> dict[str, int]:
 
 
 def refinement_examples(samples_by_id: dict[str, Any], items: Sequence[ProbeItem], *, n: int,
-                        correct_share: float, seed: int, prompt_cfg: Any = None) -> tuple[list[dict[str, Any]], dict[str, int]]:
+                        correct_share: float, seed: int, prompt_cfg: Any = None,
+                        gold_keep: bool = False) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Up to ``n`` refinement examples from the probe's own answers.
 
     A wrong previous answer gets the gold answer as target; a right one gets itself, unchanged,
     which teaches the model when to stop. ``correct_share`` of them (as far as there are such
-    answers) have a right previous answer. Each (sample, distinct answer) pair is used once."""
+    answers) have a right previous answer. Each (sample, distinct answer) pair is used once.
+
+    A weak model has few right answers: the corpus would then be mostly "change it", and the
+    model learns to change right answers too. With ``gold_keep``, when the model's own right
+    answers are fewer than ``correct_share`` asks, gold answers stand in as right previous answers
+    (target: the same, unchanged), for samples where none of its right answers already is one."""
     from toolace_r.models.prompting import refine_messages, target_text
 
     wrong, right = [], []
@@ -133,6 +139,14 @@ def refinement_examples(samples_by_id: dict[str, Any], items: Sequence[ProbeItem
     rng = random.Random(seed)
     rng.shuffle(wrong)
     rng.shuffle(right)
+    n_gold = 0
+    if gold_keep and len(right) < round(n * correct_share):
+        have = {(i, " ".join(a.split())) for i, a in right}
+        gold = [(it.id, target_text(samples_by_id[it.id])) for it in items if it.id in samples_by_id]
+        gold = [(i, g) for i, g in gold if (i, " ".join(g.split())) not in have]
+        rng.shuffle(gold)
+        n_gold = min(len(gold), round(n * correct_share) - len(right))
+        right = right + gold[:n_gold]
     n_right = min(len(right), round(n * correct_share))
     n_wrong = min(len(wrong), n - n_right)
     n_right = min(len(right), n - n_wrong)  # fill from the other side when one runs short
@@ -145,4 +159,5 @@ def refinement_examples(samples_by_id: dict[str, Any], items: Sequence[ProbeItem
         examples.append({"messages": messages, "tools": tools,
                          "target": prev.strip() if ok else target_text(sample)})
     return examples, {"refine_wrong_prev": n_wrong, "refine_right_prev": n_right,
-                      "refine_candidates_wrong": len(wrong), "refine_candidates_right": len(right)}
+                      "refine_right_prev_gold": n_gold, "refine_candidates_wrong": len(wrong),
+                      "refine_candidates_right": len(right) - n_gold}

@@ -344,7 +344,8 @@ def _stage_train(run: Run, arm: str, t: int, base: Path, warm: Path, pool: list[
 
                 refs, info = refinement_examples(by_id, items, n=n_ref, correct_share=cfg.refine_corpus.correct_share,
                                                  seed=stage_seed(cfg.seed, name + "/refine"),
-                                                 prompt_cfg=load_prompt_config(base))
+                                                 prompt_cfg=load_prompt_config(base),
+                                                 gold_keep=cfg.refine_corpus.gold_keep)
                 m.update(info)
                 m["n_refine"] = len(refs)
                 write_jsonl(out / "refine.jsonl", refs)
