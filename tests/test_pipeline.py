@@ -37,8 +37,14 @@ def test_quick_config_end_to_end(tmp_path):
     res = _run(["--config", "configs/quick.yaml", "--out", str(run_dir), *MICRO])
     assert res.returncode == 0, res.stderr[-3000:]
     report = (run_dir / "report.md").read_text()
-    for heading in ("## Ablation", "## Dev accuracy per round", "## Time per stage", "## Probes"):
+    for heading in ("## Ablation", "## Dev accuracy per round", "## Time per stage", "## Probes",
+                    "## What refinement changed"):
         assert heading in report
+    # the fixed / broken counts agree with the verdicts in the evaluation's outputs
+    rows = [json.loads(line) for line in (run_dir / "stages/eval/mait_refine/outputs.jsonl").read_text().splitlines()]
+    fixed = sum(1 for r in rows if r["modes"]["adaptive"]["valid"] and not r["modes"]["none"]["valid"])
+    broken = sum(1 for r in rows if r["modes"]["none"]["valid"] and not r["modes"]["adaptive"]["valid"])
+    assert f"| (c) MAIT + refinement corpus | adaptive | {fixed} | {broken} | {fixed - broken:+d} |" in report
     for png in ("dev_accuracy.png", "ablation.png", "categories.png"):
         assert (run_dir / png).stat().st_size > 1000
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

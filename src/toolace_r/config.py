@@ -68,9 +68,9 @@ class MaitConfig:
 @dataclass
 class RefineCorpusConfig:
     enabled: bool = True
-    ratio: float = 1.0  # refinement samples per selected sample
-    correct_share: float = 0.5  # share of refinement samples whose previous answer was right
-    gold_keep: bool = True  # too few right answers of the model's own: gold answers stand in (target: unchanged)
+    ratio: float = 2.0  # refinement samples per selected sample
+    correct_share: float = 0.7  # share of refinement samples whose previous answer was right (a weak judge: keep more)
+    gold_keep: bool = False  # too few right answers of the model's own: gold answers stand in (target: unchanged)
 
 
 @dataclass

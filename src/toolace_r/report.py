@@ -59,6 +59,36 @@ def goals(summaries: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _refinement_flips(run: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per arm and refinement mode: how many test samples refinement fixed and broke, from the
+    evaluation's outputs.jsonl (each record holds every mode's verdict for the sample)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for arm in run.cfg.arms:
+        f = run.stage_dir(f"eval/{arm}") / "outputs.jsonl"
+        if not f.is_file():
+            continue
+        by_mode: dict[str, dict[str, Any]] = {}
+        for line in f.read_text(encoding="utf-8").splitlines():
+            rec = json.loads(line)
+            modes = rec.get("modes", {})
+            if "none" not in modes:
+                break
+            first = modes["none"]["valid"]
+            for mode, m in modes.items():
+                if mode == "none":
+                    continue
+                d = by_mode.setdefault(mode, {"fixed": 0, "broken": 0, "broken_by_category": {}})
+                if m["valid"] and not first:
+                    d["fixed"] += 1
+                elif first and not m["valid"]:
+                    d["broken"] += 1
+                    cat = rec.get("category", "?")
+                    d["broken_by_category"][cat] = d["broken_by_category"].get(cat, 0) + 1
+        if by_mode:
+            out[arm] = by_mode
+    return out
+
+
 def write_report(run: Any) -> Path:
     cfg = run.cfg
     summaries = _eval_summaries(run)
@@ -100,6 +130,19 @@ def write_report(run: Any) -> Path:
                 cells.append(cell)
             lines.append(f"| {g} | {n} | " + " | ".join(cells) + " |")
         lines.append("")
+
+    flips = _refinement_flips(run)
+    if flips:
+        lines += ["## What refinement changed (test split, against the first pass)", "",
+                  "| arm | mode | fixed (wrong -> right) | broken (right -> wrong) | net | broken by category |",
+                  "|---|---|---:|---:|---:|---|"]
+        for arm, by_mode in flips.items():
+            for mode, f in by_mode.items():
+                cats = ", ".join(f"{c} {n}" for c, n in sorted(f["broken_by_category"].items())) or "-"
+                lines.append(f"| {ARM_TITLES.get(arm, arm)} | {mode} | {f['fixed']} | {f['broken']} | "
+                             f"{f['fixed'] - f['broken']:+d} | {cats} |")
+        lines += ["", "Refinement gains only where the model fixes more first answers than it breaks: a model "
+                  "that cannot yet judge its own answer changes right ones too.", ""]
 
     if curves:
         lines += ["## Dev accuracy per round (greedy, no refinement)", "", "| arm | " + " | ".join(f"r{t}" for t in range(cfg.mait.rounds)) + " |",
