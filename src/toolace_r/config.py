@@ -141,8 +141,10 @@ class RunConfig:
         for key in ("steps_per_round", "batch_size"):
             if getattr(self.train, key) < 1:
                 bad(f"train.{key}", "must be >= 1")
-        if self.train.precision not in ("auto", "fp32", "bf16"):
-            bad("train.precision", f"must be auto, fp32 or bf16, got {self.train.precision!r}")
+        from toolace_r.models.sft import PRECISIONS
+
+        if self.train.precision not in PRECISIONS:
+            bad("train.precision", f"must be one of {PRECISIONS}, got {self.train.precision!r}")
         if self.train.warmup_steps < 0:
             bad("train.warmup_steps", "must be >= 0")
         if self.model.init == "embedded" and self.train.warmup_steps == 0:

@@ -118,14 +118,15 @@ def train_sft_cmd(
         _fail(f"--data {data} does not exist")
     if merge_lora and not lora:
         _fail("--merge-lora needs --lora")
-    if precision not in ("auto", "fp32", "bf16"):
-        _fail(f"--precision must be auto, fp32 or bf16, got {precision!r}")
     from toolace_r import distributed
 
-    cfg = SFTSettings(epochs=epochs, max_steps=max_steps, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
-                      seed=seed, lora=lora, merge_lora=merge_lora, max_length=max_length, logging_steps=logging_steps,
-                      warmup_ratio=warmup_ratio, group_by_length=group_by_length, precision=precision,
-                      progress=distributed.is_main())
+    try:
+        cfg = SFTSettings(epochs=epochs, max_steps=max_steps, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
+                          seed=seed, lora=lora, merge_lora=merge_lora, max_length=max_length,
+                          logging_steps=logging_steps, warmup_ratio=warmup_ratio, group_by_length=group_by_length,
+                          precision=precision, progress=distributed.is_main())
+    except ValueError as e:
+        _fail(f"bad training settings: {e}")
     metrics = train_sft(model, read_samples(data), out, cfg)
     if distributed.is_main():
         typer.echo(json.dumps({k: v for k, v in metrics.items() if k != "settings"}, indent=2))

@@ -57,6 +57,9 @@ from toolace_r import distributed
 from toolace_r.models.embedded import PROMPT_CONFIG_FILE
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
 @dataclass
 class SFTSettings:
     """Training settings. ``lr=None`` picks 2e-4 for LoRA, 1e-3 for a from-scratch model under
@@ -91,8 +94,8 @@ class SFTSettings:
             raise ValueError("batch_size and grad_accum must be >= 1")
         if self.merge_lora and not self.lora:
             raise ValueError("merge_lora needs lora")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
 
 def cpu_has_bf16() -> bool:
