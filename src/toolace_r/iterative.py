@@ -131,7 +131,7 @@ def refinement_examples(samples_by_id: dict[str, Any], items: Sequence[ProbeItem
             continue
         seen = set()
         for a, ok in zip(it.answers, it.correct):
-            key = " ".join(a.split())
+            key = _spaced(a)
             if key in seen:
                 continue
             seen.add(key)
@@ -139,15 +139,15 @@ def refinement_examples(samples_by_id: dict[str, Any], items: Sequence[ProbeItem
     rng = random.Random(seed)
     rng.shuffle(wrong)
     rng.shuffle(right)
-    n_gold = 0
-    if gold_keep and len(right) < round(n * correct_share):
-        have = {(i, " ".join(a.split())) for i, a in right}
+    want_right, own_right, n_gold = round(n * correct_share), len(right), 0
+    if gold_keep and own_right < want_right:
+        have = {(i, _spaced(a)) for i, a in right}
         gold = [(it.id, target_text(samples_by_id[it.id])) for it in items if it.id in samples_by_id]
-        gold = [(i, g) for i, g in gold if (i, " ".join(g.split())) not in have]
+        gold = [(i, g) for i, g in gold if (i, _spaced(g)) not in have]
         rng.shuffle(gold)
-        n_gold = min(len(gold), round(n * correct_share) - len(right))
+        n_gold = min(len(gold), want_right - own_right)
         right = right + gold[:n_gold]
-    n_right = min(len(right), round(n * correct_share))
+    n_right = min(len(right), want_right)
     n_wrong = min(len(wrong), n - n_right)
     n_right = min(len(right), n - n_wrong)  # fill from the other side when one runs short
     picked = [(i, a, False) for i, a in wrong[:n_wrong]] + [(i, a, True) for i, a in right[:n_right]]
@@ -160,4 +160,10 @@ def refinement_examples(samples_by_id: dict[str, Any], items: Sequence[ProbeItem
                          "target": prev.strip() if ok else target_text(sample)})
     return examples, {"refine_wrong_prev": n_wrong, "refine_right_prev": n_right,
                       "refine_right_prev_gold": n_gold, "refine_candidates_wrong": len(wrong),
-                      "refine_candidates_right": len(right) - n_gold}
+                      "refine_candidates_right": own_right}
+
+
+def _spaced(text: str) -> str:
+    """The text with its runs of whitespace made single spaces: two answers that differ only
+    there are the same answer."""
+    return " ".join(text.split())

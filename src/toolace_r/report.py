@@ -5,6 +5,7 @@ folder, so a report can be rebuilt at any time (``toolace-r run --resume`` does 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +78,12 @@ def _refinement_flips(run: Any) -> dict[str, dict[str, dict[str, Any]]]:
             for mode, m in modes.items():
                 if mode == "none":
                     continue
-                d = by_mode.setdefault(mode, {"fixed": 0, "broken": 0, "broken_by_category": {}})
+                d = by_mode.setdefault(mode, {"fixed": 0, "broken": 0, "broken_by_category": Counter()})
                 if m["valid"] and not first:
                     d["fixed"] += 1
                 elif first and not m["valid"]:
                     d["broken"] += 1
-                    cat = rec.get("category", "?")
-                    d["broken_by_category"][cat] = d["broken_by_category"].get(cat, 0) + 1
+                    d["broken_by_category"][rec.get("category", "?")] += 1
         if by_mode:
             out[arm] = by_mode
     return out
