@@ -1,7 +1,8 @@
 """MAIT pieces: selection policies and the refinement corpus (no model needed)."""
 
 from toolace_r.data.schema import Sample
-from toolace_r.iterative import ProbeItem, p_histogram, refinement_examples, score_answer, select
+from toolace_r.iterative import ProbeItem, p_histogram, refinement_examples, select
+from toolace_r.scoring import score_answer
 
 TOOL = {"name": "add", "parameters": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
                                       "required": ["a", "b"]}}

@@ -158,7 +158,7 @@ def generate(generator: Any, items: list[Item], modes: list[str], *, max_rounds:
 def score_outputs(items: list[Item], outputs: dict[str, list[Any]], checker_mode: str) -> list[dict[str, Any]]:
     """The ``outputs.jsonl`` rows: a ``toolace-r score`` row per entry and mode, with its verdict."""
     from toolace_r.calls import parse_calls
-    from toolace_r.score_cli import score_rows
+    from toolace_r.scoring import score_rows
 
     rows = []
     for mode, results in outputs.items():
@@ -174,7 +174,7 @@ def score_outputs(items: list[Item], outputs: dict[str, list[Any]], checker_mode
 def summarize_mode(rows: list[dict[str, Any]], *, bench: str) -> dict[str, Any]:
     """Scores of one mode's rows (see the module docstring)."""
     from toolace_r import bfcl
-    from toolace_r.score_cli import summarize
+    from toolace_r.scoring import summarize
 
     n = len(rows) or 1
     verdicts = [{"valid": r["valid"]} for r in rows]

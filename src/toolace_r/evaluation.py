@@ -14,7 +14,7 @@ from collections import defaultdict
 from typing import Any, Sequence
 
 from toolace_r.calls import parse_calls
-from toolace_r.iterative import score_answer
+from toolace_r.scoring import score_answer
 
 
 def evaluate(generator: Any, samples: Sequence[Any], modes: Sequence[str], *, max_rounds: int = 3,

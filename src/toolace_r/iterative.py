@@ -23,14 +23,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from toolace_r.checker import check
-
-
-def score_answer(sample: Any, output: str) -> bool:
-    """Is ``output`` a right answer to ``sample``? Strict checking: a malformed output is never
-    credited as a correct abstention, so the probe never rewards broken text."""
-    tools = [t.model_dump() for t in sample.tools]
-    return check(output, tools, sample.answer, sample.checker_category(), mode="strict").valid
+from toolace_r.scoring import score_answer
 
 
 @dataclass

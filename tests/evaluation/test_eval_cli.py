@@ -12,7 +12,8 @@ from evalfixtures import BFCL_ENTRIES, N_BFCL
 from typer.testing import CliRunner
 
 from toolace_r.eval_cli import eval_app
-from toolace_r.score_cli import score, summarize
+from toolace_r.score_cli import score
+from toolace_r.scoring import summarize
 
 runner = CliRunner()
 
@@ -118,7 +119,7 @@ def test_eval_on_sample_jsonl_reports_seen_and_unseen(tmp_path, micro_model, sam
     rows = _rows(out / "outputs.jsonl")
     assert [x["sample_category"] for x in rows][:5] == ["simple"] * 4 + ["multiple"]
     # rows carry the checker category, so `toolace-r score --mode strict` re-scores them identically
-    from toolace_r.score_cli import score_rows
+    from toolace_r.scoring import score_rows
 
     assert [v["valid"] for v in score_rows(rows, "strict")] == [x["valid"] for x in rows]
     assert s["overall"]["correct"] == sum(x["valid"] for x in rows)
