@@ -1,217 +1,399 @@
-"""Typed run configuration: dataclasses with defaults, loaded from YAML plus ``key=value``
-overrides (dotted keys, values read as YAML: ``mait.rounds=3``, ``eval.modes=[none,adaptive]``).
+"""Typed run configuration of ``toolace-r run``: one dataclass per section, each field defined and
+documented once (``field(default=..., metadata={"help": ...})``, as TRL's config classes do).
 
-Unknown keys, wrong types and invalid combinations are rejected with an error that says which
-key and why. The resolved config is written into every run folder (``config.yaml``).
+A config is the defaults, then a YAML file, then ``key=value`` overrides (dotted keys, values read
+as YAML: ``mait.rounds=3``, ``eval.modes=[none,adaptive]``). :func:`load_config` merges the file and
+the overrides into one mapping and builds the dataclasses from it, so every section's
+``__post_init__`` converts and checks its own values and :class:`RunConfig` checks what spans
+sections. Every error is a :class:`ConfigError` that starts with the full dotted key
+(``mait.k: ...``), says what is wrong and what to do.
+
+``configs/default.yaml`` and ``docs/config.md`` are rendered from these dataclasses
+(:func:`default_yaml`, :func:`reference_markdown`; ``python -m toolace_r.config [--markdown]``)
+and tests keep both equal to the code. The resolved config is written into every run folder
+(``config.yaml``) and read back by ``--resume`` with :func:`config_from_dict`.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
+import re
+import textwrap
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from toolace_r.models.embedded import SIZES
+from toolace_r.models.generation import BACKENDS
+from toolace_r.models.sft import PRECISIONS
+from toolace_r.refine import parse_mode
 
 POLICIES = ("frontier", "progressive", "all")
 ARMS = ("plain", "mait", "mait_refine")
 LAUNCHERS = ("none", "accelerate", "torchrun")
+MODEL_SIZES = tuple(SIZES)
+# A run trains its own model, so it generates from local weights: not from a served model (openai).
+RUN_BACKENDS = tuple(b for b in BACKENDS if b != "openai")
+CONTINUE_FROM = ("previous", "initial")
+
+# Keys that no longer exist: a user config that sets one is stopped with this advice; a saved run
+# config (``--resume`` on an old run folder) drops it silently.
+REMOVED_KEYS = {
+    "refine_corpus.enabled": "it never switched anything: the refinement corpus is built for arm mait_refine "
+                             "only. Delete the key; to train without the corpus, drop mait_refine from "
+                             "arms (e.g. arms=[plain,mait])",
+}
 
 
 class ConfigError(ValueError):
     pass
 
 
-@dataclass
-class DataConfig:
-    source: str = "synth"  # "synth", or a folder holding train.jsonl / dev.jsonl / test.jsonl
-    synth_n: int = 8000
-    warmup_size: int = 6400  # warm-up SFT samples, taken from train
-    pool_size: int = 800  # the MAIT pool D, taken from train
-    dev_size: int = 200
-    test_size: int = 400
+def _names(values: typing.Iterable[str]) -> str:
+    return " | ".join(values)
+
+
+class _Section:
+    """What every section shares: its dotted name, type conversion of its fields and errors that
+    name the full key."""
+
+    SECTION: ClassVar[str] = ""
+
+    def _key(self, name: str) -> str:
+        return f"{self.SECTION}.{name}" if self.SECTION else name
+
+    def _fail(self, name: str, why: str) -> typing.NoReturn:
+        raise ConfigError(f"{self._key(name)}: {why}")
+
+    def _convert(self) -> None:
+        """Bring every field to its declared type (YAML reads ``1e-4`` as a string, ``2`` for a
+        float as an int), or fail naming the key."""
+        hints = _hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            setattr(self, f.name, _coerce(self._key(f.name), getattr(self, f.name), hints[f.name]))
+
+    def _at_least(self, name: str, low: float, why: str = "") -> None:
+        if getattr(self, name) < low:
+            self._fail(name, f"must be >= {low}{why}, got {getattr(self, name)!r}")
+
+    def _share(self, name: str, open_low: bool = False) -> None:
+        value = getattr(self, name)
+        if not (0 < value <= 1 if open_low else 0 <= value <= 1):
+            self._fail(name, f"must be in {'(0' if open_low else '[0'}, 1], got {value!r}")
+
+    def _one_of(self, name: str, allowed: tuple[str, ...]) -> None:
+        if getattr(self, name) not in allowed:
+            self._fail(name, f"must be one of {allowed}, got {getattr(self, name)!r}")
 
 
 @dataclass
-class ModelConfig:
-    init: str = "embedded"  # "embedded" (train from scratch here) or a model path / hub id
-    size: str = "tiny"  # embedded model size: micro (tests) | tiny | small
-    backend: str = "hf"  # generation backend for probe and eval: hf | vllm
-    lora: bool = False
+class DataConfig(_Section):
+    """Where the samples come from and how many of each split the run uses."""
+
+    SECTION: ClassVar[str] = "data"
+    source: str = field(default="synth", metadata={"help": (
+        "'synth': generate the synthetic corpus (toolace-r data synth); or a folder holding train.jsonl, "
+        "dev.jsonl and test.jsonl in toolace-r's sample format (samples without an answer are dropped).")})
+    synth_n: int = field(default=8000, metadata={"help": (
+        "Samples in the synthetic corpus, split by the generator into train / dev / test "
+        "(source=synth only; >= 50).")})
+    warmup_size: int = field(default=6400, metadata={"help": (
+        "The first N train samples are the warm-up SFT set (samples; >= 1 when train.warmup_steps > 0).")})
+    pool_size: int = field(default=800, metadata={"help": (
+        "The first N train samples are the MAIT pool D, probed every round (samples; >= 1; "
+        "the whole train split when it holds fewer).")})
+    dev_size: int = field(default=200, metadata={"help": (
+        "Dev samples kept, a seeded random sample when the split holds more (>= 1). Dev accuracy "
+        "picks each arm's best round and stops an arm when it drops.")})
+    test_size: int = field(default=400, metadata={"help": (
+        "Test samples kept for the final evaluation, a seeded random sample when the split holds more (>= 1).")})
+
+    def __post_init__(self) -> None:
+        self._convert()
+        if not self.source:
+            self._fail("source", "name 'synth' or a folder with train.jsonl, dev.jsonl and test.jsonl")
+        if self.source == "synth" and self.synth_n < 50:
+            self._fail("synth_n", f"too small to split into train/dev/test ({self.synth_n}); use >= 50")
+        self._at_least("warmup_size", 0)
+        for name in ("pool_size", "dev_size", "test_size"):
+            self._at_least(name, 1)
 
 
 @dataclass
-class TrainConfig:
-    warmup_steps: int = 1800
-    steps_per_round: int = 200
-    batch_size: int = 16
-    lr: float = 2e-3
-    warmup_lr: float = 3e-3
-    continue_from: str = "previous"  # previous (M_t) | initial (restart from M_0 each round)
-    precision: str = "auto"  # auto (bf16 on CUDA / on CPUs with bf16 instructions, else fp32) | fp32 | bf16
+class ModelConfig(_Section):
+    """The model M_0 and how it generates."""
+
+    SECTION: ClassVar[str] = "model"
+    init: str = field(default="embedded", metadata={"help": (
+        "'embedded': build a byte-level BPE tokenizer and a small Llama with random weights on the train "
+        "split; or a local model folder / Hugging Face hub id (with its own chat template).")})
+    size: str = field(default="tiny", metadata={"help": (
+        f"Size of the embedded model (model.init=embedded only): {_names(MODEL_SIZES)}. micro is for tests "
+        "(learns little), tiny has about 2.3M parameters, small about 6M.")})
+    backend: str = field(default="hf", metadata={"help": (
+        f"Generation backend of the probe and the evaluation: {_names(RUN_BACKENDS)}. hf: transformers with "
+        "toolace-r's decoding loop; vllm: vLLM on a GPU (settings under vllm). A served model (openai) "
+        "is for toolace-r eval only: a run trains its own.")})
+    lora: bool = field(default=False, metadata={"help": (
+        "true: train LoRA adapters (all linear layers) and merge them into the weights after every SFT; "
+        "false: full fine-tune.")})
+
+    def __post_init__(self) -> None:
+        self._convert()
+        if not self.init:
+            self._fail("init", "name 'embedded' or a model folder / hub id")
+        self._one_of("size", MODEL_SIZES)
+        self._one_of("backend", RUN_BACKENDS)
 
 
 @dataclass
-class MaitConfig:
-    rounds: int = 2
-    k: int = 4
-    temperature: float = 0.8
-    top_p: float = 0.95
-    policy: str = "frontier"
-    replay_share: float = 0.1  # frontier: share of mastered and of unsolved samples kept
-    min_selected_share: float = 0.25  # top a smaller selection up to this share of the pool
-    max_new_tokens: int = 48
-    stop_when_unchanged: bool = True  # stop when the selected set stops changing (progressive: growing)
+class TrainConfig(_Section):
+    """The SFT stages: the warm-up of M_0 and the SFT of every round."""
+
+    SECTION: ClassVar[str] = "train"
+    warmup_steps: int = field(default=1800, metadata={"help": (
+        "Optimizer steps of the warm-up SFT of M_0 on data.warmup_size samples (0: no warm-up; the "
+        "embedded model needs > 0).")})
+    steps_per_round: int = field(default=200, metadata={"help": (
+        "Optimizer steps of each round's SFT, the same in every arm (>= 1).")})
+    batch_size: int = field(default=16, metadata={"help": (
+        "Global batch: examples per optimizer step, split evenly over launch.num_processes (>= 1).")})
+    lr: float = field(default=2e-3, metadata={"help": (
+        "Peak learning rate of each round's SFT (cosine schedule, 3% warm-up; > 0).")})
+    warmup_lr: float = field(default=3e-3, metadata={"help": "Peak learning rate of the warm-up SFT (> 0)."})
+    continue_from: str = field(default="previous", metadata={"help": (
+        f"Where each round's SFT starts: {_names(CONTINUE_FROM)}. previous: from the model of the round "
+        "before (M_t); initial: from the warm-up model M_0 every round.")})
+    precision: str = field(default="auto", metadata={"help": (
+        f"Training precision: {_names(PRECISIONS)}. auto: bf16 on CUDA when supported and on CPUs with bf16 "
+        "instructions (fp32 weights, bf16 autocast), else fp32.")})
+
+    def __post_init__(self) -> None:
+        self._convert()
+        self._at_least("warmup_steps", 0)
+        self._at_least("steps_per_round", 1)
+        self._at_least("batch_size", 1)
+        for name in ("lr", "warmup_lr"):
+            if getattr(self, name) <= 0:
+                self._fail(name, f"a learning rate must be > 0, got {getattr(self, name)!r}")
+        self._one_of("continue_from", CONTINUE_FROM)
+        self._one_of("precision", PRECISIONS)
 
 
 @dataclass
-class RefineCorpusConfig:
-    enabled: bool = True
-    ratio: float = 2.0  # refinement samples per selected sample
-    correct_share: float = 0.7  # share of refinement samples whose previous answer was right (a weak judge: keep more)
-    gold_keep: bool = False  # too few right answers of the model's own: gold answers stand in (target: unchanged)
+class MaitConfig(_Section):
+    """Model-aware iterative training: the probe and the selection of each round."""
+
+    SECTION: ClassVar[str] = "mait"
+    rounds: int = field(default=2, metadata={"help": (
+        "MAIT rounds per arm, at most: an arm stops early by mait.stop_when_unchanged or when its dev "
+        "accuracy drops (>= 1).")})
+    k: int = field(default=4, metadata={"help": (
+        "Answers the probe samples per pool item; c(x) counts the right ones, p(x) = c(x) / k (>= 1).")})
+    temperature: float = field(default=0.8, metadata={"help": (
+        "Sampling temperature of the probe (>= 0; > 0 when k > 1, else all k answers are the same).")})
+    top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling of the probe, in (0, 1] (1: off)."})
+    policy: str = field(default="frontier", metadata={"help": (
+        f"Selection policy of the arms mait and mait_refine: {_names(POLICIES)}. frontier: the items with "
+        "0 < p < 1, plus replays (mait.replay_share); progressive: the items answered right at least once "
+        "(pass@k = 1); all: the whole pool.")})
+    replay_share: float = field(default=0.1, metadata={"help": (
+        "frontier: from the mastered (p = 1) and from the unsolved (p = 0) items, this share of the frontier "
+        "set's size each (at least 1 when > 0) joins the selection; in [0, 1].")})
+    min_selected_share: float = field(default=0.25, metadata={"help": (
+        "A smaller selection is topped up with random other pool items to this share of the pool, so a "
+        "round's fixed steps do not overfit a tiny set; in [0, 1].")})
+    max_new_tokens: int = field(default=48, metadata={"help": "Longest answer the probe generates, in tokens (>= 1)."})
+    stop_when_unchanged: bool = field(default=True, metadata={"help": (
+        "Stop an arm when its selected set stops changing (policy progressive: stops growing).")})
+
+    def __post_init__(self) -> None:
+        self._convert()
+        self._at_least("rounds", 1)
+        self._at_least("k", 1, " (the probe needs k >= 1 samples per item)")
+        self._at_least("temperature", 0)
+        if self.k > 1 and self.temperature <= 0:
+            self._fail("temperature", "k > 1 samples at temperature 0 are all the same answer; use a temperature > 0")
+        self._share("top_p", open_low=True)
+        self._one_of("policy", POLICIES)
+        self._share("replay_share")
+        self._share("min_selected_share")
+        self._at_least("max_new_tokens", 1)
 
 
 @dataclass
-class EvalConfig:
-    modes: list[str] = field(default_factory=lambda: ["none", "adaptive", "fixed:3"])
-    max_rounds: int = 3
-    max_new_tokens: int = 48
+class RefineCorpusConfig(_Section):
+    """The self-refinement corpus, built from the probe's own answers for arm mait_refine."""
+
+    SECTION: ClassVar[str] = "refine_corpus"
+    ratio: float = field(default=2.0, metadata={"help": (
+        "Refinement examples per selected sample (round(ratio x selected)); 0: none; in [0, 10].")})
+    correct_share: float = field(default=0.7, metadata={"help": (
+        "Share of the refinement examples whose previous answer was right (target: the same answer, "
+        "unchanged), as far as there are such answers; a weak judge of its own answers needs more; in [0, 1].")})
+    gold_keep: bool = field(default=False, metadata={"help": (
+        "When the model's own right answers are fewer than correct_share asks, gold answers stand in as "
+        "right previous answers (target: unchanged).")})
+
+    def __post_init__(self) -> None:
+        self._convert()
+        if not 0 <= self.ratio <= 10:
+            self._fail("ratio", f"must be in [0, 10], got {self.ratio!r}")
+        self._share("correct_share")
 
 
 @dataclass
-class VllmConfig:
-    """Engine settings for model.backend=vllm (one engine per process of the probe/eval job)."""
+class EvalConfig(_Section):
+    """The final evaluation of each arm's best model on the test split."""
 
-    tensor_parallel_size: int = 1  # GPUs per engine
-    gpu_memory_utilization: float = 0.85  # share of each GPU the engine takes (weights + KV cache)
-    max_model_len: int = 0  # 0: the model's own context length
+    SECTION: ClassVar[str] = "eval"
+    modes: list[str] = field(default_factory=lambda: ["none", "adaptive", "fixed:3"], metadata={"help": (
+        "Refinement modes, each evaluated: none (the first answer), adaptive (refine until the answer "
+        "repeats, at most eval.max_rounds rounds), fixed:N (exactly N refinement rounds, N >= 1).")})
+    max_rounds: int = field(default=3, metadata={
+        "help": "Most refinement rounds of mode adaptive (>= 1 when adaptive is used)."})
+    max_new_tokens: int = field(default=48, metadata={"help": "Longest answer per generation, in tokens (>= 1)."})
 
-
-@dataclass
-class LaunchConfig:
-    """How the training, probe and evaluation stages run (docs/scale.md)."""
-
-    launcher: str = "none"  # none (in the `toolace-r run` process) | accelerate | torchrun
-    num_processes: int = 1  # processes per stage job (usually one per GPU)
-    accelerate_config: str = ""  # accelerate config file, e.g. configs/accelerate/fsdp.yaml; "" = data parallel
-
-
-@dataclass
-class RunConfig:
-    seed: int = 0
-    arms: list[str] = field(default_factory=lambda: list(ARMS))
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    mait: MaitConfig = field(default_factory=MaitConfig)
-    refine_corpus: RefineCorpusConfig = field(default_factory=RefineCorpusConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    vllm: VllmConfig = field(default_factory=VllmConfig)
-    launch: LaunchConfig = field(default_factory=LaunchConfig)
-
-    def validate(self) -> "RunConfig":
-        from toolace_r.refine import parse_mode
-
-        def bad(key: str, why: str) -> None:
-            raise ConfigError(f"{key}: {why}")
-
-        if self.mait.policy not in POLICIES:
-            bad("mait.policy", f"must be one of {POLICIES}, got {self.mait.policy!r}")
-        if not self.arms:
-            bad("arms", "name at least one arm")
-        for a in self.arms:
-            if a not in ARMS:
-                bad("arms", f"unknown arm {a!r}; arms are {ARMS}")
-        if self.mait.k < 1:
-            bad("mait.k", "the probe needs k >= 1 samples per item")
-        if self.mait.k > 1 and self.mait.temperature <= 0:
-            bad("mait.temperature", "k > 1 samples at temperature 0 are all the same answer; use a temperature > 0")
-        if not 0 < self.mait.top_p <= 1:
-            bad("mait.top_p", "must be in (0, 1]")
-        if self.mait.rounds < 1:
-            bad("mait.rounds", "must be >= 1")
-        if not 0 <= self.mait.min_selected_share <= 1:
-            bad("mait.min_selected_share", "must be in [0, 1]")
-        if not 0 <= self.mait.replay_share <= 1:
-            bad("mait.replay_share", "must be in [0, 1]")
-        if self.train.continue_from not in ("previous", "initial"):
-            bad("train.continue_from", "must be 'previous' or 'initial'")
-        for key in ("steps_per_round", "batch_size"):
-            if getattr(self.train, key) < 1:
-                bad(f"train.{key}", "must be >= 1")
-        from toolace_r.models.sft import PRECISIONS
-
-        if self.train.precision not in PRECISIONS:
-            bad("train.precision", f"must be one of {PRECISIONS}, got {self.train.precision!r}")
-        if self.train.warmup_steps < 0:
-            bad("train.warmup_steps", "must be >= 0")
-        if self.model.init == "embedded" and self.train.warmup_steps == 0:
-            bad("train.warmup_steps", "the embedded model starts from random weights: it needs a warm-up SFT (> 0 steps)")
-        if self.model.backend not in ("hf", "vllm"):
-            bad("model.backend", "must be 'hf' or 'vllm'")
-        if self.model.size not in ("micro", "tiny", "small"):
-            bad("model.size", "must be 'micro' (tests), 'tiny' or 'small'")
-        if self.data.source == "synth" and self.data.synth_n < 50:
-            bad("data.synth_n", "too small to split into train/dev/test")
-        for key in ("pool_size", "dev_size", "test_size"):
-            if getattr(self.data, key) < 1:
-                bad(f"data.{key}", "must be >= 1")
-        if not 0 <= self.refine_corpus.ratio <= 10:
-            bad("refine_corpus.ratio", "must be in [0, 10]")
-        if not 0 <= self.refine_corpus.correct_share <= 1:
-            bad("refine_corpus.correct_share", "must be in [0, 1]")
-        if "mait_refine" in self.arms and not self.refine_corpus.enabled:
-            bad("refine_corpus.enabled", "arm 'mait_refine' trains on the refinement corpus; enable it or drop the arm")
-        if self.vllm.tensor_parallel_size < 1:
-            bad("vllm.tensor_parallel_size", "must be >= 1")
-        if not 0 < self.vllm.gpu_memory_utilization <= 1:
-            bad("vllm.gpu_memory_utilization", "must be in (0, 1]")
-        if self.vllm.max_model_len < 0:
-            bad("vllm.max_model_len", "must be >= 0 (0: the model's own)")
-        self._validate_launch(bad)
-        if not self.eval.modes:
-            bad("eval.modes", "name at least one mode (none, adaptive, fixed:N)")
-        for m in self.eval.modes:
+    def __post_init__(self) -> None:
+        self._convert()
+        if not self.modes:
+            self._fail("modes", "name at least one mode (none, adaptive, fixed:N)")
+        for mode in self.modes:
             try:
-                parse_mode(m, self.eval.max_rounds)
+                parse_mode(mode, self.max_rounds)
             except ValueError as e:
-                bad("eval.modes", str(e))
+                self._fail("modes", str(e))
+        self._at_least("max_rounds", 0)
+        self._at_least("max_new_tokens", 1)
+
+
+@dataclass
+class VllmConfig(_Section):
+    """Engine settings for model.backend=vllm: one engine per process of a probe or evaluation job."""
+
+    SECTION: ClassVar[str] = "vllm"
+    tensor_parallel_size: int = field(default=1, metadata={"help": "GPUs per engine (>= 1)."})
+    gpu_memory_utilization: float = field(default=0.85, metadata={"help": (
+        "Share of each GPU's memory the engine takes for weights and KV cache, in (0, 1].")})
+    max_model_len: int = field(default=0, metadata={"help": (
+        "Longest sequence (prompt + answer) in tokens; 0: the model's own context length.")})
+
+    def __post_init__(self) -> None:
+        self._convert()
+        self._at_least("tensor_parallel_size", 1)
+        self._share("gpu_memory_utilization", open_low=True)
+        self._at_least("max_model_len", 0, " (0: the model's own)")
+
+
+@dataclass
+class LaunchConfig(_Section):
+    """How the SFT, probe and evaluation stages run (docs/scale.md); this process stays the driver."""
+
+    SECTION: ClassVar[str] = "launch"
+    launcher: str = field(default="none", metadata={"help": (
+        f"{_names(LAUNCHERS)}. none: every stage in the toolace-r run process; accelerate / torchrun: every "
+        "stage as a job of launch.num_processes processes on this machine.")})
+    num_processes: int = field(default=1, metadata={"help": (
+        "Processes per stage job, usually one per GPU (>= 1; > 1 needs a launcher).")})
+    accelerate_config: str = field(default="", metadata={"help": (
+        "accelerate config file for launcher accelerate, e.g. configs/accelerate/fsdp.yaml (one machine); "
+        "'': plain data parallel.")})
+
+    def __post_init__(self) -> None:
+        self._convert()
+        self._one_of("launcher", LAUNCHERS)
+        self._at_least("num_processes", 1)
+        if self.launcher == "none" and self.num_processes > 1:
+            self._fail("num_processes", "more than one process needs a launcher: set launch.launcher to accelerate "
+                                        "or torchrun (toolace-r run --launcher accelerate --num-processes N)")
+        if self.accelerate_config:
+            self._check_accelerate_config()
+
+    def _check_accelerate_config(self) -> None:
+        import yaml
+
+        if self.launcher != "accelerate":
+            self._fail("accelerate_config", "is read by accelerate only: set launch.launcher=accelerate")
+        path = Path(self.accelerate_config)
+        if not path.is_file():
+            self._fail("accelerate_config", f"file not found: {self.accelerate_config}")
+        machines = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("num_machines", 1)
+        if machines != 1:
+            self._fail("accelerate_config", f"{path} is for {machines} machines; toolace-r run starts its jobs on "
+                                            "this machine only (multi-node: docs/scale.md)")
+
+
+@dataclass
+class RunConfig(_Section):
+    """The whole run: seed, arms and one field per section."""
+
+    seed: int = field(default=0, metadata={"help": (
+        "Run seed: the synthetic corpus and every stage's seed derive from it (and the stage name), so a "
+        "resumed run ends as an uninterrupted one.")})
+    arms: list[str] = field(default_factory=lambda: list(ARMS), metadata={"help": (
+        f"Ablation arms, each trained from the same warm-up model: {_names(ARMS)}. plain: policy all, no "
+        "refinement corpus (plain iterated SFT); mait: model-aware selection; mait_refine: selection plus "
+        "the self-refinement corpus. For a big model keep only [mait_refine].")})
+    data: DataConfig = field(default_factory=DataConfig, metadata={"help": DataConfig.__doc__})
+    model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": ModelConfig.__doc__})
+    train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": TrainConfig.__doc__})
+    mait: MaitConfig = field(default_factory=MaitConfig, metadata={"help": MaitConfig.__doc__})
+    refine_corpus: RefineCorpusConfig = field(default_factory=RefineCorpusConfig,
+                                              metadata={"help": RefineCorpusConfig.__doc__})
+    eval: EvalConfig = field(default_factory=EvalConfig, metadata={"help": EvalConfig.__doc__})
+    vllm: VllmConfig = field(default_factory=VllmConfig, metadata={"help": VllmConfig.__doc__})
+    launch: LaunchConfig = field(default_factory=LaunchConfig, metadata={"help": LaunchConfig.__doc__})
+
+    def __post_init__(self) -> None:
+        self._convert()  # builds the sections from mappings; each checks itself
+        if not self.arms:
+            self._fail("arms", f"name at least one arm ({_names(ARMS)})")
+        for arm in self.arms:
+            if arm not in ARMS:
+                self._fail("arms", f"unknown arm {arm!r}; arms are {ARMS}")
+        # checks across sections: the key named is the one to change
+        if self.model.init == "embedded" and self.train.warmup_steps == 0:
+            raise ConfigError("train.warmup_steps: the embedded model starts from random weights: it needs a "
+                              "warm-up SFT (> 0 steps)")
+        if self.train.warmup_steps > 0 and self.data.warmup_size < 1:
+            raise ConfigError("data.warmup_size: the warm-up SFT needs >= 1 sample; or set train.warmup_steps=0")
+        if self.train.batch_size % self.launch.num_processes:
+            raise ConfigError(f"train.batch_size: the global batch is split over the processes: make it a multiple "
+                              f"of launch.num_processes ({self.launch.num_processes})")
+
+    def validate(self) -> RunConfig:
+        """Check every section and the whole again (after attributes were changed in place);
+        returns ``self``."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, _Section):
+                value.__post_init__()  # type: ignore[attr-defined]
+        self.__post_init__()
         return self
 
-    def _validate_launch(self, bad: Any) -> None:
-        launch = self.launch
-        if launch.launcher not in LAUNCHERS:
-            bad("launch.launcher", f"must be one of {LAUNCHERS}, got {launch.launcher!r}")
-        if launch.num_processes < 1:
-            bad("launch.num_processes", "must be >= 1")
-        if launch.launcher == "none" and launch.num_processes > 1:
-            bad("launch.num_processes", "more than one process needs a launcher: set launch.launcher to accelerate "
-                                        "or torchrun (toolace-r run --launcher accelerate --num-processes N)")
-        if self.train.batch_size % launch.num_processes:
-            bad("train.batch_size", f"the global batch is split over the processes: make it a multiple of "
-                                    f"launch.num_processes ({launch.num_processes})")
-        if launch.accelerate_config:
-            if launch.launcher != "accelerate":
-                bad("launch.accelerate_config", "is read by accelerate only: set launch.launcher=accelerate")
-            path = Path(launch.accelerate_config)
-            if not path.is_file():
-                bad("launch.accelerate_config", f"file not found: {launch.accelerate_config}")
-            import yaml
 
-            machines = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("num_machines", 1)
-            if machines != 1:
-                bad("launch.accelerate_config", f"{path} is for {machines} machines; toolace-r run starts its jobs on "
-                                                "this machine only (multi-node: docs/scale.md)")
+# the sections of a run config, by key
+SECTIONS: dict[str, type[_Section]] = {name: typ for name, typ in typing.get_type_hints(RunConfig).items()
+            if isinstance(typ, type) and issubclass(typ, _Section)}
 
 
-def to_dict(cfg: RunConfig) -> dict[str, Any]:
-    return dataclasses.asdict(cfg)
+# ------------------------------------------------------------------------------------------
+# Building from mappings
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
 def _coerce(key: str, value: Any, typ: Any) -> Any:
     origin = typing.get_origin(typ)
+    if isinstance(typ, type) and issubclass(typ, _Section):
+        return value if isinstance(value, typ) else _build(typ, value, key + ".")
     if typ is bool:
         if isinstance(value, bool):
             return value
@@ -245,49 +427,87 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
     return value
 
 
-def _apply(obj: Any, data: dict[str, Any], prefix: str = "") -> None:
+def _build(cls: type[_Section], data: Any, prefix: str = "") -> Any:
+    """``cls`` from a mapping of its keys (nested sections as mappings); missing keys keep their
+    defaults. Unknown keys and bad values fail naming the dotted key."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(type(obj))
-    names = {f.name for f in dataclasses.fields(obj)}
-    for k, v in data.items():
-        key = f"{prefix}{k}"
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping of keys, got {data!r}")
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for k in data:
         if k not in names:
-            raise ConfigError(f"{key}: unknown key; known keys here: {sorted(names)}")
-        cur = getattr(obj, k)
-        if dataclasses.is_dataclass(cur):
-            _apply(cur, v, key + ".")
-        else:
-            setattr(obj, k, _coerce(key, v, hints[k]))
+            raise ConfigError(f"{prefix}{k}: unknown key; known keys here: {sorted(names)}")
+    return cls(**data)
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` over ``base``, mappings merged key by key."""
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = _merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) else v
+    return out
+
+
+def _removed(data: Any, strict: bool) -> Any:
+    """``data`` without the removed keys; with ``strict``, a removed key is an error."""
+    if not isinstance(data, dict):
+        return data
+    data = copy.deepcopy(data)
+    for dotted, advice in REMOVED_KEYS.items():
+        *parents, last = dotted.split(".")
+        node = data
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and last in node:
+            if strict:
+                raise ConfigError(f"{dotted}: this key was removed: {advice}")
+            del node[last]
+    return data
+
+
+def _override(text: str) -> dict[str, Any]:
+    """``a.b=value`` as ``{"a": {"b": value}}``, the value read as YAML."""
+    import yaml
+
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: write key=value, e.g. mait.rounds=3")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    for part in reversed(key.strip().split(".")):
+        value = {part: value}
+    return value
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
-    """Defaults, then the YAML file, then ``key=value`` overrides; validated."""
+    """Defaults, then the YAML file, then ``key=value`` overrides, built and checked."""
     import yaml
 
-    cfg = RunConfig()
+    data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"config file not found: {p}")
         try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
             raise ConfigError(f"{p}: not valid YAML: {e}") from None
-        _apply(cfg, data)
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: expected a mapping of keys at the top, got {loaded!r}")
+        data = _removed(loaded or {}, strict=True)
     for ov in overrides or []:
-        if "=" not in ov:
-            raise ConfigError(f"override {ov!r}: write key=value, e.g. mait.rounds=3")
-        key, raw = ov.split("=", 1)
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            value = raw
-        nested: Any = value
-        for part in reversed(key.strip().split(".")):
-            nested = {part: nested}
-        _apply(cfg, nested)
-    return cfg.validate()
+        data = _merge(data, _removed(_override(ov), strict=True))
+    return _build(RunConfig, data)
+
+
+def config_from_dict(data: dict[str, Any]) -> RunConfig:
+    """A saved config (``to_dict``), built and checked; keys removed since it was saved are dropped."""
+    return _build(RunConfig, _removed(data, strict=False))
+
+
+def to_dict(cfg: RunConfig) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
 
 
 def save_config(cfg: RunConfig, path: str | Path) -> None:
@@ -298,7 +518,85 @@ def save_config(cfg: RunConfig, path: str | Path) -> None:
     atomic_write_text(path, [yaml.safe_dump(to_dict(cfg), sort_keys=False)])
 
 
-def config_from_dict(data: dict[str, Any]) -> RunConfig:
+# ------------------------------------------------------------------------------------------
+# The shipped default config and the reference, rendered from the dataclasses
+
+
+def _help(f: dataclasses.Field[Any]) -> str:
+    return " ".join(str(f.metadata["help"]).split())
+
+
+def _flow(value: Any) -> str:
+    """One value as a YAML scalar or flow list."""
+    import yaml
+
+    return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix("\n...").strip()
+
+
+def default_yaml() -> str:
+    """The defaults as YAML, each key under its help as a comment (configs/default.yaml)."""
+    lines = ["# toolace-r run: the default configuration (the embedded model on the synthetic corpus).",
+             "# Generated from src/toolace_r/config.py by `python -m toolace_r.config > configs/default.yaml`:",
+             "# do not edit; copy it, or override keys (toolace-r run mait.rounds=3). Reference: docs/config.md.", ""]
+
+    def comment(text: str, indent: str) -> None:
+        # "\0" keeps ">= 1" and "[0, 1]" on one line
+        text = re.sub(r"([\[(]\d+), (\d+[\])])", "\\1,\0\\2", text.replace(">= ", ">=\0"))
+        wrapped = textwrap.wrap(text, 100, initial_indent=indent + "# ",
+                                subsequent_indent=indent + "# ", break_on_hyphens=False)
+        lines.extend(line.replace("\0", " ") for line in wrapped)
+
     cfg = RunConfig()
-    _apply(cfg, data)
-    return cfg.validate()
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, _Section):
+            lines.append("")
+            comment(_help(f), "")
+            lines.append(f"{f.name}:")
+            for sf in dataclasses.fields(value):  # type: ignore[arg-type]
+                comment(_help(sf), "  ")
+                lines.append(f"  {sf.name}: {_flow(getattr(value, sf.name))}")
+        else:
+            comment(_help(f), "")
+            lines.append(f"{f.name}: {_flow(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def reference_markdown() -> str:
+    """Every key with its type, default and help, a table per section (docs/config.md)."""
+    def table(obj: Any, prefix: str) -> list[str]:
+        rows = ["| key | type | default | help |", "|---|---|---|---|"]
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if not isinstance(value, _Section):
+                typ = str(_hints(type(obj))[f.name]).replace("<class '", "").replace("'>", "")
+                help_text = _help(f).replace("|", "\\|")  # a bare | would end the table cell
+                rows.append(f"| `{prefix}{f.name}` | {typ} | `{_flow(value)}` | {help_text} |")
+        return rows
+
+    cfg = RunConfig()
+    out = ["# Run configuration reference", "",
+           "Every key of `toolace-r run`'s config, generated from `src/toolace_r/config.py` by "
+           "`python -m toolace_r.config --markdown > docs/config.md` (a test keeps it current). "
+           "A config is the defaults, then the YAML file (`--config`), then `key=value` overrides "
+           "with dotted keys, values read as YAML (`mait.rounds=3`, `eval.modes=[none,adaptive]`). "
+           "The defaults as a commented file: `configs/default.yaml`.", "",
+           "## Top level", "", *table(cfg, "")]
+    for name in SECTIONS:
+        out += ["", f"## `{name}`", "", _help(next(f for f in dataclasses.fields(cfg) if f.name == name)), "",
+                *table(getattr(cfg, name), name + ".")]
+    out += ["", "## Removed keys", "", "| key | why, and what to do |", "|---|---|",
+            *(f"| `{k}` | {v} |" for k, v in REMOVED_KEYS.items())]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m toolace_r.config``: print the default config; ``--markdown``: the reference."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    sys.stdout.write(reference_markdown() if args == ["--markdown"] else default_yaml())
+
+
+if __name__ == "__main__":
+    main()

@@ -62,38 +62,70 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 @dataclass
 class SFTSettings:
-    """Training settings. ``lr=None`` picks 2e-4 for LoRA, 1e-3 for a from-scratch model under
-    50M parameters (the embedded model), and 1e-5 for a full fine-tune of anything larger."""
+    """Training settings of :func:`train_sft`, each passed to TRL's ``SFTConfig`` (or to peft's
+    ``LoraConfig``) as its help says; ``__post_init__`` rejects values that cannot train."""
 
-    epochs: float = 3.0
-    max_steps: int = -1  # > 0 overrides epochs
-    lr: float | None = None
-    batch_size: int = 32
-    grad_accum: int = 1
-    seed: int = 0
-    lora: bool = False
-    merge_lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    max_length: int = 1024
-    warmup_ratio: float = 0.03
-    scheduler: str = "cosine"
-    weight_decay: float = 0.0
-    logging_steps: int = 10
-    gradient_checkpointing: bool = False  # costs time; only worth it for big models on small GPUs
-    group_by_length: bool = True  # batches of similar length waste little compute on padding
-    precision: str = "auto"  # auto | fp32 | bf16 (on a CPU: fp32 weights, bf16 autocast)
-    progress: bool = True
-    plot: bool = True
+    epochs: float = dataclasses.field(default=3.0, metadata={
+        "help": "Passes over the examples (> 0 unless max_steps > 0)."})
+    max_steps: int = dataclasses.field(default=-1, metadata={
+        "help": "Optimizer steps; > 0 overrides epochs, <= 0: use epochs."})
+    lr: float | None = dataclasses.field(default=None, metadata={"help": (
+        "Peak learning rate (> 0). None: 2e-4 for LoRA, 1e-3 for a from-scratch model under 50M parameters "
+        "(the embedded model), 1e-5 for a full fine-tune of anything larger.")})
+    batch_size: int = dataclasses.field(default=32, metadata={"help": (
+        "Examples per process per micro-batch (>= 1); the global batch is batch_size x grad_accum x processes.")})
+    grad_accum: int = dataclasses.field(default=1, metadata={"help": "Micro-batches per optimizer step (>= 1)."})
+    seed: int = dataclasses.field(default=0, metadata={
+        "help": "Seed of the LoRA weights' init, the data order and dropout."})
+    lora: bool = dataclasses.field(default=False, metadata={
+        "help": "Train a peft LoRA adapter on all linear layers instead of all weights."})
+    merge_lora: bool = dataclasses.field(default=False, metadata={
+        "help": "Fold the trained adapter into the weights, so the output is a plain model (needs lora)."})
+    lora_r: int = dataclasses.field(default=16, metadata={"help": "LoRA rank (>= 1)."})
+    lora_alpha: int = dataclasses.field(default=32, metadata={
+        "help": "LoRA scaling numerator: updates are scaled by lora_alpha / lora_r (> 0)."})
+    lora_dropout: float = dataclasses.field(default=0.05, metadata={"help": "Dropout on the LoRA branch, in [0, 1)."})
+    max_length: int = dataclasses.field(default=1024, metadata={
+        "help": "Examples are truncated to this many tokens (>= 1)."})
+    warmup_ratio: float = dataclasses.field(default=0.03, metadata={
+        "help": "Share of the steps over which the learning rate rises to lr, in [0, 1)."})
+    scheduler: str = dataclasses.field(default="cosine", metadata={"help": (
+        "Learning-rate schedule after the warm-up: a transformers SchedulerType name (cosine, linear, "
+        "constant, ...).")})
+    weight_decay: float = dataclasses.field(default=0.0, metadata={"help": "AdamW weight decay (>= 0)."})
+    logging_steps: int = dataclasses.field(default=10, metadata={
+        "help": "Steps between lines of train_log.jsonl (>= 1)."})
+    gradient_checkpointing: bool = dataclasses.field(default=False, metadata={"help": (
+        "Recompute activations in the backward pass: less memory, more time; only worth it for big models on "
+        "small GPUs.")})
+    group_by_length: bool = dataclasses.field(default=True, metadata={
+        "help": "Batch examples of similar length, so little compute goes to padding."})
+    precision: str = dataclasses.field(default="auto", metadata={"help": (
+        f"{' | '.join(PRECISIONS)}. auto: bf16 on CUDA when supported and on CPUs with bf16 instructions, else "
+        "fp32; on a CPU, bf16 means fp32 weights with bf16 autocast.")})
+    progress: bool = dataclasses.field(default=True, metadata={
+        "help": "Show the Trainer's progress bar (else stdout stays quiet)."})
+    plot: bool = dataclasses.field(default=True, metadata={"help": "Write train_loss.png next to the model."})
 
     def __post_init__(self) -> None:
         if self.epochs <= 0 and self.max_steps <= 0:
-            raise ValueError("set epochs > 0 or max_steps > 0")
+            raise ValueError(f"set epochs > 0 or max_steps > 0 (got {self.epochs}, {self.max_steps})")
         if self.batch_size < 1 or self.grad_accum < 1:
-            raise ValueError("batch_size and grad_accum must be >= 1")
+            raise ValueError(f"batch_size and grad_accum must be >= 1 (got {self.batch_size}, {self.grad_accum})")
+        if self.lr is not None and self.lr <= 0:
+            raise ValueError(f"lr must be > 0, or None for the default by model size, got {self.lr}")
         if self.merge_lora and not self.lora:
-            raise ValueError("merge_lora needs lora")
+            raise ValueError("merge_lora needs lora: set lora=True, or merge_lora=False")
+        if self.lora_r < 1 or self.lora_alpha <= 0 or not 0 <= self.lora_dropout < 1:
+            raise ValueError(f"LoRA needs lora_r >= 1, lora_alpha > 0 and lora_dropout in [0, 1) (got {self.lora_r}, "
+                             f"{self.lora_alpha}, {self.lora_dropout})")
+        if self.max_length < 1 or self.logging_steps < 1:
+            raise ValueError(f"max_length and logging_steps must be >= 1 (got {self.max_length}, {self.logging_steps})")
+        # a warmup_ratio >= 1 would reach TRL as a number of steps (see build_trainer)
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio is a share of the steps, in [0, 1); got {self.warmup_ratio}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
