@@ -21,7 +21,6 @@ import dataclasses
 import functools
 import re
 import textwrap
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +61,9 @@ class _Section:
     name the full key."""
 
     SECTION: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        self._convert()
 
     def _key(self, name: str) -> str:
         return f"{self.SECTION}.{name}" if self.SECTION else name
@@ -371,14 +373,16 @@ class RunConfig(_Section):
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, _Section):
-                value.__post_init__()  # type: ignore[attr-defined]
+                value.__post_init__()
         self.__post_init__()
         return self
 
 
 # the sections of a run config, by key
-SECTIONS: dict[str, type[_Section]] = {name: typ for name, typ in typing.get_type_hints(RunConfig).items()
-            if isinstance(typ, type) and issubclass(typ, _Section)}
+SECTIONS: dict[str, type[_Section]] = {
+    name: typ for name, typ in typing.get_type_hints(RunConfig).items()
+    if isinstance(typ, type) and issubclass(typ, _Section)
+}
 
 
 # ------------------------------------------------------------------------------------------
@@ -422,9 +426,7 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
         return [_coerce(f"{key}[{i}]", v, inner) for i, v in enumerate(value)]
-    if origin in (typing.Union, types.UnionType):
-        raise ConfigError(f"{key}: unsupported type {typ}")
-    return value
+    raise ConfigError(f"{key}: unsupported type {typ}")
 
 
 def _build(cls: type[_Section], data: Any, prefix: str = "") -> Any:
