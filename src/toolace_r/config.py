@@ -49,7 +49,7 @@ REMOVED_KEYS = {
 
 
 class ConfigError(ValueError):
-    pass
+    """A config that cannot run; the message starts with the dotted key (``mait.k: ...``)."""
 
 
 def _names(values: typing.Iterable[str]) -> str:
@@ -110,7 +110,7 @@ class DataConfig(_Section):
         "the whole train split when it holds fewer).")})
     dev_size: int = field(default=200, metadata={"help": (
         "Dev samples kept, a seeded random sample when the split holds more (>= 1). Dev accuracy "
-        "picks each arm's best round and stops an arm when it drops.")})
+        "picks each arm's best round and stops a mait / mait_refine arm when it drops.")})
     test_size: int = field(default=400, metadata={"help": (
         "Test samples kept for the final evaluation, a seeded random sample when the split holds more (>= 1).")})
 
@@ -192,8 +192,8 @@ class MaitConfig(_Section):
 
     SECTION: ClassVar[str] = "mait"
     rounds: int = field(default=2, metadata={"help": (
-        "MAIT rounds per arm, at most: an arm stops early by mait.stop_when_unchanged or when its dev "
-        "accuracy drops (>= 1).")})
+        "Rounds per arm (>= 1), at most: a mait / mait_refine arm stops early by mait.stop_when_unchanged "
+        "or when its dev accuracy drops.")})
     k: int = field(default=4, metadata={"help": (
         "Answers the probe samples per pool item; c(x) counts the right ones, p(x) = c(x) / k (>= 1).")})
     temperature: float = field(default=0.8, metadata={"help": (
@@ -211,7 +211,8 @@ class MaitConfig(_Section):
         "round's fixed steps do not overfit a tiny set; in [0, 1].")})
     max_new_tokens: int = field(default=48, metadata={"help": "Longest answer the probe generates, in tokens (>= 1)."})
     stop_when_unchanged: bool = field(default=True, metadata={"help": (
-        "Stop an arm when its selected set stops changing (policy progressive: stops growing).")})
+        "Stop a mait / mait_refine arm when its selected set stops changing (policy progressive: stops "
+        "growing).")})
 
     def __post_init__(self) -> None:
         self._convert()
