@@ -20,7 +20,6 @@ from typing import Optional
 import typer
 
 from toolace_r.cli._common import die
-from toolace_r.serving.protocol import Limits
 from toolace_r.serving.server import ServeError, build_generator_factory, check_options, is_loopback, run_server
 
 
@@ -81,7 +80,9 @@ def serve(
     if not is_loopback(host) and not api_key:
         typer.echo(f"warning: serving on {host} without an API key: anyone who can reach it can use it", err=True)
 
-    from toolace_r.serving.app import ServeSettings  # FastAPI: only when serving
+    # FastAPI and the request models (pydantic classes, slow to build) load only to serve
+    from toolace_r.serving.app import ServeSettings
+    from toolace_r.serving.protocol import Limits
 
     settings = ServeSettings(
         model_name=served_model_name or name, refine=refine, max_rounds=max_rounds, api_key=api_key or None,
