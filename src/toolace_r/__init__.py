@@ -1,4 +1,51 @@
 """toolace-r: the ToolACE-R method (model-aware iterative training, self-refinement corpus,
-adaptive self-refinement) for tool-calling LLMs, with a BFCL-compatible checker."""
+adaptive self-refinement) for tool-calling LLMs, with a BFCL-compatible checker.
+
+The public Python API (each name is imported on first use, so ``import toolace_r`` stays light)::
+
+    from toolace_r import check, parse_calls, score_answer        # scoring
+    from toolace_r import convert, read_samples, write_samples    # data
+    from toolace_r import evaluate                                # evaluation
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# public name -> the module that defines it
+_API = {
+    "check": "toolace_r.checker",
+    "parse_calls": "toolace_r.calls",
+    "score_answer": "toolace_r.scoring",
+    "convert": "toolace_r.data.convert",
+    "read_samples": "toolace_r.data.io",
+    "write_samples": "toolace_r.data.io",
+    "evaluate": "toolace_r.evaluation",
+}
+
+__all__ = ["__version__", *_API]
+
+if TYPE_CHECKING:
+    from toolace_r.calls import parse_calls
+    from toolace_r.checker import check
+    from toolace_r.data.convert import convert
+    from toolace_r.data.io import read_samples, write_samples
+    from toolace_r.evaluation import evaluate
+    from toolace_r.scoring import score_answer
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first use (PEP 562) and cache the name here."""
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'toolace_r' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

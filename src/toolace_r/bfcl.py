@@ -34,7 +34,13 @@ import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
+
+from pydantic import ValidationError
+
+from toolace_r.data.convert import ConvertError, tools_from_value
+from toolace_r.data.io import summarize_validation_error
+from toolace_r.data.schema import Sample
 
 PREFIX = "BFCL_v4"
 NON_LIVE_AST = ("simple_python", "multiple", "parallel", "parallel_multiple")
@@ -157,7 +163,7 @@ def fetch(dest: Path) -> Path:
 
 
 def locate(path: str | os.PathLike | None = None, *, cache: Path | None = None, download: bool = True,
-           log: Any = None) -> BfclSource:
+           log: Callable[[str], None] | None = None) -> BfclSource:
     """The BFCL data: at ``path``, else in the cache, else downloaded once into the cache."""
     if path is not None:
         return from_path(path)
@@ -277,18 +283,12 @@ _OUR_CATEGORY = {"simple_python": "simple", "live_simple": "simple", "multiple":
                  "irrelevance": "irrelevance", "live_irrelevance": "irrelevance", "live_relevance": "multiple"}
 
 
-def entry_sample(entry: BfclEntry) -> Any:
+def entry_sample(entry: BfclEntry) -> Sample:
     """A prompt-only :class:`Sample` for one entry (tools and the single-turn conversation).
 
     Its answer is left empty on purpose: BFCL entries are scored with :meth:`BfclEntry.score_row`
     against BFCL's own docs and ground truth, which our sample schema cannot always hold (a few
     live entries have a parameter with no acceptable value)."""
-    from pydantic import ValidationError
-
-    from toolace_r.data.convert import ConvertError, tools_from_value
-    from toolace_r.data.io import summarize_validation_error
-    from toolace_r.data.schema import Sample
-
     if len(entry.question) != 1:
         raise BfclError(f"BFCL entry {entry.id}: {len(entry.question)} turns; only single-turn entries are supported")
     try:

@@ -12,7 +12,9 @@ Kept free of heavy imports so that it starts fast.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolace_r.checker import check, is_relevance_category
@@ -77,3 +79,23 @@ def summarize(rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict
     n = sum(v["total"] for v in summary.values())
     summary["overall"] = {"correct": k, "total": n, "accuracy": k / n if n else 0.0}
     return summary
+
+
+def read_rows(path: Path, skip_invalid: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows of a ``toolace-r score`` JSONL file, validated, and the messages of skipped lines.
+
+    A malformed line raises :class:`RowError` (``path:line: what is wrong``) unless
+    ``skip_invalid``, which skips it and records the message. Blank lines are ignored."""
+    rows, skipped = [], []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(validate_row(json.loads(line)))
+            except (ValueError, RowError) as e:
+                msg = f"{path}:{lineno}: {e}"
+                if not skip_invalid:
+                    raise RowError(msg + " (fix the line, or pass --skip-invalid to skip such lines)") from None
+                skipped.append(msg)
+    return rows, skipped

@@ -12,7 +12,7 @@ from servefixtures import TIME, WEATHER, openai_tools, running_server
 
 from toolace_r.models.generation import message_text
 from toolace_r.serving.app import ServeSettings, create_app
-from toolace_r.serving.cli import ServeError, build_generator_factory
+from toolace_r.serving.server import ServeError, build_generator_factory
 
 REQUESTS = {
     "call": ([{"role": "user", "content": "What is the weather in Rome?"}], [WEATHER]),

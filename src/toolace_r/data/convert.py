@@ -41,8 +41,9 @@ from typing import Any, Callable, Iterable
 
 from pydantic import ValidationError
 
+from toolace_r.calls import parse_calls
 from toolace_r.data.io import ConversionReport, DataError, Record, read_records, summarize_validation_error
-from toolace_r.data.schema import Message, Sample, ToolCall, ToolSpec, answer_from_calls
+from toolace_r.data.schema import Message, Sample, ToolCall, ToolSpec, answer_from_calls, gold_calls
 
 READ_FORMATS = ("toolace", "xlam", "openai", "sharegpt", "bfcl")
 WRITE_FORMATS = ("openai", "sharegpt")
@@ -341,8 +342,6 @@ def parse_call_turn(text: str, tool_names: Iterable[str]) -> list[ToolCall] | No
 
     ToolACE names tools with spaces ("Market Trends API"), which no Python parser reads: such
     names are swapped for placeholders before parsing and swapped back after."""
-    from toolace_r.calls import parse_calls
-
     s = text.strip()
     if not (s.startswith("[") and s.endswith("]")):
         return None
@@ -600,8 +599,6 @@ def from_bfcl(data: Any, index: int, *, answers: dict[str, list] | None = None) 
         raise ConvertError("ground_truth must be a list of {function: {param: [values]}}")
     gt = [{safe_name(k): v for k, v in c.items()} for c in gt]  # a no-op for BFCL's own names
     # The turn's concrete calls are the canonical answer; the answer keeps every acceptable value.
-    from toolace_r.data.schema import gold_calls
-
     try:
         canon = gold_calls(gt)
     except (ValueError, TypeError, AttributeError) as e:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any, Callable, Iterable
 
 from toolace_r.data.schema import Sample
 
@@ -44,10 +45,8 @@ def percentiles(values: list[int], ps: Iterable[int] = PERCENTILES) -> dict[str,
     return out
 
 
-def load_tokenizer(path: str) -> Any:
+def load_tokenizer(path: str) -> Callable[[str], int]:
     """A callable text -> number of tokens, from a tokenizer.json or a tokenizer folder."""
-    from pathlib import Path
-
     p = Path(path)
     if p.is_file():
         from tokenizers import Tokenizer  # light, but still only when asked for

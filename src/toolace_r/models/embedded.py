@@ -37,7 +37,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
+
+from toolace_r.data.io import read_samples
+from toolace_r.data.schema import Sample
+from toolace_r.models import prompting
+from toolace_r.models.prompting import PROMPT_CONFIG_FILE  # re-exported: SFT and tests name it here
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 BOS, EOS_TURN, PAD = "<|bos|>", "<|end|>", "<|pad|>"
 TURN_MARKERS = ("<|system|>", "<|tools|>", "<|user|>", "<|assistant|>", "<|tool|>")
@@ -45,9 +53,6 @@ SPECIAL_TOKENS = (PAD, BOS, EOS_TURN, *TURN_MARKERS)
 
 # How text is cut before BPE (see train_tokenizer): words, single digits, single spaces, punctuation runs.
 PRE_SPLIT = r"[\p{L}\p{M}_]+|\p{N}|\s|[^\s\p{L}\p{M}\p{N}_]+"
-
-# The file in a model directory that tells toolace-r how to prompt it (see prompting.load_prompt_config).
-PROMPT_CONFIG_FILE = "toolace_r.json"
 
 # Sizes: tiny matches the calibration in the method notes (hidden 192, 4 layers, ~2M parameters in
 # the layers). Its vocabulary may grow to 4096: BPE then stops at the corpus's own word list (about
@@ -132,23 +137,17 @@ CHAT_TEMPLATE = _TYPE_MACRO + (
 )
 
 
-def _load_samples(data: str | Path | Iterable[Any]) -> list[Any]:
-    from toolace_r.data.schema import Sample
-
+def _load_samples(data: str | Path | Iterable[Sample | dict[str, Any]]) -> list[Sample]:
     if isinstance(data, (str, Path)):
-        from toolace_r.data.io import read_samples
-
         if not Path(data).is_file():
             raise FileNotFoundError(f"training data not found: {data}")
         return read_samples(data)
     return [s if isinstance(s, Sample) else Sample.model_validate(s) for s in data]
 
 
-def _corpus_texts(samples: list[Any]) -> Iterable[str]:
+def _corpus_texts(samples: list[Sample]) -> Iterable[str]:
     """Every string the model will see: prompts with answers, and refinement prompts."""
     from transformers.utils.chat_template_utils import render_jinja_template
-
-    from toolace_r.models import prompting
 
     cfg = prompting.PromptConfig(tools_in="template")
     for s in samples:
@@ -164,7 +163,7 @@ def _corpus_texts(samples: list[Any]) -> Iterable[str]:
             yield rendered[0]
 
 
-def train_tokenizer(samples: list[Any], vocab_size: int) -> Any:
+def train_tokenizer(samples: list[Sample], vocab_size: int) -> PreTrainedTokenizerFast:
     """A byte-level BPE ``PreTrainedTokenizerFast`` trained on the rendered corpus, with chat template."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -202,7 +201,8 @@ def train_tokenizer(samples: list[Any], vocab_size: int) -> Any:
     return fast
 
 
-def build_model(tokenizer: Any, size: str = "tiny", seed: int = 0, overrides: dict[str, Any] | None = None) -> Any:
+def build_model(tokenizer: PreTrainedTokenizerFast, size: str = "tiny", seed: int = 0,
+                overrides: dict[str, Any] | None = None) -> PreTrainedModel:
     """A randomly initialised LlamaForCausalLM sized by ``size`` (``overrides`` change config fields)."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
@@ -230,7 +230,7 @@ def build_model(tokenizer: Any, size: str = "tiny", seed: int = 0, overrides: di
 
 
 def init_model(
-    data: str | Path | Iterable[Any],
+    data: str | Path | Iterable[Sample | dict[str, Any]],
     out_dir: str | Path,
     size: str = "tiny",
     seed: int = 0,

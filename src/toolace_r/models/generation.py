@@ -50,7 +50,13 @@ from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
+
+from toolace_r.calls import format_calls, parse_calls
+from toolace_r.models.prompting import PROMPT_CONFIG_FILE, PromptConfig, encode_prompt, load_prompt_config
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 Prompt = tuple[list[dict[str, Any]], "list[dict[str, Any]] | None"]
 
@@ -100,7 +106,7 @@ class Generator(ABC):
     ``prompt_config`` is how the model expects its prompts (``toolace_r.json`` in a model
     directory; the default system-prompt style otherwise): build prompts with it."""
 
-    prompt_config: Any = None
+    prompt_config: PromptConfig | None = None
 
     @abstractmethod
     def generate(
@@ -137,7 +143,8 @@ def _default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_model_and_tokenizer(model_path: str | Path, device: str | None = None, dtype: Any = None) -> tuple[Any, Any]:
+def load_model_and_tokenizer(model_path: str | Path, device: str | None = None,
+                             dtype: Any = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Model (eval mode, on ``device``) and tokenizer; bf16 on CUDA when supported, fp32 on CPU.
     A directory holding a LoRA adapter loads its base model with the adapter applied."""
     import torch
@@ -155,7 +162,7 @@ def load_model_and_tokenizer(model_path: str | Path, device: str | None = None, 
     return model, tokenizer
 
 
-def _stop_ids(model: Any, tokenizer: Any) -> set[int]:
+def _stop_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:
     ids = {tokenizer.eos_token_id}
     gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
     ids.update(gen_eos if isinstance(gen_eos, (list, tuple)) else [gen_eos])
@@ -180,8 +187,8 @@ class HFGenerator(Generator):
         self,
         model_path: str | Path | None = None,
         *,
-        model: Any = None,
-        tokenizer: Any = None,
+        model: PreTrainedModel | None = None,
+        tokenizer: PreTrainedTokenizerBase | None = None,
         device: str | None = None,
         dtype: Any = None,
         max_batch_rows: int | None = None,
@@ -191,8 +198,6 @@ class HFGenerator(Generator):
             if model_path is None:
                 raise ValueError("HFGenerator needs model_path, or both model and tokenizer")
             model, tokenizer = load_model_and_tokenizer(model_path, device=device, dtype=dtype)
-        from toolace_r.models.prompting import load_prompt_config
-
         self.model, self.tokenizer = model, tokenizer
         # How this model must be prompted (recorded in its directory; the default otherwise).
         local = model_path is not None and Path(model_path).is_dir()
@@ -210,8 +215,6 @@ class HFGenerator(Generator):
         self.pad_id = pad if pad is not None else min(self.stop_ids)
 
     def encode(self, prompt: Prompt) -> list[int]:
-        from toolace_r.models.prompting import encode_prompt
-
         messages, tools = prompt
         return encode_prompt(self.tokenizer, messages, tools)
 
@@ -376,8 +379,6 @@ class VLLMGenerator(Generator):
         if self.lora_enabled:
             engine_kw.update(enable_lora=True, max_lora_rank=max_lora_rank)
         engine_kw.setdefault("enable_prefix_caching", True)
-        from toolace_r.models.prompting import load_prompt_config
-
         self.prompt_config = load_prompt_config(model_path if Path(model_path).is_dir() else None)
         self.llm: Any = LLM(model=base, tensor_parallel_size=tensor_parallel_size,
                             gpu_memory_utilization=gpu_memory_utilization, **engine_kw)
@@ -398,9 +399,6 @@ class VLLMGenerator(Generator):
             raise ValueError("this engine was started without LoRA support: create it with enable_lora=True")
         from vllm.lora.request import LoRARequest
 
-        from toolace_r.models.embedded import PROMPT_CONFIG_FILE
-        from toolace_r.models.prompting import load_prompt_config
-
         self._n_adapters += 1
         self.lora_request = LoRARequest(f"toolace_r_adapter_{self._n_adapters}", self._n_adapters, str(lora_path))
         if (Path(lora_path) / PROMPT_CONFIG_FILE).is_file():
@@ -408,8 +406,6 @@ class VLLMGenerator(Generator):
 
     def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None):
         from vllm import SamplingParams
-
-        from toolace_r.models.prompting import encode_prompt
 
         _check_args(prompts, n, temperature, top_p, max_new_tokens)
         if self.llm is None:
@@ -462,8 +458,6 @@ def message_text(message: dict[str, Any]) -> str:
     Calls whose arguments are not valid JSON are kept as raw JSON text (a malformed answer)."""
     calls = message.get("tool_calls")
     if calls:
-        from toolace_r.calls import format_calls, parse_calls
-
         raw = json.dumps(calls, ensure_ascii=False)
         parsed = parse_calls(raw)
         return format_calls(parsed.calls) if parsed.status == "calls" and parsed.calls else raw
@@ -495,8 +489,6 @@ class OpenAIGenerator(Generator):
         base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         if not base_url:
             raise ValueError("the openai backend needs a base URL (argument or OPENAI_BASE_URL)")
-        from toolace_r.models.prompting import PromptConfig
-
         self.model = model
         # A served model: by default the tools go in our system prompt (BFCL's prompt mode), which
         # any chat model follows; "template" sends them in the request's `tools` field instead, for

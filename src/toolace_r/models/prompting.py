@@ -27,7 +27,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from toolace_r.calls import format_calls
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from toolace_r.data.schema import Sample
+
+# The file in a model directory that tells toolace-r how to prompt it (see load_prompt_config);
+# written by the embedded model's init and carried along by SFT.
+PROMPT_CONFIG_FILE = "toolace_r.json"
 
 SYSTEM_PROMPT = (
     "You can call functions to answer the user. The functions you may call are listed below as "
@@ -70,8 +81,6 @@ class Example:
 
 def load_prompt_config(model_path: str | Path | None) -> PromptConfig:
     """The prompt configuration recorded in a model directory (``toolace_r.json``), else the default."""
-    from toolace_r.models.embedded import PROMPT_CONFIG_FILE
-
     if model_path is not None:
         f = Path(model_path) / PROMPT_CONFIG_FILE
         if f.is_file():
@@ -83,16 +92,14 @@ def load_prompt_config(model_path: str | Path | None) -> PromptConfig:
     return PromptConfig()
 
 
-def tool_dicts(sample: Any) -> list[dict[str, Any]]:
+def tool_dicts(sample: Sample) -> list[dict[str, Any]]:
     """The sample's tools in the OpenAI / transformers form ``{"type": "function", "function": {...}}``."""
     return [{"type": "function", "function": t.model_dump()} for t in sample.tools]
 
 
-def _conversation(sample: Any) -> list[dict[str, Any]]:
+def _conversation(sample: Sample) -> list[dict[str, Any]]:
     """Sample messages as plain dicts; earlier assistant calls become Python-call text, the same
     format the model must answer in, so history and target agree."""
-    from toolace_r.calls import format_calls
-
     out = []
     for m in sample.messages:
         content = m.content
@@ -106,7 +113,7 @@ def _conversation(sample: Any) -> list[dict[str, Any]]:
     return out
 
 
-def build_messages(sample: Any, cfg: PromptConfig | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+def build_messages(sample: Sample, cfg: PromptConfig | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
     """``(messages, tools)`` for the turn to predict. ``tools`` is None when they are in the system prompt."""
     cfg = cfg or PromptConfig()
     messages = _conversation(sample)
@@ -135,17 +142,15 @@ def add_refine_turn(messages: list[dict[str, Any]], previous_answer: str) -> lis
 
 
 def refine_messages(
-    sample: Any, previous_answer: str, cfg: PromptConfig | None = None
+    sample: Sample, previous_answer: str, cfg: PromptConfig | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
     """``(messages, tools)`` asking the model to check ``previous_answer`` and correct or repeat it."""
     messages, tools = build_messages(sample, cfg)
     return add_refine_turn(messages, previous_answer), tools
 
 
-def target_text(sample: Any) -> str:
+def target_text(sample: Sample) -> str:
     """The assistant target: canonical calls, else the text target, else a fixed no-call reply."""
-    from toolace_r.calls import format_calls
-
     if sample.answer:
         return format_calls(sample.gold_calls())
     if sample.text is not None:
@@ -153,12 +158,12 @@ def target_text(sample: Any) -> str:
     return NO_CALL_TEXT
 
 
-def example_from_sample(sample: Any, cfg: PromptConfig | None = None) -> Example:
+def example_from_sample(sample: Sample, cfg: PromptConfig | None = None) -> Example:
     messages, tools = build_messages(sample, cfg)
     return Example(messages=messages, tools=tools, target=target_text(sample))
 
 
-def render_prompt(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> str:
+def render_prompt(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> str:
     """The generation prompt as text: the conversation through the chat template, assistant turn opened."""
     if not getattr(tokenizer, "chat_template", None):
         raise ValueError(
@@ -168,17 +173,17 @@ def render_prompt(tokenizer: Any, messages: list[dict[str, Any]], tools: list[di
     return tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True, tokenize=False)
 
 
-def _ids(tokenizer: Any, text: str) -> list[int]:
+def _ids(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
     # The chat template writes BOS itself: adding special tokens here would double it.
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def encode_prompt(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> list[int]:
+def encode_prompt(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> list[int]:
     """The generation prompt as token ids (the exact prefix :func:`render` trains on)."""
     return _ids(tokenizer, render_prompt(tokenizer, messages, tools))
 
 
-def completion_text(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, target: str) -> tuple[str, str]:
+def completion_text(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, target: str) -> tuple[str, str]:
     """``(prompt, completion)``: what the template writes after the prompt for the answer ``target``,
     i.e. the answer plus the template's end-of-turn marker."""
     prompt = render_prompt(tokenizer, messages, tools)
@@ -194,7 +199,7 @@ def completion_text(tokenizer: Any, messages: list[dict[str, Any]], tools: list[
 
 
 def render(
-    tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, target: str
+    tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, target: str
 ) -> tuple[list[int], list[int]]:
     """``(input_ids, loss_mask)``: prompt tokens carry mask 0; the answer and its end token carry 1."""
     prompt, completion = completion_text(tokenizer, messages, tools, target)
@@ -207,5 +212,5 @@ def render(
     return prompt_ids + comp_ids, [0] * len(prompt_ids) + [1] * len(comp_ids)
 
 
-def render_example(tokenizer: Any, example: Example) -> tuple[list[int], list[int]]:
+def render_example(tokenizer: PreTrainedTokenizerBase, example: Example) -> tuple[list[int], list[int]]:
     return render(tokenizer, example.messages, example.tools, example.target)

@@ -33,11 +33,14 @@ import logging
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
+
+from toolace_r.models.generation import EndpointError, Generator
 
 from toolace_r.serving.engine import ContextTooLong, Engine, EngineClosed, QueueFull
 from toolace_r.serving.protocol import (
@@ -72,7 +75,7 @@ def _error(status: int, message: str, type: str = "invalid_request_error", code:
 class Guard:
     """ASGI middleware: API key (all routes but /health), then the request body size limit."""
 
-    def __init__(self, app: Any, api_key: str | None, max_body_bytes: int):
+    def __init__(self, app: ASGIApp, api_key: str | None, max_body_bytes: int):
         self.app, self.api_key, self.max_body = app, api_key, max_body_bytes
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
@@ -119,7 +122,7 @@ class Guard:
         await self.app(scope, replay, send)
 
 
-def create_app(settings: ServeSettings, generator: Any) -> FastAPI:
+def create_app(settings: ServeSettings, generator: Union[Generator, Callable[[], Generator]]) -> FastAPI:
     """The application. ``generator`` is a Generator, or a function that makes one (called at
     startup, so that the model loads before the server takes requests)."""
     state: dict[str, Any] = {"engine": None, "started": time.time()}
@@ -211,8 +214,6 @@ def create_app(settings: ServeSettings, generator: Any) -> FastAPI:
         except EngineClosed as e:
             raise APIError(503, str(e), type="server_error", code="unavailable") from None
         except Exception as e:
-            from toolace_r.models.generation import EndpointError
-
             if isinstance(e, EndpointError):
                 raise APIError(502, f"the upstream server failed: {e}", type="upstream_error", code="bad_gateway") from None
             raise

@@ -29,9 +29,17 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from toolace_r.calls import answers_equal, parse_calls
+from toolace_r.data.convert import ConvertError, openai_messages, safe_name, tools_from_value
+from toolace_r.data.schema import Sample
+from toolace_r.refine import parse_mode
+
+if TYPE_CHECKING:
+    from toolace_r.refine import RefineResult
 
 # --------------------------------------------------------------------------------------------
 # Errors
@@ -297,8 +305,6 @@ def _schema_problem(schema: Any, path: str, depth: int = 0) -> str | None:
 
 def check_request(req: ChatCompletionRequest, limits: Limits, default_mode: str, default_rounds: int) -> Plan:
     """Apply the server's limits and defaults; :class:`APIError` 400 for what is out of bounds or unsupported."""
-    from toolace_r.refine import parse_mode
-
     if len(req.messages) > limits.max_messages:
         raise bad_request(f"messages: {len(req.messages)} messages, over this server's limit of {limits.max_messages}",
                           "messages")
@@ -378,12 +384,9 @@ def _text(content: Any) -> str | None:
     return content
 
 
-def request_to_sample(req: ChatCompletionRequest, request_id: str) -> tuple[Any, dict[str, str]]:
+def request_to_sample(req: ChatCompletionRequest, request_id: str) -> tuple[Sample, dict[str, str]]:
     """The request as a :class:`Sample` (the turn to predict) and the map from the tool names the
     model sees (:func:`~toolace_r.data.convert.safe_name`) back to the client's names."""
-    from toolace_r.data.convert import ConvertError, openai_messages, safe_name, tools_from_value
-    from toolace_r.data.schema import Sample
-
     raw_tools = [t.model_dump(exclude_none=True) for t in req.tools or []]
     if req.tool_choice == "none":
         raw_tools = []
@@ -436,8 +439,6 @@ def new_id(prefix: str) -> str:
 
 def answer_message(text: str, names: dict[str, str], plan: Plan, cut_off: bool) -> tuple[dict[str, Any], str]:
     """``(message, finish_reason)`` for one final answer text."""
-    from toolace_r.calls import parse_calls
-
     for s in plan.stop:
         if s in text:
             text, cut_off = text[: text.index(s)], False
@@ -454,12 +455,10 @@ def answer_message(text: str, names: dict[str, str], plan: Plan, cut_off: bool) 
     return {"role": "assistant", "content": text}, "length" if cut_off else "stop"
 
 
-def build_response(request_id: str, model: str, results: list[Any], first_tokens: list[int], prompt_tokens: int,
+def build_response(request_id: str, model: str, results: list[RefineResult], first_tokens: list[int], prompt_tokens: int,
                    names: dict[str, str], plan: Plan) -> dict[str, Any]:
     """The chat.completion object for ``results`` (one :class:`~toolace_r.refine.RefineResult` per
     choice; ``first_tokens``: the tokens of each choice's first pass)."""
-    from toolace_r.calls import answers_equal
-
     choices, per_choice = [], []
     for i, r in enumerate(results):
         message, finish = answer_message(r.final, names, plan, cut_off=r.last_tokens >= plan.max_tokens)

@@ -1,23 +1,32 @@
 """`toolace-r model ...` and `toolace-r train ...` subcommands.
 
-torch / transformers / trl are imported inside the commands, so `toolace-r --help` stays fast.
+torch / transformers / trl (and the SFT module) are imported inside the commands, so
+`toolace-r --help` stays fast.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import typer
+
+from toolace_r import distributed
+from toolace_r.calls import parse_calls
+from toolace_r.checker import check
+from toolace_r.cli._common import die
+from toolace_r.data.io import read_samples
+from toolace_r.models import prompting
+from toolace_r.models.embedded import SIZES, init_model
+from toolace_r.models.generation import make_generator
 
 model_app = typer.Typer(no_args_is_help=True)
 train_app = typer.Typer(no_args_is_help=True)
 
 
-def _fail(msg: str) -> None:
-    typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
+def _fail(msg: str) -> NoReturn:
+    die(msg, 1, color=typer.colors.RED)
 
 
 @model_app.command("init")
@@ -28,8 +37,6 @@ def model_init(
     seed: int = typer.Option(0, "--seed", help="Seed of the random initialisation."),
 ) -> None:
     """Create the embedded from-scratch model: BPE tokenizer + chat template + random Llama."""
-    from toolace_r.models.embedded import SIZES, init_model
-
     if size not in SIZES:
         _fail(f"--size must be one of {sorted(SIZES)}, got {size!r}")
     if not data.is_file():
@@ -55,12 +62,6 @@ def model_generate(
     ),
 ) -> None:
     """Print a few completions next to the gold answers (= right, x wrong by the checker)."""
-    from toolace_r.calls import parse_calls
-    from toolace_r.checker import check
-    from toolace_r.data.io import read_samples
-    from toolace_r.models import prompting
-    from toolace_r.models.generation import make_generator
-
     if not data.is_file():
         _fail(f"--data {data} does not exist")
     samples = read_samples(data)[: max(0, limit)]
@@ -109,8 +110,7 @@ def train_sft_cmd(
 
     Runs as a multi-process job too, e.g. `accelerate launch --num_processes 2 -m toolace_r train sft ...`
     or `torchrun --nproc_per_node 8 -m toolace_r train sft ...`: --batch-size is per process."""
-    from toolace_r.data.io import read_samples
-    from toolace_r.models.sft import SFTSettings, train_sft
+    from toolace_r.models.sft import SFTSettings, train_sft  # the training stack loads only to train
 
     if not model.exists():
         _fail(f"--model {model} does not exist")
@@ -118,8 +118,6 @@ def train_sft_cmd(
         _fail(f"--data {data} does not exist")
     if merge_lora and not lora:
         _fail("--merge-lora needs --lora")
-    from toolace_r import distributed
-
     try:
         cfg = SFTSettings(epochs=epochs, max_steps=max_steps, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
                           seed=seed, lora=lora, merge_lora=merge_lora, max_length=max_length,

@@ -15,84 +15,12 @@ FastAPI, uvicorn and the model are imported only when the command runs. See docs
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import os
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
-
-class ServeError(ValueError):
-    """A bad option; the message says which and why."""
-
-
-def _upstream_model_name(base_url: str, api_key: str | None) -> str:
-    """The first model the upstream server lists at ``GET /models``."""
-    import httpx
-
-    url = base_url.rstrip("/") + "/models"
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    try:
-        r = httpx.get(url, headers=headers, timeout=10.0)
-        r.raise_for_status()
-        data = r.json().get("data") or []
-        return str(data[0]["id"])
-    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
-        raise ServeError(f"--upstream-model not given and {url} did not list a model ({type(e).__name__}: {e}); "
-                         "name it with --upstream-model") from None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def build_generator_factory(
-    *, model: str | None, backend: str, upstream: str | None, upstream_model: str | None,
-    upstream_api_key: str | None, upstream_prompt_style: str, upstream_extra_body: dict[str, Any] | None,
-    device: str | None, concurrency: int, timeout: float, torch_threads: int | None = None,
-) -> tuple[str, Any]:
-    """``(default served name, function that makes the generator)``; validates the options."""
-    from pathlib import Path
-
-    if (model is None) == (upstream is None):
-        raise ServeError("give exactly one of --model PATH (a local model) or --upstream URL (a remote server)")
-    if upstream is not None:
-        if upstream_prompt_style not in ("template", "system"):
-            raise ServeError(f"--upstream-prompt-style must be template or system, not {upstream_prompt_style!r}")
-        name = upstream_model or _upstream_model_name(upstream, upstream_api_key)
-
-        def make_upstream() -> Any:
-            from toolace_r.models.generation import OpenAIGenerator
-
-            return OpenAIGenerator(name, base_url=upstream, api_key=upstream_api_key, concurrency=concurrency,
-                                   timeout=timeout, max_retries=1, backoff=0.2, extra_body=upstream_extra_body,
-                                   prompt_style=upstream_prompt_style)
-
-        return name, make_upstream
-    if backend not in ("hf", "vllm"):
-        raise ServeError(f"--backend must be hf or vllm, not {backend!r} (for a remote server use --upstream)")
-    assert model is not None
-    if model.startswith((".", "/")) and not Path(model).exists():
-        raise ServeError(f"--model: {model} does not exist")
-
-    def make_local() -> Any:
-        from toolace_r.models.generation import make_generator
-
-        if torch_threads:
-            import torch
-
-            torch.set_num_threads(torch_threads)
-
-        kw = {"device": device} if backend == "hf" and device else {}
-        return make_generator(backend, model, **kw)
-
-    return Path(model.rstrip("/")).name or model, make_local
+from toolace_r.cli._common import die
+from toolace_r.serving.server import ServeError, build_generator_factory, check_options, is_loopback, run_server
 
 
 def serve(
@@ -138,51 +66,28 @@ def serve(
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: critical, error, warning, info, debug."),
 ) -> None:
     """Serve POST /v1/chat/completions (tool calls in OpenAI form, adaptive self-refinement), GET /v1/models, GET /health."""
-    import logging
-
-    from toolace_r.refine import parse_mode
-
     try:
-        parse_mode(refine, max_rounds)
-        extra = json.loads(upstream_extra_body) if upstream_extra_body else None
-        if extra is not None and not isinstance(extra, dict):
-            raise ServeError("--upstream-extra-body must be a JSON object")
-        if upstream_extra_body and upstream is None:
-            raise ServeError("--upstream-extra-body goes with --upstream")
-        if default_max_tokens > max_tokens_limit:
-            raise ServeError("--default-max-tokens is over --max-tokens-limit")
+        extra = check_options(refine=refine, max_rounds=max_rounds, upstream=upstream,
+                              upstream_extra_body=upstream_extra_body, default_max_tokens=default_max_tokens,
+                              max_tokens_limit=max_tokens_limit)
         name, factory = build_generator_factory(
             model=model, backend=backend, upstream=upstream, upstream_model=upstream_model,
             upstream_api_key=upstream_api_key, upstream_prompt_style=upstream_prompt_style,
             upstream_extra_body=extra, device=device, concurrency=max_batch, timeout=timeout,
             torch_threads=torch_threads)
     except (ServeError, ValueError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
-    if not _is_loopback(host) and not api_key:
+        die(str(e), 2)
+    if not is_loopback(host) and not api_key:
         typer.echo(f"warning: serving on {host} without an API key: anyone who can reach it can use it", err=True)
 
-    if torch_threads:
-        # Before torch is imported: OpenMP reads these once, for every thread it starts.
-        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(torch_threads)
-    import uvicorn
-
-    from toolace_r.serving.app import ServeSettings, create_app
+    # FastAPI and the request models (pydantic classes, slow to build) load only to serve
+    from toolace_r.serving.app import ServeSettings
     from toolace_r.serving.protocol import Limits
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = ServeSettings(
         model_name=served_model_name or name, refine=refine, max_rounds=max_rounds, api_key=api_key or None,
         queue_size=queue_size, max_batch=max_batch, batch_wait=batch_wait_ms / 1000, timeout=timeout, max_body_bytes=max_body_bytes,
         limits=Limits(max_tokens=max_tokens_limit, default_max_tokens=default_max_tokens, max_n=max_n,
                       max_messages=max_messages, max_tools=max_tools, max_rounds=max_rounds_limit),
     )
-    app = create_app(settings, factory)
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level,
-        # Connections beyond the queue get uvicorn's 503 instead of piling up.
-        limit_concurrency=queue_size + max_batch + 64,
-        # On SIGINT/SIGTERM, requests in flight get up to their own timeout to finish.
-        timeout_graceful_shutdown=int(timeout) + 5,
-    )
-    uvicorn.Server(config).run()
+    run_server(settings, factory, host=host, port=port, log_level=log_level, torch_threads=torch_threads)

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
 def run(
@@ -24,8 +26,7 @@ def run(
 ) -> None:
     """Run ToolACE-R end to end: data, warm-up SFT, MAIT rounds with the refinement corpus, the
     ablation arms, evaluation with and without adaptive refinement, and the report."""
-    from rich.console import Console
-
+    # the run's own modules load with the command (they are the whole method)
     from toolace_r.config import ConfigError, load_config
     from toolace_r.pipeline import RunError, open_run, planned_stages, run_pipeline
     from toolace_r.report import summary_text
@@ -49,8 +50,6 @@ def run(
     except (ConfigError, RunError) as e:
         console.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2)
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     # one progress display: the libraries' own bars (dataset preparation, weight loading) would tear it
     import datasets

@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-from toolace_r.scoring import RowError, score_rows, summarize, validate_row
+from toolace_r.cli._common import die
+from toolace_r.scoring import RowError, read_rows, score_rows, summarize
 
 
 def score(
@@ -28,21 +31,13 @@ def score(
 ) -> None:
     """Score raw model outputs with the BFCL-compatible checker."""
     if mode not in ("bfcl", "strict"):
-        _die(f"--mode must be 'bfcl' or 'strict', not {mode!r}")
+        die(f"--mode must be 'bfcl' or 'strict', not {mode!r}", 2)
     if not input.is_file():
-        _die(f"input file not found: {input}")
-    rows, skipped = [], []
-    with input.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(validate_row(json.loads(line)))
-            except (ValueError, RowError) as e:
-                msg = f"{input}:{lineno}: {e}"
-                if not skip_invalid:
-                    _die(msg + " (fix the line, or pass --skip-invalid to skip such lines)")
-                skipped.append(msg)
+        die(f"input file not found: {input}", 2)
+    try:
+        rows, skipped = read_rows(input, skip_invalid)
+    except RowError as e:
+        die(str(e), 2)
     results = score_rows(rows, mode)
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
     if output is None:
@@ -56,9 +51,6 @@ def score(
 
 
 def _print_summary(summary: dict[str, dict[str, float]], skipped: list[str]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     console = Console(stderr=True)
     table = Table(title="Accuracy by category")
     table.add_column("category")
@@ -75,7 +67,3 @@ def _print_summary(summary: dict[str, dict[str, float]], skipped: list[str]) -> 
         if len(skipped) > 20:
             console.print(f"  ... and {len(skipped) - 20} more")
 
-
-def _die(msg: str) -> None:
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(2)

@@ -1,7 +1,7 @@
 """`toolace-r data ...` subcommands: convert, export, synth, stats.
 
-Kept light at import (no torch, transformers or datasets): each command imports what it
-needs when it runs. Bad input ends the command with one line on stderr saying which file,
+Kept light at import (no torch, transformers or datasets; the synthetic corpus generator is
+imported when `synth` runs). Bad input ends the command with one line on stderr saying which file,
 which line and what is wrong, and a non-zero exit code; never a traceback.
 """
 
@@ -10,41 +10,46 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True)
+from toolace_r.cli._common import die
+from toolace_r.data.convert import READ_FORMATS, WRITE_FORMATS, convert_records, export, load_bfcl_answers
+from toolace_r.data.io import (
+    ConversionReport,
+    read_records,
+    read_samples,
+    summarize_validation_error,
+    write_json,
+    write_jsonl,
+    write_samples,
+)
+from toolace_r.data.stats import compute_stats, format_stats
 
-
-def _die(msg: str, code: int = 1) -> None:
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(code)
+data_app = typer.Typer(no_args_is_help=True)
 
 
 @contextmanager
 def _errors() -> Iterator[None]:
     """Turn expected failures (bad data, bad arguments, unreadable files) into one line."""
-    from pydantic import ValidationError
-
-    from toolace_r.data.io import summarize_validation_error
-
     try:
         yield
     except typer.Exit:
         raise
     except ValidationError as e:
-        _die(summarize_validation_error(e))
+        die(summarize_validation_error(e))
     except (ValueError, OSError, RuntimeError) as e:
-        _die(str(e) or type(e).__name__)
+        die(str(e) or type(e).__name__)
 
 
 @contextmanager
-def _progress(description: str, total: int | None = None) -> Iterator:
+def _progress(description: str, total: int | None = None) -> Iterator[Callable[[], None]]:
     """A rich progress bar on stderr; yields a function to call once per item."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     console = Console(stderr=True)
     columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
@@ -52,7 +57,7 @@ def _progress(description: str, total: int | None = None) -> Iterator:
         yield lambda: progress.advance(task)
 
 
-@app.command("convert")
+@data_app.command("convert")
 def convert_cmd(
     input: str = typer.Argument(..., help="A .json/.jsonl file, or a Hugging Face data set name (org/name[:split])."),
     output: Path = typer.Argument(..., help="Where to write the samples (JSONL)."),
@@ -62,14 +67,11 @@ def convert_cmd(
     report_path: Optional[Path] = typer.Option(None, "--report", help="Also write the conversion report as JSON here."),
 ) -> None:
     """Convert a public tool-use data set into unified samples (one per assistant turn)."""
-    from toolace_r.data.convert import READ_FORMATS, convert_records, load_bfcl_answers
-    from toolace_r.data.io import ConversionReport, read_records, write_json, write_samples
-
     with _errors():
         if from_ not in READ_FORMATS:
-            _die(f"--from must be one of {', '.join(READ_FORMATS)}, not {from_!r}")
+            die(f"--from must be one of {', '.join(READ_FORMATS)}, not {from_!r}")
         if answers and from_ != "bfcl":
-            _die("--answers is only for --from bfcl")
+            die("--answers is only for --from bfcl")
         ans = load_bfcl_answers(answers) if answers else None
         report = ConversionReport()
         with _progress(f"converting {input}") as tick:
@@ -85,19 +87,16 @@ def convert_cmd(
         typer.echo(f"  ... and {report.n_skipped - 10} more (see --report)", err=True)
 
 
-@app.command("export")
+@data_app.command("export")
 def export_cmd(
     input: Path = typer.Argument(..., help="A JSONL file of unified samples."),
     output: Path = typer.Argument(..., help="Where to write the records (.jsonl, or .json for one array)."),
     to: str = typer.Option(..., "--to", help="Output format: openai (TRL messages) or sharegpt (LLaMA-Factory)."),
 ) -> None:
     """Write unified samples as training records for TRL (openai) or LLaMA-Factory (sharegpt)."""
-    from toolace_r.data.convert import WRITE_FORMATS, export
-    from toolace_r.data.io import read_samples, write_json, write_jsonl
-
     with _errors():
         if to not in WRITE_FORMATS:
-            _die(f"--to must be one of {', '.join(WRITE_FORMATS)}, not {to!r}")
+            die(f"--to must be one of {', '.join(WRITE_FORMATS)}, not {to!r}")
         samples = read_samples(input)
         records = export(to, samples)
         if output.suffix.lower() == ".json":
@@ -107,7 +106,7 @@ def export_cmd(
     typer.echo(f"{output}: {len(records)} {to} records from {len(samples)} samples", err=True)
 
 
-@app.command("synth")
+@data_app.command("synth")
 def synth_cmd(
     out: Path = typer.Option(..., "--out", help="Output folder (train/dev/test.jsonl, tools.json, manifest.json)."),
     n: int = typer.Option(20000, "--n", help="Number of samples over all splits."),
@@ -119,7 +118,7 @@ def synth_cmd(
 
     with _errors():
         if n <= 0:
-            _die("--n must be positive")
+            die("--n must be positive")
         share_map = parse_shares(shares) if shares else None
         with _progress("synthesising", total=n) as tick:
             manifest = write_corpus(out, n, seed, share_map, on_sample=tick)
@@ -127,25 +126,19 @@ def synth_cmd(
     typer.echo(f"{out}: {n} samples ({splits}), {len(manifest['domains'])} domains", err=True)
 
 
-@app.command("stats")
+@data_app.command("stats")
 def stats_cmd(
     input: Path = typer.Argument(..., help="A JSONL file of unified samples."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="A tokenizer.json file or tokenizer folder: also count prompt tokens."),
 ) -> None:
     """Counts by category, source and split; calls; tools; prompt length percentiles."""
-    from toolace_r.data.io import read_samples
-    from toolace_r.data.stats import compute_stats, format_stats
-
     with _errors():
         samples = read_samples(input)
         st = compute_stats(samples, tokenizer=tokenizer)
     if as_json:
         typer.echo(json.dumps(st))
         return
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(title=str(input), show_header=False)
     table.add_column("what")
     table.add_column("value")

@@ -1,0 +1,46 @@
+"""The `toolace-r` command line: the root app and one module per command group
+(:mod:`.score`, :mod:`.run`, :mod:`.data`, :mod:`.model`, :mod:`.serve`; ``eval`` still lives
+in :mod:`toolace_r.eval_cli`). Commands parse arguments and call library functions; each
+imports its heavy dependencies when it runs, so `toolace-r --help` and `toolace-r score` start fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from toolace_r import __version__
+from toolace_r.cli import data, model, run, score, serve
+from toolace_r.eval_cli import eval_app
+
+app = typer.Typer(
+    help="ToolACE-R: model-aware iterative training and adaptive self-refinement for tool calling.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("score", help="Score raw model outputs against BFCL-style gold answers.")(score.score)
+app.command("run", help="Run the ToolACE-R method end to end (embedded default with no arguments).")(run.run)
+app.command("serve", help="Serve a model (or refine an upstream server) behind an OpenAI-compatible API.")(serve.serve)
+app.add_typer(eval_app, name="eval", help="Evaluate a model on BFCL v4 or a JSONL of samples; 'compare' two evaluations.")
+app.add_typer(data.data_app, name="data", help="Convert, export, synthesise and inspect tool-use data.")
+app.add_typer(model.model_app, name="model", help="Create the embedded from-scratch model.")
+app.add_typer(model.train_app, name="train", help="Fine-tune a model (SFT through TRL).")
+
+
+@app.command("worker", hidden=True)
+def worker(task: Path = typer.Argument(..., help="task.json written by `toolace-r run`.")) -> None:
+    """One process of a launched stage job (internal: `toolace-r run` starts it through the launcher)."""
+    from toolace_r.launch import worker_main  # only a launched worker needs the stage code
+
+    worker_main(task)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the installed toolace-r version."""
+    typer.echo(__version__)
+
+
+def main() -> None:  # pragma: no cover
+    app()
