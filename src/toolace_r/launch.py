@@ -142,7 +142,7 @@ def _samples(task: Task) -> list[Sample]:
 
 
 def _sft(task: SFTTask) -> dict[str, Any]:
-    examples: list[Any] = list(_samples(task)) if task.samples is not None else []
+    examples: list[Sample | dict[str, Any]] = list(_samples(task)) if task.samples is not None else []
     if task.examples is not None:  # rendered-later examples, e.g. the refinement corpus ({messages, tools, target})
         lines = task.examples.read_text(encoding="utf-8").splitlines()
         examples += [json.loads(line) for line in lines if line.strip()]
