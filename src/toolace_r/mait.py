@@ -40,8 +40,7 @@ Where this departs from the paper (method.md 1.4: what it leaves open is our cho
   ``refine_corpus.gold_keep`` gold answers stand in where the model's own right answers run short.
 - Early stops apply to the model-aware arms only (the ``plain`` baseline runs every round); a
   dev accuracy equal to the best so far does not stop a round, only a drop does. Every arm,
-  ``plain`` included, is evaluated with its best round on dev (the warm-up model, round -1, if no
-  round beat it).
+  ``plain`` included, is evaluated with its best round on dev (the earliest of equals).
 - ``train.continue_from=initial`` restarts every round's SFT from M_0 (the probe still samples
   the latest model).
 """
