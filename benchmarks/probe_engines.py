@@ -1,7 +1,7 @@
 """Probe throughput of the generation engines: ``vllm`` vs ``hf`` on the same model and prompts.
 
 The MAIT probe (k answers per pool prompt at temperature > 0, each scored by the checker) is the
-dominant cost of a round. This benchmark runs it, through :func:`toolace_r.iterative.probe`, once
+dominant cost of a round. This benchmark runs it, through :func:`toolace_r.mait.probe`, once
 per engine on the same model, pool and settings, each engine in its own process (so that one
 engine's GPU memory never limits the other), and reports generated tokens per second, the
 engine's start-up time and the share of right answers (a check that both sample the same model).
@@ -46,7 +46,7 @@ def one_engine(a: argparse.Namespace) -> dict:
     import torch
 
     from toolace_r.data.io import read_samples
-    from toolace_r.iterative import probe
+    from toolace_r.mait import probe
     from toolace_r.models.generation import make_generator
 
     pool = read_samples(a.pool)

@@ -1,5 +1,6 @@
 """`toolace-r run` end to end on a micro config, and resume after a kill mid-round."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -57,6 +58,10 @@ def test_quick_config_end_to_end(tmp_path):
     # equal optimizer steps per round for every arm
     steps = {m["stage"]: m.get("train_steps") for m in metrics if m["stage"].endswith("/train")}
     assert len(set(steps.values())) == 1, steps
+    # the SFT metrics of a round under one train_ prefix: TRL's train_loss stays train_loss
+    train = next(m for m in metrics if m["stage"] == "mait/r0/train")
+    assert {"train_loss", "train_seconds", "train_processes"} <= set(train)
+    assert not [k for m in metrics for k in m if k.startswith("train_train_")]
     # an existing run folder is never overwritten without --force
     again = _run(["--config", "configs/quick.yaml", "--out", str(run_dir), *MICRO])
     assert again.returncode == 2 and "--force" in again.stderr
@@ -101,6 +106,7 @@ def test_launched_stages_with_two_processes(tmp_path):
     runs as a 2-process job. The probe and the evaluation equal what one process gives on the same
     model; the SFT losses equal one process's with the same global batch."""
     from toolace_r.launch import run_task
+    from toolace_r.tasks import read_task
 
     run_dir = tmp_path / "run"
     # fp32: bf16 autocast (the CPU default where the CPU has bf16 instructions) rounds differently for
@@ -117,12 +123,12 @@ def test_launched_stages_with_two_processes(tmp_path):
         assert "--multi_gpu" in (stages / stage / "job" / "launch.log").read_text().splitlines()[0], stage
     # the probe and the evaluation, redone here in one process on the same models
     for stage, out, task_out in (("probe/warmup", "probe.jsonl", "probe.jsonl"), ("eval/mait", "outputs.jsonl", "")):
-        task = json.loads((stages / stage / "job" / "task.json").read_text())
+        task = read_task(stages / stage / "job" / "task.json")
         here = tmp_path / stage.replace("/", "_")
-        run_task({**task, "out": str(here / task_out)})
+        run_task(task.model_copy(update={"out": here / task_out}))
         assert (here / out).read_text() == (stages / stage / out).read_text(), stage
     # the warm-up SFT in one process with the whole global batch: the same loss
-    task = json.loads((stages / "warmup" / "job" / "task.json").read_text())
-    task["settings"]["batch_size"] *= 2
-    task["out"] = str(tmp_path / "warm1")
-    assert run_task(task)["train_loss"] == pytest.approx(state["warmup"]["train_loss"], rel=1e-5)
+    task = read_task(stages / "warmup" / "job" / "task.json")
+    settings = dataclasses.replace(task.settings, batch_size=task.settings.batch_size * 2)
+    one = run_task(task.model_copy(update={"settings": settings, "out": tmp_path / "warm1"}))
+    assert one["train_loss"] == pytest.approx(state["warmup"]["train_loss"], rel=1e-5)

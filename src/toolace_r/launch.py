@@ -1,14 +1,9 @@
 """The heavy stages of `toolace-r run` (SFT, probe, evaluation) as tasks that run either in the
 driver process or as a multi-process job started by ``accelerate launch`` / ``torchrun``.
 
-A task is a JSON-able dict: what to do, and where its inputs and outputs lie in the run folder::
-
-    {"task": "sft",   "model": ..., "out": ..., "settings": {SFTSettings}, "samples": path, "limit": n,
-                      "examples": path}
-    {"task": "probe", "model": ..., "backend": "hf", "backend_kw": {...}, "samples": path, "limit": n,
-                      "k": 4, "temperature": 0.8, "top_p": 0.95, "max_new_tokens": 48, "seed": 1, "out": path}
-    {"task": "eval",  "model": ..., "backend": ..., "backend_kw": ..., "samples": path, "modes": [...],
-                      "max_rounds": 3, "max_new_tokens": 48, "out": folder}
+A task is a typed object of :mod:`toolace_r.tasks` (``SFTTask``, ``ProbeTask``, ``EvalTask``;
+the file format is documented there): what to do, and where its inputs and outputs lie in the run
+folder.
 
 :func:`run_task` runs one in every process of the job: SFT is data parallel (or FSDP / DeepSpeed,
 from the accelerate config) through the Trainer; the probe and the evaluation split their samples
@@ -18,7 +13,7 @@ a single-process run's. Rank 0 writes the outputs and ``result.json``.
 
 With ``launcher == "none"`` the driver calls :func:`run_task` itself. Otherwise it writes
 ``task.json`` and runs ``<launcher> -m toolace_r worker task.json`` as a child process (its output
-goes to ``launch.log`` next to the task), which also keeps a vLLM engine or a training job's GPU
+goes to ``launch.log`` next to the task; rank 0 writes ``result.json`` there), which also keeps a vLLM engine or a training job's GPU
 memory out of the driver: when the child exits, the memory is free for the next stage.
 """
 
@@ -31,9 +26,18 @@ import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from toolace_r import distributed
+from toolace_r.data.io import read_samples, write_jsonl
+from toolace_r.mait import probe
+from toolace_r.models.generation import Generator, make_generator
+from toolace_r.models.sft import train_sft
+from toolace_r.tasks import EvalTask, ProbeTask, SFTTask, Task, TaskError, read_task, write_task
+
+if TYPE_CHECKING:
+    from toolace_r.config import LaunchConfig
+    from toolace_r.data.schema import Sample
 
 # torchrun's variables: a vLLM engine must not mistake the job for its own distributed setup.
 _LAUNCH_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
@@ -74,13 +78,12 @@ def launch_argv(launcher: str, num_processes: int, accelerate_config: str = "", 
     return cmd + ["-m", "toolace_r", "worker"]
 
 
-def run_launched(task: dict[str, Any], work: Path, launch: Any) -> dict[str, Any]:
-    """Run ``task`` as a launched job (``launch``: a :class:`toolace_r.config.LaunchConfig`);
-    its files go to ``work``. Returns what rank 0 wrote as the task's result."""
+def run_launched(task: Task, work: Path, launch: LaunchConfig) -> dict[str, Any]:
+    """Run ``task`` as a launched job; its files go to ``work``. Returns what rank 0 wrote as the
+    task's result."""
     work.mkdir(parents=True, exist_ok=True)
     task_file, log_file, result_file = work / "task.json", work / "launch.log", work / "result.json"
-    task = {**task, "result": str(result_file)}
-    task_file.write_text(json.dumps(task, indent=2), encoding="utf-8")
+    write_task(task, task_file)
     result_file.unlink(missing_ok=True)
     argv = launch_argv(launch.launcher, launch.num_processes, launch.accelerate_config) + [str(task_file)]
     env = dict(os.environ)
@@ -92,12 +95,12 @@ def run_launched(task: dict[str, Any], work: Path, launch: Any) -> dict[str, Any
         rc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
     if rc != 0 or not result_file.is_file():
         tail = "".join(log_file.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)[-40:])
-        raise LaunchError(f"the {task['task']} job ({launch.launcher}, {launch.num_processes} processes) failed "
+        raise LaunchError(f"the {task.kind} job ({launch.launcher}, {launch.num_processes} processes) failed "
                           f"with exit code {rc}; the end of {log_file}:\n{tail}")
     return json.loads(result_file.read_text(encoding="utf-8"))
 
 
-def run(task: dict[str, Any], work: Path, launch: Any) -> dict[str, Any]:
+def run(task: Task, work: Path, launch: LaunchConfig) -> dict[str, Any]:
     """Run ``task`` here (launcher ``none``) or as a launched job."""
     if launch.launcher == "none":
         return run_task(task)
@@ -109,55 +112,58 @@ def run(task: dict[str, Any], work: Path, launch: Any) -> dict[str, Any]:
 
 
 def worker_main(task_file: Path) -> None:
-    """Entry point of ``toolace-r worker``: run the task, rank 0 writes its result."""
-    task = json.loads(Path(task_file).read_text(encoding="utf-8"))
+    """Entry point of ``toolace-r worker``: run the task, rank 0 writes its result next to it.
+    A task file that does not validate stops every process with one line naming the field."""
+    try:
+        task = read_task(task_file)
+    except TaskError as e:
+        raise SystemExit(f"error: {e}") from None
     result = run_task(task)
-    if distributed.is_main() and task.get("result"):
-        Path(task["result"]).write_text(json.dumps(result, indent=2), encoding="utf-8")
+    if distributed.is_main():
+        Path(task_file).with_name("result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     distributed.release()
 
 
-def run_task(task: dict[str, Any]) -> dict[str, Any]:
-    kinds = {"sft": _sft, "probe": _probe, "eval": _eval}
-    if task.get("task") not in kinds:
-        raise ValueError(f"unknown task {task.get('task')!r}; tasks are {sorted(kinds)}")
-    return kinds[task["task"]](task)
+def run_task(task: Task) -> dict[str, Any]:
+    """Run ``task`` in this process (one of a job's, or the driver itself); its result."""
+    if isinstance(task, SFTTask):
+        return _sft(task)
+    if isinstance(task, ProbeTask):
+        return _probe(task)
+    if isinstance(task, EvalTask):
+        return _eval(task)
+    raise TypeError(f"not a task: {type(task).__name__} (toolace_r.tasks.SFTTask, ProbeTask or EvalTask)")
 
 
-def _samples(task: dict[str, Any]) -> list[Any]:
-    from toolace_r.data.io import read_samples
+def _samples(task: Task) -> list[Sample]:
+    assert task.samples is not None
+    samples = read_samples(task.samples)
+    return samples[: task.limit] if task.limit is not None else samples
 
-    samples = read_samples(task["samples"])
-    return samples[: task["limit"]] if task.get("limit") is not None else samples
 
-
-def _sft(task: dict[str, Any]) -> dict[str, Any]:
-    from toolace_r.models.sft import SFTSettings, train_sft
-
-    examples: list[Any] = _samples(task) if task.get("samples") else []
-    if task.get("examples"):  # rendered-later examples, e.g. the refinement corpus ({messages, tools, target})
-        lines = Path(task["examples"]).read_text(encoding="utf-8").splitlines()
+def _sft(task: SFTTask) -> dict[str, Any]:
+    examples: list[Sample | dict[str, Any]] = list(_samples(task)) if task.samples is not None else []
+    if task.examples is not None:  # rendered-later examples, e.g. the refinement corpus ({messages, tools, target})
+        lines = task.examples.read_text(encoding="utf-8").splitlines()
         examples += [json.loads(line) for line in lines if line.strip()]
-    metrics = train_sft(task["model"], examples, task["out"], SFTSettings(**task["settings"]))
+    metrics = train_sft(task.model, examples, task.out, task.settings)
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))}
 
 
 @contextmanager
-def _generator(task: dict[str, Any]) -> Iterator[Any]:
+def _generator(task: ProbeTask | EvalTask) -> Iterator[Generator]:
     """This process's generation backend: hf on this rank's GPU (or the CPU); vllm on this rank's
     ``tensor_parallel_size`` GPUs, started outside the job's distributed setup."""
-    from toolace_r.models.generation import make_generator
-
-    kw = dict(task.get("backend_kw") or {})
-    backend = task.get("backend", "hf")
+    kw = dict(task.backend_kw)
+    backend = task.backend
     if backend == "hf":
         kw.setdefault("device", _hf_device())
-        gen = make_generator("hf", task["model"], **kw)
+        gen = make_generator("hf", task.model, **kw)
     elif backend == "vllm" and distributed.world_size() > 1:
         with _vllm_rank_env(int(kw.get("tensor_parallel_size", 1))):
-            gen = make_generator("vllm", task["model"], **kw)
+            gen = make_generator("vllm", task.model, **kw)
     else:
-        gen = make_generator(backend, task["model"], **kw)
+        gen = make_generator(backend, task.model, **kw)
     try:
         yield gen
     finally:
@@ -191,34 +197,31 @@ def _vllm_rank_env(tp: int) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _probe(task: dict[str, Any]) -> dict[str, Any]:
-    from toolace_r.data.io import write_jsonl
-    from toolace_r.iterative import probe
-
+def _probe(task: ProbeTask) -> dict[str, Any]:
     pool = _samples(task)
     positions, mine = distributed.shard(pool)
     with _generator(task) as gen:
-        items = probe(gen, mine, k=task["k"], temperature=task["temperature"], top_p=task["top_p"],
-                      max_new_tokens=task["max_new_tokens"], seed=task["seed"], positions=positions)
+        items = probe(gen, mine, k=task.k, temperature=task.temperature, top_p=task.top_p,
+                      max_new_tokens=task.max_new_tokens, seed=task.seed, positions=positions)
     merged = distributed.gather_in_order(list(zip(positions, [it.to_dict() for it in items])), len(pool))
     if distributed.is_main():
-        write_jsonl(task["out"], merged)
+        write_jsonl(task.out, merged)
     return {"n": len(merged), "processes": distributed.world_size()}
 
 
-def _eval(task: dict[str, Any]) -> dict[str, Any]:
+def _eval(task: EvalTask) -> dict[str, Any]:
     from toolace_r.data.io import write_json, write_jsonl
     from toolace_r.evaluation import evaluate, summarize
 
     samples = _samples(task)
     positions, mine = distributed.shard(samples)
     with _generator(task) as gen:
-        records, _ = evaluate(gen, mine, task["modes"], max_rounds=task.get("max_rounds", 3),
-                              max_new_tokens=task["max_new_tokens"])
+        records, _ = evaluate(gen, mine, task.modes, max_rounds=task.max_rounds,
+                              max_new_tokens=task.max_new_tokens)
     merged = distributed.gather_in_order(list(zip(positions, records)), len(samples))
-    summary = summarize(merged, task["modes"])
+    summary = summarize(merged, task.modes)
     if distributed.is_main():
-        out = Path(task["out"])
+        out = Path(task.out)
         out.mkdir(parents=True, exist_ok=True)
         write_jsonl(out / "outputs.jsonl", merged)
         write_json(out / "summary.json", summary)

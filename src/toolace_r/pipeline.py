@@ -7,24 +7,28 @@ renamed when the stage is complete, then records itself as done in ``RUN_DIR/sta
     init                 embedded default: tokenizer + randomly initialised Llama model
     warmup               warm-up SFT of M_0 (the embedded model cannot emit calls at first)
     for each arm in (plain, mait, mait_refine):       # the ablation, same optimizer steps
-      for t in 0 .. T-1:
-        probe/<model>    k answers per pool item from the current model, scored (MAIT arms;
-                         shared when two arms probe the same model, e.g. M_0 at t = 0)
-        <arm>/r<t>/train select D_t (policy all for 'plain'), build the refinement corpus R_t
-                         ('mait_refine' only), SFT for train.steps_per_round steps
-        <arm>/r<t>/dev   greedy dev accuracy of the new model
-      eval/<arm>         test split: none / adaptive / fixed:N refinement
+      for t in 0 .. T-1:                              # one MAIT round: toolace_r.mait
+        probe/<model>    k answers per pool item from the current model, scored (arms that
+                         probe; shared when two arms probe the same model, e.g. M_0 at t = 0)
+        <arm>/r<t>/train select D_t, build the refinement corpus R_t (arms with one),
+                         SFT for train.steps_per_round steps
+        <arm>/r<t>/dev   greedy dev accuracy of the new model; then the stop rule
+      eval/<arm>         test split with the arm's best round on dev: none / adaptive / fixed:N
     report               report.md, plots, metrics.jsonl
+
+This module keeps the stages, their files and the resume semantics; every decision of a round
+(the arm's policy, the selection and its fallback, the refinement corpus, the stop rule, the best
+round) is made by :mod:`toolace_r.mait`, whose docstring describes the round and the arms.
 
 A killed or interrupted run (Ctrl-C included) is continued with ``toolace-r run --resume RUN_DIR``:
 finished stages are skipped and the unfinished one starts again from its inputs. Every stage
 derives its seeds from the run seed and its own name, so a resumed run ends with the same results
 as an uninterrupted one.
 
-Arms: (a) ``plain``: plain SFT rounds on the whole pool (policy ``all``, no refinement data);
-(b) ``mait``: model-aware selection (``mait.policy``); (c) ``mait_refine``: (b) plus the
-self-refinement corpus. All start from the same warm-up model and train the same number of steps
-per round.
+Arms (:data:`toolace_r.mait.ARMS`): (a) ``plain``: plain SFT rounds on the whole pool (policy
+``all``, no refinement data); (b) ``mait``: model-aware selection (``mait.policy``); (c)
+``mait_refine``: (b) plus the self-refinement corpus. All start from the same warm-up model and
+train the same number of steps per round.
 
 Scale-out (``launch``, docs/scale.md): with ``launch.launcher`` ``accelerate`` or ``torchrun``, every
 SFT, probe and evaluation stage runs as a job of ``launch.num_processes`` processes
@@ -40,13 +44,22 @@ import json
 import random
 import shutil
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from toolace_r import launch
 from toolace_r.config import RunConfig, config_from_dict, save_config, to_dict
 from toolace_r.data.io import read_samples, write_json, write_jsonl
+from toolace_r.data.schema import Sample
+from toolace_r.data.synth import write_corpus
+from toolace_r.mait import Arm, ArmRounds, ProbeItem, arms, p_histogram, round_refinement, round_selection
+from toolace_r.models.embedded import init_model
+from toolace_r.models.sft import SFTSettings
+from toolace_r.report import write_report
+from toolace_r.tasks import EvalTask, ProbeTask, SFTTask
 
 STATE_FILE = "state.json"
 
@@ -133,12 +146,12 @@ def open_run(run_dir: Path, cfg: RunConfig | None, *, resume: bool, force: bool,
 def planned_stages(cfg: RunConfig) -> int:
     """How many stages a full run has (for the progress bar; early stops make it fewer)."""
     n = 1 + (cfg.model.init == "embedded") + (cfg.train.warmup_steps > 0)
-    mait_arms = [a for a in cfg.arms if a != "plain"]
-    probes = (1 if mait_arms else 0) + len(mait_arms) * (cfg.mait.rounds - 1)
+    probing = [a for a in arms(cfg.arms) if a.probes]
+    probes = (1 if probing else 0) + len(probing) * (cfg.mait.rounds - 1)
     return n + probes + len(cfg.arms) * (2 * cfg.mait.rounds + 1)
 
 
-def run_pipeline(run: Run, progress: Any = None) -> dict[str, Any]:
+def run_pipeline(run: Run) -> dict[str, Any]:
     cfg = run.cfg
     t_start = time.time()
     splits = _stage_data(run)
@@ -148,37 +161,22 @@ def run_pipeline(run: Run, progress: Any = None) -> dict[str, Any]:
     dev, test = splits["dev"], splits["test"]
 
     results: dict[str, Any] = {"arms": {}}
-    for arm in cfg.arms:
+    for arm in arms(cfg.arms):
         model = warm
-        prev_sel: list[str] | None = None
-        best_dev, best_model, best_round = -1.0, warm, -1
+        rounds = ArmRounds(arm, arm.selection_policy(cfg.mait.policy), cfg.mait.stop_when_unchanged, best_model=warm)
         for t in range(cfg.mait.rounds):
-            items = None
-            if arm != "plain":
-                items = _stage_probe(run, _model_tag(model, warm), model, pool)
-            info = _stage_train(run, arm, t, model if cfg.train.continue_from == "previous" else warm, warm, pool, items)
-            model = run.stage_dir(f"{arm}/r{t}/train") / "model"
-            dev_acc = _stage_dev(run, arm, t, model, dev)
-            sel = info["selected_ids"]
-            stop = None
-            if arm != "plain" and cfg.mait.stop_when_unchanged and prev_sel is not None:
-                if cfg.mait.policy == "progressive" and len(sel) <= len(prev_sel):
-                    stop = "selected set stopped growing"
-                elif sel == prev_sel:
-                    stop = "selected set unchanged"
-            if arm != "plain" and dev_acc < best_dev:
-                stop = stop or "dev accuracy stopped rising"
-            if dev_acc > best_dev:
-                best_dev, best_model, best_round = dev_acc, model, t
-            prev_sel = sel
+            items = _stage_probe(run, _model_tag(model, warm), model, pool) if arm.probes else None
+            base = model if cfg.train.continue_from == "previous" else warm
+            selected = _stage_train(run, arm, t, base, pool, items)
+            model = run.stage_dir(f"{arm.name}/r{t}/train") / "model"
+            stop = rounds.record(t, model, selected, _stage_dev(run, arm.name, t, model, dev))
             if stop:
-                run.log(f"{arm}: stopping after round {t}: {stop}")
+                run.log(f"{arm.name}: stopping after round {t}: {stop}")
                 break
         # every arm is evaluated with its best round on dev (the stop rule's "keep the best M_t")
-        results["arms"][arm] = {"model": str(best_model), "round": best_round, "dev_accuracy": best_dev}
-        _stage_eval(run, arm, best_model, test, best_round)
-
-    from toolace_r.report import write_report
+        results["arms"][arm.name] = {"model": str(rounds.best_model), "round": rounds.best_round,
+                                     "dev_accuracy": rounds.best_dev}
+        _stage_eval(run, arm.name, rounds.best_model, test, rounds.best_round)
 
     write_report(run)
     results["seconds"] = round(time.time() - t_start, 1)
@@ -191,18 +189,12 @@ def _model_tag(model: Path, warm: Path) -> str:
     return f"{model.parents[2].name}_{model.parents[1].name}"  # stages/<arm>/r<t>/train/model -> <arm>_r<t>
 
 
-def _load_split(path: Path) -> list[Any]:
-    return read_samples(path)
-
-
-def _stage_data(run: Run) -> dict[str, list[Any]]:
+def _stage_data(run: Run) -> dict[str, list[Sample]]:
     cfg = run.cfg
     name = "data"
     if not run.done(name):
         with run.stage(name) as (out, m):
             if cfg.data.source == "synth":
-                from toolace_r.data.synth import write_corpus
-
                 write_corpus(out / "corpus", n=cfg.data.synth_n, seed=cfg.seed)
                 src = out / "corpus"
             else:
@@ -212,7 +204,7 @@ def _stage_data(run: Run) -> dict[str, list[Any]]:
                         raise RunError(f"data.source {src} must hold train.jsonl, dev.jsonl and test.jsonl")
             limits = {"train": None, "dev": cfg.data.dev_size, "test": cfg.data.test_size}
             for split, limit in limits.items():
-                samples = [s for s in _load_split(src / f"{split}.jsonl") if s.answer is not None]
+                samples = [s for s in read_samples(src / f"{split}.jsonl") if s.answer is not None]
                 if limit is not None and len(samples) > limit:
                     # a seeded sample, not a prefix: split files may be ordered (e.g. seen before unseen)
                     keep = set(random.Random(stage_seed(cfg.seed, f"data/{split}")).sample(range(len(samples)), limit))
@@ -220,29 +212,25 @@ def _stage_data(run: Run) -> dict[str, list[Any]]:
                 write_jsonl(out / f"{split}.jsonl", samples)
                 m[f"n_{split}"] = len(samples)
     d = run.stage_dir(name)
-    splits = {s: _load_split(d / f"{s}.jsonl") for s in ("train", "dev", "test")}
+    splits = {s: read_samples(d / f"{s}.jsonl") for s in ("train", "dev", "test")}
     if len(splits["train"]) < run.cfg.data.pool_size:
         run.log(f"note: the pool is the whole train split ({len(splits['train'])} samples), fewer than data.pool_size")
     return splits
 
 
-def _stage_init(run: Run, train: list[Any]) -> Path:
+def _stage_init(run: Run, train: list[Sample]) -> Path:
     cfg = run.cfg
     if cfg.model.init != "embedded":
         return Path(cfg.model.init)
     name = "init"
     if not run.done(name):
         with run.stage(name) as (out, m):
-            from toolace_r.models.embedded import init_model
-
             info = init_model(train, out / "model", size=cfg.model.size, seed=stage_seed(cfg.seed, name))
             m.update({k: v for k, v in info.items() if k != "out_dir"})
     return run.stage_dir(name) / "model"
 
 
-def _sft_settings(run: Run, name: str, steps: int, lr: float) -> Any:
-    from toolace_r.models.sft import SFTSettings
-
+def _sft_settings(run: Run, name: str, steps: int, lr: float) -> SFTSettings:
     cfg = run.cfg
     # batch_size is the global batch: each of the launched processes takes its share of it
     per_process = max(1, cfg.train.batch_size // cfg.launch.num_processes)
@@ -251,20 +239,16 @@ def _sft_settings(run: Run, name: str, steps: int, lr: float) -> Any:
                        precision=cfg.train.precision)
 
 
-def _train(run: Run, name: str, base: Path, out: Path, steps: int, lr: float, **inputs: Any) -> dict[str, Any]:
-    """SFT of ``base`` into ``out/model``; ``inputs``: ``samples`` (+ ``limit``) and/or
-    ``examples`` (a JSONL of {messages, tools, target}), as :mod:`toolace_r.launch` reads them."""
-    from dataclasses import asdict
-
-    from toolace_r import launch
-
-    task = {"task": "sft", "model": str(base), "out": str(out / "model"),
-            "settings": asdict(_sft_settings(run, name, steps, lr)),
-            **{k: str(v) if isinstance(v, Path) else v for k, v in inputs.items()}}
+def _train(run: Run, name: str, base: Path, out: Path, steps: int, lr: float, *, samples: Path,
+           limit: int | None = None, examples: Path | None = None) -> dict[str, Any]:
+    """SFT of ``base`` into ``out/model`` on the first ``limit`` of ``samples`` (all: None) plus
+    the rendered-later ``examples`` (a JSONL of {messages, tools, target}); its metrics."""
+    task = SFTTask(model=str(base), out=out / "model", settings=_sft_settings(run, name, steps, lr),
+                   samples=samples, limit=limit, examples=examples)
     return launch.run(task, out / "job", run.cfg.launch)
 
 
-def _stage_warmup(run: Run, model0: Path, train: list[Any]) -> Path:
+def _stage_warmup(run: Run, model0: Path, train: list[Sample]) -> Path:
     cfg = run.cfg
     name = "warmup"
     if cfg.train.warmup_steps == 0:
@@ -294,93 +278,70 @@ def _generation(run: Run, model: Path) -> dict[str, Any]:
     return {"model": str(model), "backend": cfg.model.backend, "backend_kw": kw}
 
 
-def _stage_probe(run: Run, tag: str, model: Path, pool: list[Any]) -> list[Any]:
-    from toolace_r import launch
-    from toolace_r.iterative import ProbeItem, p_histogram
-
+def _stage_probe(run: Run, tag: str, model: Path, pool: list[Sample]) -> list[ProbeItem]:
     cfg = run.cfg
     name = f"probe/{tag}"
     if not run.done(name):
         with run.stage(name) as (out, m):
-            task = {"task": "probe", **_generation(run, model), "samples": str(_split_file(run, "train")),
-                    "limit": len(pool), "k": cfg.mait.k, "temperature": cfg.mait.temperature,
-                    "top_p": cfg.mait.top_p, "max_new_tokens": cfg.mait.max_new_tokens,
-                    "seed": stage_seed(cfg.seed, name), "out": str(out / "probe.jsonl")}
+            task = ProbeTask(**_generation(run, model), samples=_split_file(run, "train"), limit=len(pool),
+                             k=cfg.mait.k, temperature=cfg.mait.temperature, top_p=cfg.mait.top_p,
+                             max_new_tokens=cfg.mait.max_new_tokens, seed=stage_seed(cfg.seed, name),
+                             out=out / "probe.jsonl")
             launch.run(task, out / "job", cfg.launch)
-            items = [ProbeItem.from_dict(json.loads(line)) for line in (out / "probe.jsonl").read_text().splitlines()]
+            items = _read_probe(out / "probe.jsonl")
             m["p_histogram"] = p_histogram(items, cfg.mait.k)
             m["pass_at_k"] = sum(any(it.correct) for it in items) / max(1, len(items))
             m["mean_p"] = sum(it.p for it in items) / max(1, len(items))
             m["generated_tokens"] = sum(it.tokens for it in items)
-    path = run.stage_dir(name) / "probe.jsonl"
+    return _read_probe(run.stage_dir(name) / "probe.jsonl")
+
+
+def _read_probe(path: Path) -> list[ProbeItem]:
     return [ProbeItem.from_dict(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def _stage_train(run: Run, arm: str, t: int, base: Path, warm: Path, pool: list[Any], items: list[Any] | None) -> dict[str, Any]:
-    from toolace_r.iterative import refinement_examples, select, top_up
-
+def _stage_train(run: Run, arm: Arm, t: int, base: Path, pool: list[Sample], items: list[ProbeItem] | None) -> list[str]:
+    """Round ``t`` of ``arm``: D_t (+ R_t) and the SFT of ``base`` on it; the selected ids."""
     cfg = run.cfg
-    name = f"{arm}/r{t}/train"
+    name = f"{arm.name}/r{t}/train"
     if not run.done(name):
         with run.stage(name) as (out, m):
-            policy = "all" if arm == "plain" else cfg.mait.policy
-            if items is None:
-                selected_ids = [s.id for s in pool]
-            else:
-                selected_ids = select(policy, items, replay_share=cfg.mait.replay_share, seed=stage_seed(cfg.seed, name))
-            if items is not None and policy != "all":
-                selected_ids = top_up(selected_ids, items, min_size=round(cfg.mait.min_selected_share * len(pool)),
-                                      seed=stage_seed(cfg.seed, name + "/top_up"))
-            if not selected_ids:
+            sel = round_selection(arm, items, [s.id for s in pool], cfg.mait, seed=stage_seed(cfg.seed, name),
+                                  top_up_seed=stage_seed(cfg.seed, name + "/top_up"))
+            if sel.fallback:
                 run.log(f"{name}: the policy selected nothing; training on the whole pool this round")
-                selected_ids = [s.id for s in pool]
             by_id = {s.id: s for s in pool}
-            selected = [by_id[i] for i in selected_ids]
-            m.update({"policy": policy, "n_selected": len(selected), "n_refine": 0,
-                      "selected_by_category": _count(s.category for s in selected)})
-            if arm == "mait_refine" and items is not None:
-                n_ref = round(cfg.refine_corpus.ratio * len(selected))
-                from toolace_r.models.prompting import load_prompt_config
-
-                refs, info = refinement_examples(by_id, items, n=n_ref, correct_share=cfg.refine_corpus.correct_share,
-                                                 seed=stage_seed(cfg.seed, name + "/refine"),
-                                                 prompt_cfg=load_prompt_config(base),
-                                                 gold_keep=cfg.refine_corpus.gold_keep)
+            selected = [by_id[i] for i in sel.ids]
+            m.update({"policy": sel.policy, "n_selected": len(selected), "n_refine": 0,
+                      "selected_by_category": dict(sorted(Counter(s.category for s in selected).items()))})
+            corpus = round_refinement(arm, len(selected), by_id, items, cfg.refine_corpus,
+                                      seed=stage_seed(cfg.seed, name + "/refine"), model=base)
+            if corpus is not None:
+                refs, info = corpus
                 m.update(info)
                 m["n_refine"] = len(refs)
                 write_jsonl(out / "refine.jsonl", refs)
-            write_json(out / "selected.json", selected_ids)
+            write_json(out / "selected.json", sel.ids)
             write_jsonl(out / "train_samples.jsonl", selected)
-            inputs: dict[str, Any] = {"samples": out / "train_samples.jsonl"}
-            if m["n_refine"]:
-                inputs["examples"] = out / "refine.jsonl"
-            train_m = _train(run, name, base, out, cfg.train.steps_per_round, cfg.train.lr, **inputs)
-            m.update({f"train_{k}": v for k, v in train_m.items()})
-            m["selected_ids_sha"] = hashlib.sha256("\n".join(selected_ids).encode()).hexdigest()[:12]
-    sel = json.loads((run.stage_dir(name) / "selected.json").read_text(encoding="utf-8"))
-    return {"selected_ids": sel, **(run.done(name) or {})}
-
-
-def _count(items: Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for x in items:
-        out[x] = out.get(x, 0) + 1
-    return dict(sorted(out.items()))
+            train_m = _train(run, name, base, out, cfg.train.steps_per_round, cfg.train.lr,
+                             samples=out / "train_samples.jsonl",
+                             examples=out / "refine.jsonl" if m["n_refine"] else None)
+            # the SFT's own metrics, under train_ (TRL's train_loss stays train_loss)
+            m.update({k if k.startswith("train_") else f"train_{k}": v for k, v in train_m.items()})
+            m["selected_ids_sha"] = hashlib.sha256("\n".join(sel.ids).encode()).hexdigest()[:12]
+    return json.loads((run.stage_dir(name) / "selected.json").read_text(encoding="utf-8"))
 
 
 def _evaluate(run: Run, model: Path, split: str, n: int, modes: list[str], out: Path) -> dict[str, Any]:
     """Evaluate ``model`` on the first ``n`` samples of ``split``; writes outputs.jsonl and
     summary.json into ``out``; returns the summary by mode."""
-    from toolace_r import launch
-
     cfg = run.cfg
-    task = {"task": "eval", **_generation(run, model), "samples": str(_split_file(run, split)), "limit": n,
-            "modes": list(modes), "max_rounds": cfg.eval.max_rounds, "max_new_tokens": cfg.eval.max_new_tokens,
-            "out": str(out)}
+    task = EvalTask(**_generation(run, model), samples=_split_file(run, split), limit=n, modes=list(modes),
+                    max_rounds=cfg.eval.max_rounds, max_new_tokens=cfg.eval.max_new_tokens, out=out)
     return launch.run(task, out / "job", cfg.launch)
 
 
-def _stage_dev(run: Run, arm: str, t: int, model: Path, dev: list[Any]) -> float:
+def _stage_dev(run: Run, arm: str, t: int, model: Path, dev: list[Sample]) -> float:
     name = f"{arm}/r{t}/dev"
     if not run.done(name):
         with run.stage(name) as (out, m):
@@ -390,7 +351,7 @@ def _stage_dev(run: Run, arm: str, t: int, model: Path, dev: list[Any]) -> float
     return float(run.done(name)["dev_accuracy"])  # type: ignore[index]
 
 
-def _stage_eval(run: Run, arm: str, model: Path, test: list[Any], round_: int) -> dict[str, Any]:
+def _stage_eval(run: Run, arm: str, model: Path, test: list[Sample], round_: int) -> dict[str, Any]:
     cfg = run.cfg
     name = f"eval/{arm}"
     if not run.done(name):

@@ -1,0 +1,325 @@
+"""One round of model-aware iterative training (MAIT) with the self-refinement corpus
+(method.md 1.1, 1.2), top to bottom, and the arms of the ablation.
+
+A round of an arm, for the current model M_t and the pool D (:func:`toolace_r.pipeline.run_pipeline`
+runs these steps as resumable stages, in this order, and asks this module for every decision)::
+
+    probe    k answers per x in D at temperature > 0, each scored by the checker
+             (:func:`probe`): c(x) = number correct, p(x) = c(x) / k. Arms that do not probe
+             skip it. One batched generation call: the k samples of a prompt share its prefill
+             (``hf``) or are one request with ``SamplingParams(n=k)`` (``vllm``).
+    select   D_t = policy(D, p) (:func:`round_selection`, with :func:`select` and :func:`top_up`)
+               frontier    (default) 0 < p < 1, plus a replay share of mastered (p = 1) and
+                           unsolved (p = 0) samples
+               progressive pass@k = 1 (c > 0): what the model can already solve sometimes
+               all         every sample (plain iterated SFT, the ablation baseline)
+             a selection under ``mait.min_selected_share`` of the pool is topped up with random
+             pool samples; an empty one falls back to the whole pool
+    corpus   R_t from the same k answers (:func:`round_refinement`, :func:`refinement_examples`):
+             (x, wrong y') -> gold, (x, right y') -> y' unchanged; arm ``mait_refine`` only
+    SFT      M_{t+1} = SFT(M_t, D_t + R_t) for ``train.steps_per_round`` optimizer steps
+    dev      greedy dev accuracy of M_{t+1}
+    stop     (:func:`stop_reason`) the selected set stopped growing (progressive) or is unchanged
+             (other policies), or dev accuracy fell below the best round's
+    best     the arm's best round on dev is the model it is evaluated with (:class:`ArmRounds`)
+
+The arms (:data:`ARMS`, named in the config's ``arms``) are values of :class:`Arm`: ``plain``
+(policy ``all``, no probe, no refinement corpus), ``mait`` (the config's ``mait.policy``, probes),
+``mait_refine`` (``mait`` plus the refinement corpus).
+
+Where this departs from the paper (method.md 1.4: what it leaves open is our choice):
+
+- M_0 is a warm-up SFT of the base model when it cannot emit calls yet (the embedded model).
+- The default policy is ``frontier``; the paper's first version is ``progressive``.
+- Every arm trains the same number of optimizer steps per round (not epochs over D_t), so the
+  ablation compares data, not compute; a small D_t is therefore topped up (else it is seen for
+  dozens of epochs and overfits), and an empty one falls back to the whole pool.
+- The refinement corpus is ``refine_corpus.ratio`` examples per selected sample, drawn from the
+  probe answers of the whole pool (each distinct answer of a sample once), with
+  ``refine_corpus.correct_share`` of them keeping a right previous answer; with
+  ``refine_corpus.gold_keep`` gold answers stand in where the model's own right answers run short.
+- Early stops apply to the model-aware arms only (the ``plain`` baseline runs every round); a
+  dev accuracy equal to the best so far does not stop a round, only a drop does. Every arm,
+  ``plain`` included, is evaluated with its best round on dev (the earliest of equals).
+- ``train.continue_from=initial`` restarts every round's SFT from M_0 (the probe still samples
+  the latest model).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from toolace_r.models.prompting import PromptConfig, build_messages, load_prompt_config, refine_messages, target_text
+from toolace_r.scoring import score_answer
+
+if TYPE_CHECKING:
+    from toolace_r.config import MaitConfig, RefineCorpusConfig
+    from toolace_r.data.schema import Sample
+    from toolace_r.models.generation import Generator
+
+
+# ------------------------------------------------------------------------------------------
+# the arms
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm of the ablation. ``policy``: its selection policy (None: the config's
+    ``mait.policy``); ``probes``: it probes the model each round, selects model-aware and may stop
+    early; ``refine_corpus``: it adds the self-refinement corpus to each round's SFT data."""
+
+    name: str
+    title: str
+    policy: str | None
+    probes: bool
+    refine_corpus: bool
+
+    def selection_policy(self, configured: str) -> str:
+        return self.policy if self.policy is not None else configured
+
+
+PLAIN = Arm("plain", "(a) plain SFT", policy="all", probes=False, refine_corpus=False)
+MAIT = Arm("mait", "(b) MAIT", policy=None, probes=True, refine_corpus=False)
+MAIT_REFINE = Arm("mait_refine", "(c) MAIT + refinement corpus", policy=None, probes=True, refine_corpus=True)
+ARMS: dict[str, Arm] = {a.name: a for a in (PLAIN, MAIT, MAIT_REFINE)}
+
+
+def arms(names: Sequence[str]) -> list[Arm]:
+    """The arms the config names (``arms: [plain, mait, mait_refine]``), in its order."""
+    unknown = [n for n in names if n not in ARMS]
+    if unknown:
+        raise ValueError(f"unknown arm(s) {unknown}; arms are {list(ARMS)}")
+    return [ARMS[n] for n in names]
+
+
+# ------------------------------------------------------------------------------------------
+# probe
+
+
+@dataclass
+class ProbeItem:
+    """The probe's record of one pool sample: its k answers and the checker's verdict on each."""
+
+    id: str
+    answers: list[str]
+    correct: list[bool]
+    tokens: int
+
+    @property
+    def p(self) -> float:
+        return sum(self.correct) / len(self.correct) if self.correct else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "answers": self.answers, "correct": self.correct, "tokens": self.tokens}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ProbeItem":
+        return cls(d["id"], list(d["answers"]), list(d["correct"]), int(d["tokens"]))
+
+
+def probe(generator: Generator, samples: Sequence[Sample], *, k: int, temperature: float, top_p: float,
+          max_new_tokens: int, seed: int, prompt_cfg: PromptConfig | None = None,
+          positions: Sequence[int] | None = None) -> list[ProbeItem]:
+    """k answers per sample from the current model, each scored by the checker. ``positions``:
+    where these samples stand in the pool when this is one process's share of it (the answers
+    of a sample depend only on ``seed`` and its position, not on the share)."""
+    prompt_cfg = prompt_cfg or getattr(generator, "prompt_config", None)
+    prompts = [build_messages(s, prompt_cfg) for s in samples]
+    outs = generator.generate(prompts, n=k, temperature=temperature, top_p=top_p,
+                              max_new_tokens=max_new_tokens, seed=seed, positions=positions)
+    items = []
+    for s, comps in zip(samples, outs):
+        answers = [c.text for c in comps]
+        items.append(ProbeItem(s.id, answers, [score_answer(s, a) for a in answers], sum(c.n_tokens for c in comps)))
+    return items
+
+
+def p_histogram(items: Sequence[ProbeItem], k: int) -> dict[str, int]:
+    """How many pool items had c = 0 .. k correct answers."""
+    hist = {str(c): 0 for c in range(k + 1)}
+    for it in items:
+        hist[str(sum(it.correct))] += 1
+    return hist
+
+
+# ------------------------------------------------------------------------------------------
+# select
+
+
+def select(policy: str, items: Sequence[ProbeItem], *, replay_share: float, seed: int) -> list[str]:
+    """The ids of the samples to train on this round, in pool order."""
+    if policy == "all":
+        return [it.id for it in items]
+    if policy == "progressive":
+        return [it.id for it in items if any(it.correct)]
+    if policy != "frontier":
+        raise ValueError(f"unknown selection policy {policy!r}")
+    frontier = [it.id for it in items if 0 < it.p < 1]
+    mastered = [it.id for it in items if it.p == 1]
+    unsolved = [it.id for it in items if it.p == 0]
+    rng = random.Random(seed)
+    n_replay = max(1, round(replay_share * len(frontier))) if replay_share > 0 else 0
+    chosen = set(frontier)
+    for group in (mastered, unsolved):
+        chosen.update(rng.sample(group, min(n_replay, len(group))))
+    return [it.id for it in items if it.id in chosen]
+
+
+def top_up(selected: list[str], items: Sequence[ProbeItem], *, min_size: int, seed: int) -> list[str]:
+    """Grow a too-small selection to ``min_size`` with random other pool items (seeded), in pool
+    order. With a fixed number of optimizer steps per round, a tiny frontier set would be seen
+    for dozens of epochs and overfit; the top-up keeps the round's data varied."""
+    if len(selected) >= min_size:
+        return selected
+    chosen = set(selected)
+    rest = [it.id for it in items if it.id not in chosen]
+    chosen.update(random.Random(seed).sample(rest, min(len(rest), min_size - len(selected))))
+    return [it.id for it in items if it.id in chosen]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A round's training set D_t: the policy applied, the ids in pool order, and whether the
+    policy selected nothing so that the whole pool stands in."""
+
+    policy: str
+    ids: list[str]
+    fallback: bool
+
+
+def round_selection(arm: Arm, items: Sequence[ProbeItem] | None, pool_ids: Sequence[str], cfg: MaitConfig, *,
+                    seed: int, top_up_seed: int) -> Selection:
+    """D_t for ``arm``: its policy over the probe ``items`` (None for an arm that does not probe:
+    the whole pool), topped up to ``cfg.min_selected_share`` of the pool unless the policy is
+    ``all``; the whole pool when that leaves nothing."""
+    policy = arm.selection_policy(cfg.policy)
+    if items is None:
+        ids = list(pool_ids)
+    else:
+        ids = select(policy, items, replay_share=cfg.replay_share, seed=seed)
+        if policy != "all":
+            ids = top_up(ids, items, min_size=round(cfg.min_selected_share * len(pool_ids)), seed=top_up_seed)
+    return Selection(policy, ids or list(pool_ids), fallback=not ids)
+
+
+# ------------------------------------------------------------------------------------------
+# refinement corpus
+
+
+def round_refinement(arm: Arm, n_selected: int, samples_by_id: dict[str, Sample], items: Sequence[ProbeItem] | None,
+                     cfg: RefineCorpusConfig, *, seed: int,
+                     model: str | Path) -> tuple[list[dict[str, Any]], dict[str, int]] | None:
+    """R_t for ``arm``: ``cfg.ratio`` refinement examples per selected sample, from the probe's
+    answers (see :func:`refinement_examples`), in the prompt format of ``model`` (the round's SFT
+    base); None for an arm without the refinement corpus."""
+    if not arm.refine_corpus or items is None:
+        return None
+    return refinement_examples(samples_by_id, items, n=round(cfg.ratio * n_selected), correct_share=cfg.correct_share,
+                               seed=seed, prompt_cfg=load_prompt_config(model), gold_keep=cfg.gold_keep)
+
+
+def refinement_examples(samples_by_id: dict[str, Sample], items: Sequence[ProbeItem], *, n: int,
+                        correct_share: float, seed: int, prompt_cfg: PromptConfig | None = None,
+                        gold_keep: bool = False) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Up to ``n`` refinement examples from the probe's own answers.
+
+    A wrong previous answer gets the gold answer as target; a right one gets itself, unchanged,
+    which teaches the model when to stop. ``correct_share`` of them (as far as there are such
+    answers) have a right previous answer. Each (sample, distinct answer) pair is used once.
+
+    A weak model has few right answers: the corpus would then be mostly "change it", and the
+    model learns to change right answers too. With ``gold_keep``, when the model's own right
+    answers are fewer than ``correct_share`` asks, gold answers stand in as right previous answers
+    (target: the same, unchanged), for samples where none of its right answers already is one."""
+    wrong, right = [], []
+    for it in items:
+        if it.id not in samples_by_id:
+            continue
+        seen = set()
+        for a, ok in zip(it.answers, it.correct):
+            key = _spaced(a)
+            if key in seen:
+                continue
+            seen.add(key)
+            (right if ok else wrong).append((it.id, a))
+    rng = random.Random(seed)
+    rng.shuffle(wrong)
+    rng.shuffle(right)
+    want_right, own_right, n_gold = round(n * correct_share), len(right), 0
+    if gold_keep and own_right < want_right:
+        have = {(i, _spaced(a)) for i, a in right}
+        gold = [(it.id, target_text(samples_by_id[it.id])) for it in items if it.id in samples_by_id]
+        gold = [(i, g) for i, g in gold if (i, _spaced(g)) not in have]
+        rng.shuffle(gold)
+        n_gold = min(len(gold), want_right - own_right)
+        right = right + gold[:n_gold]
+    n_right = min(len(right), want_right)
+    n_wrong = min(len(wrong), n - n_right)
+    n_right = min(len(right), n - n_wrong)  # fill from the other side when one runs short
+    picked = [(i, a, False) for i, a in wrong[:n_wrong]] + [(i, a, True) for i, a in right[:n_right]]
+    rng.shuffle(picked)
+    examples = []
+    for sid, prev, ok in picked:
+        sample = samples_by_id[sid]
+        messages, tools = refine_messages(sample, prev, prompt_cfg)
+        examples.append({"messages": messages, "tools": tools,
+                         "target": prev.strip() if ok else target_text(sample)})
+    return examples, {"refine_wrong_prev": n_wrong, "refine_right_prev": n_right,
+                      "refine_right_prev_gold": n_gold, "refine_candidates_wrong": len(wrong),
+                      "refine_candidates_right": own_right}
+
+
+# ------------------------------------------------------------------------------------------
+# stop rule and best round
+
+
+def stop_reason(policy: str, selected: Sequence[str], previous: Sequence[str] | None, dev_accuracy: float,
+                best_dev: float, *, stop_when_unchanged: bool) -> str | None:
+    """Why a model-aware arm stops after this round, or None to go on: its selected set stopped
+    growing (``progressive``) or did not change (other policies), when ``stop_when_unchanged``;
+    or its dev accuracy fell below the best round's so far."""
+    stop = None
+    if stop_when_unchanged and previous is not None:
+        if policy == "progressive" and len(selected) <= len(previous):
+            stop = "selected set stopped growing"
+        elif list(selected) == list(previous):
+            stop = "selected set unchanged"
+    if dev_accuracy < best_dev:
+        stop = stop or "dev accuracy stopped rising"
+    return stop
+
+
+@dataclass
+class ArmRounds:
+    """One arm's rounds so far: the previous selection (for the stop rule) and the best round on
+    dev, whose model the arm is evaluated with. Before any round the best is the starting model,
+    round -1."""
+
+    arm: Arm
+    policy: str
+    stop_when_unchanged: bool
+    best_model: Path
+    best_round: int = -1
+    best_dev: float = -1.0
+    previous: list[str] | None = None
+
+    def record(self, t: int, model: Path, selected: list[str], dev_accuracy: float) -> str | None:
+        """Book round ``t`` (its new model, D_t and dev accuracy); return why the arm stops now,
+        or None. Only arms that probe stop early: the plain baseline runs every round."""
+        stop = None
+        if self.arm.probes:
+            stop = stop_reason(self.policy, selected, self.previous, dev_accuracy, self.best_dev,
+                               stop_when_unchanged=self.stop_when_unchanged)
+        if dev_accuracy > self.best_dev:
+            self.best_dev, self.best_model, self.best_round = dev_accuracy, model, t
+        self.previous = selected
+        return stop
+
+
+def _spaced(text: str) -> str:
+    """The text with its runs of whitespace made single spaces: two answers that differ only
+    there are the same answer."""
+    return " ".join(text.split())
