@@ -15,9 +15,9 @@ import unicodedata
 from collections import Counter
 from typing import Any, Iterable
 
-from toolace_r.calls.calltypes import Call
+from toolace_r.calls.calltypes import Call, CallLike
 
-def as_call(c: Any) -> Call:
+def as_call(c: CallLike) -> Call:
     """Accept a Call, any object with .name/.arguments, a (name, args) pair or {name: args}."""
     if isinstance(c, Call):
         return c
@@ -55,12 +55,12 @@ def format_value(v: Any) -> str:
     return json.dumps(str(v), ensure_ascii=False)
 
 
-def format_call(call: Any) -> str:
+def format_call(call: CallLike) -> str:
     c = as_call(call)
     return f"{c.name}(" + ", ".join(f"{k}={format_value(v)}" for k, v in c.arguments.items()) + ")"
 
 
-def format_calls(calls: Iterable[Any]) -> str:
+def format_calls(calls: Iterable[CallLike]) -> str:
     """Canonical Python-call text: ``[f(a=1, b="x"), g(c=[1, 2])]``.
 
     A call that Python syntax cannot carry (a function or argument name that is not an
@@ -73,7 +73,7 @@ def format_calls(calls: Iterable[Any]) -> str:
     return json.dumps([{"name": c.name, "arguments": c.arguments} for c in calls], ensure_ascii=False, default=str)
 
 
-def _python_name(name: Any, dotted: bool = False) -> bool:
+def _python_name(name: object, dotted: bool = False) -> bool:
     if not isinstance(name, str):
         return False
     parts = name.split(".") if dotted else [name]
@@ -97,13 +97,13 @@ def _canon(v: Any) -> Any:
     return ("o", repr(v))
 
 
-def call_key(call: Any) -> tuple:
+def call_key(call: CallLike) -> tuple:
     """Hashable canonical form of one call: argument order ignored."""
     c = as_call(call)
     return (c.name, frozenset((k, _canon(v)) for k, v in c.arguments.items()))
 
 
-def calls_equal(a: Iterable[Any], b: Iterable[Any]) -> bool:
+def calls_equal(a: Iterable[CallLike], b: Iterable[CallLike]) -> bool:
     """Same calls, argument order and parallel call order ignored (a multiset compare)."""
     try:
         return Counter(call_key(c) for c in a) == Counter(call_key(c) for c in b)

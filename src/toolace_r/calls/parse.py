@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 from toolace_r.calls.decode import decode_bfcl
 from toolace_r.calls.format import calls_equal
@@ -21,7 +20,7 @@ _TOOL_CALL_RE = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
 _CALL_START_RE = re.compile(r"^\s*[A-Za-z_][\w.]*\s*\(")
 
 
-def parse_calls(text: Any) -> ParseResult:
+def parse_calls(text: object) -> ParseResult:
     """Parse model text into calls; never raises.
 
     Accepted: the Python-call list (``[f(a=1), g.h(b=[1, 2])]``, brackets optional), JSON
@@ -101,7 +100,7 @@ def _parse_json_calls(s: str) -> ParseResult | None:
     return ParseResult(calls, "calls", "json")  # type: ignore[arg-type]
 
 
-def _json_call(obj: Any) -> Call | None:
+def _json_call(obj: object) -> Call | None:
     if not isinstance(obj, dict):
         return None
     if "function" in obj and isinstance(obj["function"], dict):  # OpenAI tool_calls entry

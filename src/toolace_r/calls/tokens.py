@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import keyword
 import re
-from typing import Any
 
 from toolace_r.calls.calltypes import MAX_DEPTH
 
@@ -143,7 +142,7 @@ def _quote_at(t: str) -> int:
     return len(t)
 
 
-def _number(t: str) -> Any:
+def _number(t: str) -> int | float | complex:
     if t.isdigit() and (t[0] != "0" or len(t) == 1):
         return int(t)
     last = t[-1]
@@ -160,7 +159,7 @@ def _number(t: str) -> Any:
     return int(t)
 
 
-def _fast_string(toks: list[str], i: int) -> tuple[Any, int]:
+def _fast_string(toks: list[str], i: int) -> tuple[str | bytes, int]:
     """One string token, or several in a row (implicitly concatenated)."""
     value = _string_value(toks[i])
     i += 1
@@ -173,7 +172,7 @@ def _fast_string(toks: list[str], i: int) -> tuple[Any, int]:
     return value, i
 
 
-def _string_value(t: str) -> Any:
+def _string_value(t: str) -> str | bytes:
     raw = is_bytes = False
     if t[0] != '"' and t[0] != "'":
         q = _quote_at(t)

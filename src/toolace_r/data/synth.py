@@ -25,6 +25,11 @@ not mention is ``["", default]`` (omitted, or given as its default).
 Determinism: every sample has its own ``random.Random`` seeded from a string (seed, split,
 part, index): Python seeds a str through SHA-512, so the corpus does not depend on hash
 randomisation, and iteration is over lists and sorted keys only.
+
+Where things live: the world (tools and value pools) is data, ``synth_tools.json``, read and
+validated by :mod:`toolace_r.data.synth_inventory`; templates and the wording of values,
+clauses and requests are in :mod:`toolace_r.data.synth_phrases`; this module draws samples
+and writes the corpus.
 """
 
 from __future__ import annotations

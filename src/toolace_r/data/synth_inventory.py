@@ -152,7 +152,7 @@ def build_inventory(path: str | Path = INVENTORY_PATH) -> list[SynthTool]:
     return tools
 
 
-def _tool(raw: Any, where: str) -> SynthTool:
+def _tool(raw: object, where: str) -> SynthTool:
     if not isinstance(raw, dict):
         raise InventoryError(f"{where}: expected an object")
     unknown = sorted(set(raw) - _TOOL_KEYS)
@@ -173,7 +173,7 @@ def _tool(raw: Any, where: str) -> SynthTool:
                      acts=list(raw.get("acts", [])), held_out=raw.get("held_out", False), group=raw.get("group", ""))
 
 
-def _param(raw: Any, tool: str) -> Param:
+def _param(raw: object, tool: str) -> Param:
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"]:
         raise InventoryError(f"{tool}: every parameter needs a 'name'")
     where = f"{tool} param {raw['name']!r}"
