@@ -164,7 +164,7 @@ def test_junk_never_raises(text):
 # --- the fast path must agree with the ast path wherever it answers -----------------------
 
 def _ast_only(text):
-    import toolace_r.calls as calls_mod
+    import toolace_r.calls.decode as calls_mod  # decode_bfcl looks its scanner up there
 
     saved = calls_mod._fast_decode
     calls_mod._fast_decode = lambda s: None
@@ -259,7 +259,7 @@ def _typed(v):
 
 def _both_with_message(text):
     """(result, message) of the fast path and of the ast path."""
-    import toolace_r.calls as calls_mod
+    import toolace_r.calls.decode as calls_mod  # decode_bfcl looks its scanner up there
 
     out = []
     for fast in (True, False):
@@ -277,7 +277,7 @@ def _both_with_message(text):
 
 def _fast_answers(text):
     """Whether the scanner decides ``text`` itself (calls or a failure), without ast."""
-    import toolace_r.calls as calls_mod
+    import toolace_r.calls.decode as calls_mod  # decode_bfcl looks its scanner up there
 
     s = text.strip("`\n ")
     s = s if s.startswith("[") else "[" + s
