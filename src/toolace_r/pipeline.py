@@ -369,8 +369,9 @@ def _count(items: Any) -> dict[str, int]:
 
 
 def _evaluate(run: Run, model: Path, split: str, n: int, modes: list[str], out: Path) -> dict[str, Any]:
-    """Evaluate ``model`` on the first ``n`` samples of ``split``; writes outputs.jsonl and
-    summary.json into ``out``; returns the summary by mode."""
+    """Evaluate ``model`` on the first ``n`` samples of ``split`` (scored in strict mode); writes
+    outputs.jsonl (one row per sample and mode) and summary.json into ``out``; returns the summary
+    by mode (:mod:`toolace_r.evaluation`)."""
     from toolace_r import launch
 
     cfg = run.cfg
@@ -391,6 +392,10 @@ def _stage_dev(run: Run, arm: str, t: int, model: Path, dev: list[Any]) -> float
 
 
 def _stage_eval(run: Run, arm: str, model: Path, test: list[Any], round_: int) -> dict[str, Any]:
+    """Evaluate the arm's chosen model on the test split in every ``eval.modes`` mode; state.json
+    records the headline numbers per mode, summary.json the whole summary by mode."""
+    from toolace_r.evaluation import run_summary
+
     cfg = run.cfg
     name = f"eval/{arm}"
     if not run.done(name):
@@ -398,5 +403,5 @@ def _stage_eval(run: Run, arm: str, model: Path, test: list[Any], round_: int) -
             summary = _evaluate(run, model, "test", len(test), cfg.eval.modes, out)
             m["arm"] = arm
             m["round"] = round_  # the round whose model is evaluated (best on dev)
-            m["summary"] = {mode: {k: v for k, v in s.items() if k != "groups"} for mode, s in summary.items()}
+            m["summary"] = {mode: run_summary(s) for mode, s in summary.items()}
     return json.loads((run.stage_dir(name) / "summary.json").read_text(encoding="utf-8"))
