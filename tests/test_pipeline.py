@@ -43,8 +43,9 @@ def test_quick_config_end_to_end(tmp_path):
         assert heading in report
     # the fixed / broken counts agree with the verdicts in the evaluation's outputs
     rows = [json.loads(line) for line in (run_dir / "stages/eval/mait_refine/outputs.jsonl").read_text().splitlines()]
-    fixed = sum(1 for r in rows if r["modes"]["adaptive"]["valid"] and not r["modes"]["none"]["valid"])
-    broken = sum(1 for r in rows if r["modes"]["none"]["valid"] and not r["modes"]["adaptive"]["valid"])
+    valid = {(r["id"], r["mode"]): r["valid"] for r in rows}  # one row per sample and mode
+    fixed = sum(1 for (i, m), ok in valid.items() if m == "adaptive" and ok and not valid[i, "none"])
+    broken = sum(1 for (i, m), ok in valid.items() if m == "adaptive" and not ok and valid[i, "none"])
     assert f"| (c) MAIT + refinement corpus | adaptive | {fixed} | {broken} | {fixed - broken:+d} |" in report
     for png in ("dev_accuracy.png", "ablation.png", "categories.png"):
         assert (run_dir / png).stat().st_size > 1000

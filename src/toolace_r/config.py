@@ -26,13 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from toolace_r import mait
 from toolace_r.models.embedded import SIZES
 from toolace_r.models.generation import BACKENDS
 from toolace_r.models.sft import PRECISIONS
 from toolace_r.refine import parse_mode
 
 POLICIES = ("frontier", "progressive", "all")
-ARMS = ("plain", "mait", "mait_refine")
+ARMS = tuple(mait.ARMS)  # the arm values and their titles live in mait.py
 LAUNCHERS = ("none", "accelerate", "torchrun")
 MODEL_SIZES = tuple(SIZES)
 # A run trains its own model, so it generates from local weights: not from a served model (openai).

@@ -210,19 +210,26 @@ def _probe(task: ProbeTask) -> dict[str, Any]:
 
 
 def _eval(task: EvalTask) -> dict[str, Any]:
+    """Evaluate the task's samples in its refinement modes, scored in strict mode; rank 0 writes
+    ``outputs.jsonl`` (rows mode by mode, :mod:`toolace_r.evaluation`) and ``summary.json``
+    (summary by mode). Returns the summary."""
     from toolace_r.data.io import write_json, write_jsonl
-    from toolace_r.evaluation import evaluate, summarize
+    from toolace_r.evaluation import evaluate, sample_items, summarize_modes
 
     samples = _samples(task)
+    modes = list(task.modes)
     positions, mine = distributed.shard(samples)
     with _generator(task) as gen:
-        records, _ = evaluate(gen, mine, task.modes, max_rounds=task.max_rounds,
-                              max_new_tokens=task.max_new_tokens)
-    merged = distributed.gather_in_order(list(zip(positions, records)), len(samples))
-    summary = summarize(merged, task.modes)
+        rows, _ = evaluate(gen, sample_items(mine), modes, checker_mode="strict", max_rounds=task.max_rounds,
+                           max_new_tokens=task.max_new_tokens)
+    # gathered per sample (its row in every mode), then laid out mode by mode as one process writes them
+    per_sample = [rows[k::len(mine)] for k in range(len(mine))]
+    merged = distributed.gather_in_order(list(zip(positions, per_sample)), len(samples))
+    rows = [group[j] for j in range(len(modes)) for group in merged]
+    summary = summarize_modes(rows, modes)
     if distributed.is_main():
         out = Path(task.out)
         out.mkdir(parents=True, exist_ok=True)
-        write_jsonl(out / "outputs.jsonl", merged)
+        write_jsonl(out / "outputs.jsonl", rows)
         write_json(out / "summary.json", summary)
     return summary

@@ -55,6 +55,7 @@ from toolace_r.config import RunConfig, config_from_dict, save_config, to_dict
 from toolace_r.data.io import read_samples, write_json, write_jsonl
 from toolace_r.data.schema import Sample
 from toolace_r.data.synth import write_corpus
+from toolace_r.evaluation import run_summary
 from toolace_r.mait import Arm, ArmRounds, ProbeItem, arms, p_histogram, round_refinement, round_selection
 from toolace_r.models.embedded import init_model
 from toolace_r.models.sft import SFTSettings
@@ -333,8 +334,9 @@ def _stage_train(run: Run, arm: Arm, t: int, base: Path, pool: list[Sample], ite
 
 
 def _evaluate(run: Run, model: Path, split: str, n: int, modes: list[str], out: Path) -> dict[str, Any]:
-    """Evaluate ``model`` on the first ``n`` samples of ``split``; writes outputs.jsonl and
-    summary.json into ``out``; returns the summary by mode."""
+    """Evaluate ``model`` on the first ``n`` samples of ``split`` (scored in strict mode); writes
+    outputs.jsonl (one row per sample and mode) and summary.json into ``out``; returns the summary
+    by mode (:mod:`toolace_r.evaluation`)."""
     cfg = run.cfg
     task = EvalTask(**_generation(run, model), samples=_split_file(run, split), limit=n, modes=list(modes),
                     max_rounds=cfg.eval.max_rounds, max_new_tokens=cfg.eval.max_new_tokens, out=out)
@@ -352,6 +354,8 @@ def _stage_dev(run: Run, arm: str, t: int, model: Path, dev: list[Sample]) -> fl
 
 
 def _stage_eval(run: Run, arm: str, model: Path, test: list[Sample], round_: int) -> dict[str, Any]:
+    """Evaluate the arm's chosen model on the test split in every ``eval.modes`` mode; state.json
+    records the headline numbers per mode, summary.json the whole summary by mode."""
     cfg = run.cfg
     name = f"eval/{arm}"
     if not run.done(name):
@@ -359,5 +363,5 @@ def _stage_eval(run: Run, arm: str, model: Path, test: list[Sample], round_: int
             summary = _evaluate(run, model, "test", len(test), cfg.eval.modes, out)
             m["arm"] = arm
             m["round"] = round_  # the round whose model is evaluated (best on dev)
-            m["summary"] = {mode: {k: v for k, v in s.items() if k != "groups"} for mode, s in summary.items()}
+            m["summary"] = {mode: run_summary(s) for mode, s in summary.items()}
     return json.loads((run.stage_dir(name) / "summary.json").read_text(encoding="utf-8"))

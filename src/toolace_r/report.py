@@ -1,18 +1,27 @@
 """The run report: ``report.md``, PNG plots, and a one-screen summary, built from the stage
-records in ``state.json`` and the evaluation summaries. Everything here is read back from the run
-folder, so a report can be rebuilt at any time (``toolace-r run --resume`` does it last)."""
+records in ``state.json`` and the evaluation stages' files (``summary.json``: the summary by mode,
+``outputs.jsonl``: the output rows; formats in :mod:`toolace_r.evaluation`). Everything here is
+read back from the run folder, so a report can be rebuilt at any time (``toolace-r run --resume``
+does it last). matplotlib is imported only to draw the plots."""
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-ARM_TITLES = {"plain": "(a) plain SFT", "mait": "(b) MAIT", "mait_refine": "(c) MAIT + refinement corpus"}
+from toolace_r.data.io import atomic_write_text
+from toolace_r.evaluation import read_rows, refinement_flips
+from toolace_r.mait import ARMS
+
+if TYPE_CHECKING:
+    from toolace_r.pipeline import Run
+
+# the titles live with the arms themselves (mait.Arm)
+ARM_TITLES = {name: arm.title for name, arm in ARMS.items()}
 
 
-def _eval_summaries(run: Any) -> dict[str, dict[str, Any]]:
+def _eval_summaries(run: "Run") -> dict[str, dict[str, Any]]:
     out = {}
     for arm in run.cfg.arms:
         f = run.stage_dir(f"eval/{arm}") / "summary.json"
@@ -21,7 +30,7 @@ def _eval_summaries(run: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _dev_curves(run: Any) -> dict[str, list[tuple[int, float]]]:
+def _dev_curves(run: "Run") -> dict[str, list[tuple[int, float]]]:
     curves: dict[str, list[tuple[int, float]]] = {}
     for name, m in run.state["stages"].items():
         if name.endswith("/dev"):
@@ -60,36 +69,27 @@ def goals(summaries: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _refinement_flips(run: Any) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per arm and refinement mode: how many test samples refinement fixed and broke, from the
-    evaluation's outputs.jsonl (each record holds every mode's verdict for the sample)."""
+def _refinement_flips(run: "Run") -> dict[str, dict[str, dict[str, Any]]]:
+    """Per arm and refinement mode: how many test samples refinement fixed and broke against the
+    first pass, from the evaluation's output rows."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for arm in run.cfg.arms:
         f = run.stage_dir(f"eval/{arm}") / "outputs.jsonl"
-        if not f.is_file():
-            continue
-        by_mode: dict[str, dict[str, Any]] = {}
-        for line in f.read_text(encoding="utf-8").splitlines():
-            rec = json.loads(line)
-            modes = rec.get("modes", {})
-            if "none" not in modes:
-                break
-            first = modes["none"]["valid"]
-            for mode, m in modes.items():
-                if mode == "none":
-                    continue
-                d = by_mode.setdefault(mode, {"fixed": 0, "broken": 0, "broken_by_category": Counter()})
-                if m["valid"] and not first:
-                    d["fixed"] += 1
-                elif first and not m["valid"]:
-                    d["broken"] += 1
-                    d["broken_by_category"][rec.get("category", "?")] += 1
-        if by_mode:
-            out[arm] = by_mode
+        if f.is_file():
+            flips = refinement_flips(read_rows(f))
+            if flips:
+                out[arm] = flips
     return out
 
 
-def write_report(run: Any) -> Path:
+def _groups(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """One mode's accuracy by group: ``category/<sample category>``, ``tools/...``, ``template/...``."""
+    out = {f"category/{c}": {"n": v["total"], "accuracy": v["accuracy"]} for c, v in summary["categories"].items()}
+    out.update({g: {"n": v["total"], "accuracy": v["accuracy"]} for g, v in summary.get("groups", {}).items()})
+    return out
+
+
+def write_report(run: "Run") -> Path:
     cfg = run.cfg
     summaries = _eval_summaries(run)
     curves = _dev_curves(run)
@@ -115,18 +115,19 @@ def write_report(run: Any) -> Path:
                   "per sample; tokens: generated tokens per sample, all passes.", ""]
         lines += ["### Goals", ""] + (goals(summaries) or ["- (not enough arms or modes to check)"]) + [""]
 
-        groups = sorted({g for s in summaries.values() for g in s[modes[0]]["groups"]})
+        by_group = {arm: {m: _groups(v) for m, v in s.items()} for arm, s in summaries.items()}
+        groups = sorted({g for s in by_group.values() for g in s[modes[0]]})
         lines += [f"## Test accuracy by group (mode `{modes[0]}`" + (", and `adaptive`" if "adaptive" in modes else "") + ")", "",
                   "| group | n | " + " | ".join(ARM_TITLES.get(a, a) for a in summaries) + " |",
                   "|---|---:|" + "---:|" * len(summaries)]
         for g in groups:
-            n = next(s[modes[0]]["groups"][g]["n"] for s in summaries.values() if g in s[modes[0]]["groups"])
+            n = next(s[modes[0]][g]["n"] for s in by_group.values() if g in s[modes[0]])
             cells = []
-            for s in summaries.values():
-                v = s[modes[0]]["groups"].get(g)
+            for s in by_group.values():
+                v = s[modes[0]].get(g)
                 cell = f"{100 * v['accuracy']:.1f}%" if v else "-"
                 if v and "adaptive" in s:
-                    cell += f" / {100 * s['adaptive']['groups'][g]['accuracy']:.1f}%"
+                    cell += f" / {100 * s['adaptive'][g]['accuracy']:.1f}%"
                 cells.append(cell)
             lines.append(f"| {g} | {n} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -156,7 +157,7 @@ def write_report(run: Any) -> Path:
     if rounds:
         lines += ["## Rounds", "", "| stage | policy | selected | refinement | by category | final train loss |", "|---|---|---:|---:|---|---:|"]
         for k, v in rounds:
-            loss = v.get("train_train_loss", v.get("train_final_loss", ""))
+            loss = v.get("train_loss", "")
             loss = f"{loss:.4f}" if isinstance(loss, float) else str(loss)
             cats = ", ".join(f"{c} {n}" for c, n in v.get("selected_by_category", {}).items())
             lines.append(f"| {k} | {v.get('policy', '')} | {v.get('n_selected', '')} | {v.get('n_refine', 0)} | {cats} | {loss} |")
@@ -183,14 +184,12 @@ def write_report(run: Any) -> Path:
     if plots:
         lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
 
-    from toolace_r.data.io import atomic_write_text
-
     out = run.dir / "report.md"
     atomic_write_text(out, ["\n".join(lines)])
     return out
 
 
-def _plots(run: Any, summaries: dict[str, Any], curves: dict[str, Any]) -> list[Path]:
+def _plots(run: "Run", summaries: dict[str, Any], curves: dict[str, Any]) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -226,11 +225,10 @@ def _plots(run: Any, summaries: dict[str, Any], curves: dict[str, Any]) -> list[
         paths.append(save(fig, "ablation.png"))
 
         mode = modes[0]
-        cats = sorted({g for s in summaries.values() for g in s[mode]["groups"] if g.startswith("category/")})
+        cats = sorted({c for s in summaries.values() for c in s[mode]["categories"]})
         fig, ax = plt.subplots(figsize=(7, 3.2))
-        _grouped_bars(ax, [c.split("/", 1)[1] for c in cats],
-                      {ARM_TITLES.get(a, a): [100 * summaries[a][mode]["groups"].get(c, {"accuracy": 0})["accuracy"]
-                                              for c in cats] for a in arms}, fontsize=7)
+        _grouped_bars(ax, cats, {ARM_TITLES.get(a, a): [100 * summaries[a][mode]["categories"].get(c, {"accuracy": 0})["accuracy"]
+                                                        for c in cats] for a in arms}, fontsize=7)
         ax.set_ylabel(f"test accuracy (%), {mode}")
         ax.legend(fontsize=7)
         paths.append(save(fig, "categories.png"))
@@ -246,7 +244,7 @@ def _grouped_bars(ax: Any, groups: list[str], series: dict[str, list[float]], fo
     ax.set_xticklabels(groups, fontsize=fontsize)
 
 
-def summary_text(run: Any) -> str:
+def summary_text(run: "Run") -> str:
     """A short plain-text summary for the end of `toolace-r run`."""
     summaries = _eval_summaries(run)
     lines = []

@@ -11,7 +11,7 @@ import pytest
 from evalfixtures import BFCL_ENTRIES, N_BFCL
 from typer.testing import CliRunner
 
-from toolace_r.eval_cli import eval_app
+from toolace_r.cli.eval import eval_app
 from toolace_r.cli.score import score
 from toolace_r.scoring import summarize
 

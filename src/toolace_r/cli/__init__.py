@@ -1,6 +1,5 @@
 """The `toolace-r` command line: the root app and one module per command group
-(:mod:`.score`, :mod:`.run`, :mod:`.data`, :mod:`.model`, :mod:`.serve`; ``eval`` still lives
-in :mod:`toolace_r.eval_cli`). Commands parse arguments and call library functions; each
+(:mod:`.score`, :mod:`.run`, :mod:`.eval`, :mod:`.data`, :mod:`.model`, :mod:`.serve`). Commands parse arguments and call library functions; each
 imports its heavy dependencies when it runs, so `toolace-r --help` and `toolace-r score` start fast."""
 
 from __future__ import annotations
@@ -10,8 +9,7 @@ from pathlib import Path
 import typer
 
 from toolace_r import __version__
-from toolace_r.cli import data, model, run, score, serve
-from toolace_r.eval_cli import eval_app
+from toolace_r.cli import data, eval, model, run, score, serve
 
 app = typer.Typer(
     help="ToolACE-R: model-aware iterative training and adaptive self-refinement for tool calling.",
@@ -22,7 +20,7 @@ app = typer.Typer(
 app.command("score", help="Score raw model outputs against BFCL-style gold answers.")(score.score)
 app.command("run", help="Run the ToolACE-R method end to end (embedded default with no arguments).")(run.run)
 app.command("serve", help="Serve a model (or refine an upstream server) behind an OpenAI-compatible API.")(serve.serve)
-app.add_typer(eval_app, name="eval", help="Evaluate a model on BFCL v4 or a JSONL of samples; 'compare' two evaluations.")
+app.add_typer(eval.eval_app, name="eval", help="Evaluate a model on BFCL v4 or a JSONL of samples; 'compare' two evaluations.")
 app.add_typer(data.data_app, name="data", help="Convert, export, synthesise and inspect tool-use data.")
 app.add_typer(model.model_app, name="model", help="Create the embedded from-scratch model.")
 app.add_typer(model.train_app, name="train", help="Fine-tune a model (SFT through TRL).")

@@ -6,9 +6,9 @@ raises :class:`QueueFull` at once when it is full (the server answers 429) and
 of the queue together with every job waiting behind it a moment later (``batch_wait``, 5 ms by
 default; up to ``max_batch`` jobs), and runs
 them in one thread, so that only that thread ever touches the generator. Jobs with the same
-sampling settings and refinement mode form one group: their first pass is a single batched
-``generator.generate`` call (n samples per prompt), then :func:`toolace_r.refine.refine` refines
-all of the group's answers together, one batched call per round. The algorithm does not know which
+sampling settings and refinement mode form one group, run by one :func:`toolace_r.refine.refine`
+call: the first pass is a single batched ``generator.generate`` call (n samples per prompt), then
+all of the group's answers are refined together, one batched call per round. The algorithm does not know which
 backend runs it: a local transformers or vLLM model, or, in upstream mode, an
 :class:`~toolace_r.models.generation.OpenAIGenerator` pointed at another server.
 
@@ -35,6 +35,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from toolace_r.models.prompting import build_messages
+from toolace_r.refine import RefineResult, Sampling, refine
+
 log = logging.getLogger("toolace_r.serve")
 
 
@@ -52,7 +55,7 @@ class ContextTooLong(ValueError):
 
 @dataclass
 class JobResult:
-    results: list[Any]  # one RefineResult per choice
+    results: list[RefineResult]  # one per choice
     first_tokens: list[int]  # tokens of each choice's first pass
     prompt_tokens: int  # tokens of the request's prompt (0 where the backend does not say)
 
@@ -218,36 +221,28 @@ class Engine:
         return outcomes
 
     def _run_group(self, jobs: list[Job]) -> list[JobResult | BaseException]:
-        from toolace_r.models.prompting import build_messages
-        from toolace_r.refine import refine
-
         gen = self.generator
         cfg = gen.prompt_config
         plan = jobs[0].plan
         outcomes: list[JobResult | BaseException | None] = [None] * len(jobs)
-        prompts, lengths, ok = [], [], []
+        lengths, ok = [], []
         for i, job in enumerate(jobs):
-            prompt = build_messages(job.sample, cfg)
-            n_prompt = prompt_length(gen, prompt)
+            n_prompt = prompt_length(gen, build_messages(job.sample, cfg))
             if self.context_limit and n_prompt is not None and n_prompt + plan.max_tokens > self.context_limit:
                 outcomes[i] = ContextTooLong(
                     f"the prompt has {n_prompt} tokens; with max_tokens {plan.max_tokens} that is over the "
                     f"model's context of {self.context_limit} tokens")
                 continue
-            prompts.append(prompt)
             lengths.append(n_prompt or 0)
             ok.append(i)
         if not ok:
             return outcomes  # type: ignore[return-value]
         seed = plan.seed if plan.seed is not None else random.randrange(2**31)
-        first = gen.generate(prompts, n=plan.n, temperature=plan.temperature, top_p=plan.top_p,
-                             max_new_tokens=plan.max_tokens, seed=seed)
-        # Every choice is refined on its own: the group's n x jobs answers go through refine at once.
-        flat_samples = [jobs[i].sample for i in ok for _ in range(plan.n)]
-        flat_first = [c for comps in first for c in comps]
-        results = refine(gen, flat_samples, plan.mode, max_rounds=plan.max_rounds, prompt_cfg=cfg,
-                         max_new_tokens=plan.max_tokens, first=flat_first)
+        # n sampled choices per request, each refined on its own: the group's n x jobs answers at once
+        results = refine(gen, [jobs[i].sample for i in ok], plan.mode, max_rounds=plan.max_rounds, prompt_cfg=cfg,
+                         max_new_tokens=plan.max_tokens,
+                         sampling=Sampling(n=plan.n, temperature=plan.temperature, top_p=plan.top_p, seed=seed))
         for k, i in enumerate(ok):
-            sl = slice(k * plan.n, (k + 1) * plan.n)
-            outcomes[i] = JobResult(results[sl], [c.n_tokens for c in flat_first[sl]], lengths[k])
+            mine = results[k * plan.n:(k + 1) * plan.n]
+            outcomes[i] = JobResult(mine, [r.first_tokens for r in mine], lengths[k])
         return outcomes  # type: ignore[return-value]

@@ -1,0 +1,164 @@
+"""``toolace-r eval`` as a library call: :class:`EvalOptions` (what to evaluate, checked when
+made) and :func:`run_eval` (load the bench and the model, evaluate, write the files)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from toolace_r import bfcl
+from toolace_r.evaluation.core import (EvalError, Log, bfcl_items, category_order, jsonl_items, parse_modes,
+                                       run_modes, score_outputs, summarize_modes)
+from toolace_r.evaluation.files import default_name, export_bfcl, write_results
+from toolace_r.models.generation import BACKENDS, make_generator
+from toolace_r.models.prompting import PromptConfig
+
+if TYPE_CHECKING:
+    from toolace_r.models.generation import Generator
+
+CHECKER_MODES = ("bfcl", "strict")
+PROMPT_STYLES = ("auto", "system", "template")
+
+
+def _opt(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class EvalOptions:
+    """The options of ``toolace-r eval`` (one field per flag). Checked when made:
+    :class:`EvalError` names the flag and what is wrong."""
+
+    model: str = field(metadata={"help": "Model directory or hub id (served model name for --backend openai)."})
+    bench: str = field(metadata={"help": "'bfcl' (BFCL v4) or a JSONL file of samples in our format."})
+    categories: Optional[str] = _opt(None, "Comma list. BFCL: simple_python, multiple, parallel, parallel_multiple, "
+                                     "irrelevance, live_simple, live_multiple, live_parallel, live_parallel_multiple, "
+                                     "live_irrelevance, live_relevance, or all / live / non_live (default all). "
+                                     "Samples: simple, multiple, ... (default all).")
+    limit: Optional[int] = _opt(None, "BFCL: first N entries per category. Samples: first N samples.")
+    refine_modes: Optional[list[str]] = _opt(None, "Refinement modes: none, adaptive, fixed:N; repeat or "
+                                             "comma-separate (default none,adaptive).")
+    max_rounds: int = _opt(3, "Most refinement rounds for adaptive.")
+    backend: str = _opt("hf", "hf, vllm or openai.")
+    base_url: Optional[str] = _opt(None, "openai backend: the endpoint (else OPENAI_BASE_URL).")
+    api_key_env: Optional[str] = _opt(None, "openai backend: the environment variable holding the API key.")
+    bfcl_data: Optional[str] = _opt(None, "bfcl-eval wheel, unpacked wheel, its data folder, or a gorilla "
+                                    "checkout (default: cached download).")
+    prompt_style: str = _opt("auto", "auto (what the model directory records), system or template.")
+    max_new_tokens: int = _opt(128, "Most tokens generated per pass.")
+    out: Optional[Path] = _opt(None, "Output folder (default runs/eval-<date>-<time>).")
+    export_bfcl_dir: Optional[Path] = _opt(None, "Also write the outputs as bfcl generate result files under this folder.")
+    checker_mode: str = _opt("bfcl", "Checker mode: bfcl (official verdicts) or strict.")
+    name: Optional[str] = _opt(None, "Label for the model in reports and export folders (default from --model).")
+    modes: list[str] = field(init=False, metadata={"help": "The refinement modes, parsed from refine_modes."})
+
+    def __post_init__(self) -> None:
+        # Cheap checks first, before any data or model is loaded.
+        if self.checker_mode not in CHECKER_MODES:
+            raise EvalError(f"--mode must be 'bfcl' or 'strict', not {self.checker_mode!r}")
+        if self.prompt_style not in PROMPT_STYLES:
+            raise EvalError(f"--prompt-style must be auto, system or template, not {self.prompt_style!r}")
+        if self.limit is not None and self.limit < 1:
+            raise EvalError(f"--limit must be >= 1, got {self.limit}")
+        if self.max_new_tokens < 1:
+            raise EvalError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
+        self.modes = parse_modes(self.refine_modes, self.max_rounds)
+        if self.bench != "bfcl" and (self.bfcl_data is not None or self.export_bfcl_dir is not None):
+            raise EvalError("--bfcl-data and --export-bfcl are for --bench bfcl")
+
+    @classmethod
+    def help(cls, name: str) -> str:
+        """The help text of field ``name``."""
+        return next(f.metadata["help"] for f in fields(cls) if f.name == name)
+
+
+def make_eval_generator(opts: EvalOptions) -> "Generator":
+    """The generator ``opts`` asks for; :class:`EvalError` with a one-line reason when it cannot be made."""
+    backend, model = opts.backend, opts.model
+    if backend not in BACKENDS:
+        raise EvalError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    kw: dict[str, Any] = {}
+    if backend == "openai":
+        if opts.base_url:
+            kw["base_url"] = opts.base_url
+        if opts.api_key_env:
+            if not os.environ.get(opts.api_key_env):
+                raise EvalError(f"--api-key-env {opts.api_key_env}: that environment variable is not set")
+            kw["api_key"] = os.environ[opts.api_key_env]
+    elif opts.base_url or opts.api_key_env:
+        raise EvalError("--base-url and --api-key-env are for --backend openai")
+    elif not Path(model).exists() and model.count("/") != 1:
+        raise EvalError(f"--model {model}: no such directory (and not a hub id like org/name)")
+    try:
+        return make_generator(backend, model, **kw)
+    except (OSError, ValueError, ImportError, RuntimeError) as e:
+        raise EvalError(f"cannot load model {model!r} with the {backend} backend: {_first_line(e)}") from None
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
+    """The whole evaluation: returns the results dict (also written to ``results.json``). Raises
+    :class:`EvalError` (or :class:`toolace_r.bfcl.BfclError`) on bad arguments or data."""
+    modes = opts.modes
+    if opts.bench == "bfcl":
+        cats = bfcl.parse_categories(opts.categories)
+        source = bfcl.locate(opts.bfcl_data, log=log)
+        items = bfcl_items(source, cats, opts.limit)
+        bench_label = f"bfcl ({source.describe()})"
+    else:
+        path = Path(opts.bench)
+        if not path.is_file():
+            raise EvalError(f"--bench must be 'bfcl' or a JSONL file of samples; {opts.bench} is neither")
+        items = jsonl_items(path, opts.categories, opts.limit)
+        bench_label = str(path)
+    if not items:
+        raise EvalError("nothing to evaluate: no entry matches --categories / --limit")
+    ids = Counter(it.id for it in items)
+    dup = next((i for i, k in ids.items() if k > 1), None)
+    if dup is not None:
+        raise EvalError(f"duplicate entry id {dup!r} in --bench")
+    out = opts.out or Path("runs") / time.strftime("eval-%Y%m%d-%H%M%S")
+    for flag, folder in (("--out", out), ("--export-bfcl", opts.export_bfcl_dir)):
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise EvalError(f"{flag} {folder} is a file, not a folder")  # found now, not after generating
+    name = opts.name or default_name(opts.model)
+    if log:
+        log(f"{len(items)} entries, refinement modes {', '.join(modes)}; loading {opts.model} ({opts.backend})")
+
+    t0 = time.perf_counter()
+    gen = make_eval_generator(opts)
+    load_s = time.perf_counter() - t0
+    try:
+        cfg = gen.prompt_config if opts.prompt_style == "auto" else PromptConfig(tools_in=opts.prompt_style)  # type: ignore[arg-type]
+        try:
+            outputs, timing = run_modes(gen, [it.sample for it in items], modes, max_rounds=opts.max_rounds,
+                                        max_new_tokens=opts.max_new_tokens, prompt_cfg=cfg, log=log)
+        except (ValueError, RuntimeError) as e:
+            raise EvalError(f"generation failed: {_first_line(e)}") from None
+    finally:
+        gen.close()
+    timing["load_s"] = load_s
+    rows = score_outputs(items, outputs, opts.checker_mode)
+
+    kind = "bfcl" if opts.bench == "bfcl" else "samples"
+    results: dict[str, Any] = {
+        "name": name, "model": opts.model, "backend": opts.backend, "bench": bench_label, "bench_kind": kind,
+        "checker_mode": opts.checker_mode, "prompt_style": f"{opts.prompt_style} -> {cfg.tools_in}",
+        "modes": modes, "max_rounds": opts.max_rounds, "max_new_tokens": opts.max_new_tokens, "limit": opts.limit,
+        "categories": sorted({it.category for it in items},
+                             key=lambda c: (c not in bfcl.CATEGORIES, category_order(c), c)),
+        "n_entries": len(items), "date": time.strftime("%Y-%m-%d %H:%M:%S"), "out_dir": str(out),
+        "by_mode": summarize_modes(rows, modes, bench=kind),
+        "timing": timing,
+    }
+    write_results(out, results, rows)
+    if opts.export_bfcl_dir is not None:
+        export_bfcl(opts.export_bfcl_dir, name, rows, modes)
+    return results
