@@ -14,6 +14,7 @@ import pytest
 from toolace_r.config import LaunchConfig
 from toolace_r.data.io import write_samples
 from toolace_r.launch import free_port, run_launched, run_task
+from toolace_r.tasks import EvalTask, ProbeTask
 from toolace_r.models.sft import SFTSettings, train_sft
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,10 +90,10 @@ def _set_env(monkeypatch):
 @pytest.mark.slow
 def test_probe_with_two_processes_equals_one(trained_model_dir, pool_file, tmp_path, monkeypatch):
     _set_env(monkeypatch)
-    task = {"task": "probe", "model": str(trained_model_dir), "backend": "hf", "samples": str(pool_file),
-            "k": 3, "temperature": 3.0, "top_p": 1.0, "max_new_tokens": 24, "seed": 123}
-    run_task({**task, "out": str(tmp_path / "one.jsonl")})
-    result = run_launched({**task, "out": str(tmp_path / "two.jsonl")}, tmp_path / "job",
+    task = dict(model=str(trained_model_dir), backend="hf", samples=pool_file, k=3, temperature=3.0, top_p=1.0,
+                max_new_tokens=24, seed=123)
+    run_task(ProbeTask(**task, out=tmp_path / "one.jsonl"))
+    result = run_launched(ProbeTask(**task, out=tmp_path / "two.jsonl"), tmp_path / "job",
                           LaunchConfig(launcher="torchrun", num_processes=2))
     assert result["processes"] == 2
     one, two = (tmp_path / "one.jsonl").read_text(), (tmp_path / "two.jsonl").read_text()
@@ -108,10 +109,10 @@ def test_probe_with_two_processes_equals_one(trained_model_dir, pool_file, tmp_p
 @pytest.mark.slow
 def test_evaluation_with_two_processes_equals_one(trained_model_dir, pool_file, tmp_path, monkeypatch):
     _set_env(monkeypatch)
-    task = {"task": "eval", "model": str(trained_model_dir), "backend": "hf", "samples": str(pool_file), "limit": 12,
-            "modes": ["none", "adaptive"], "max_rounds": 2, "max_new_tokens": 24}
-    s1 = run_task({**task, "out": str(tmp_path / "one")})
-    s2 = run_launched({**task, "out": str(tmp_path / "two")}, tmp_path / "job",
+    task = dict(model=str(trained_model_dir), backend="hf", samples=pool_file, limit=12, modes=["none", "adaptive"],
+                max_rounds=2, max_new_tokens=24)
+    s1 = run_task(EvalTask(**task, out=tmp_path / "one"))
+    s2 = run_launched(EvalTask(**task, out=tmp_path / "two"), tmp_path / "job",
                       LaunchConfig(launcher="accelerate", num_processes=2))
     assert s1 == s2 and s1["none"]["n"] == 12
     assert (tmp_path / "one" / "outputs.jsonl").read_text() == (tmp_path / "two" / "outputs.jsonl").read_text()
@@ -123,7 +124,7 @@ def test_a_failing_job_reports_its_log(tmp_path, monkeypatch):
     _set_env(monkeypatch)
     from toolace_r.launch import LaunchError
 
-    task = {"task": "probe", "model": str(tmp_path / "no-model"), "backend": "hf", "samples": str(tmp_path / "none.jsonl"),
-            "k": 1, "temperature": 0.0, "top_p": 1.0, "max_new_tokens": 4, "seed": 0, "out": str(tmp_path / "x.jsonl")}
+    task = ProbeTask(model=str(tmp_path / "no-model"), backend="hf", samples=tmp_path / "none.jsonl", k=1,
+                     temperature=0.0, top_p=1.0, max_new_tokens=4, seed=0, out=tmp_path / "x.jsonl")
     with pytest.raises(LaunchError, match="probe job .torchrun, 2 processes. failed"):
         run_launched(task, tmp_path / "job", LaunchConfig(launcher="torchrun", num_processes=2))
