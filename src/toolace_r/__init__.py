@@ -5,7 +5,8 @@ The public Python API (each name is imported on first use, so ``import toolace_r
 
     from toolace_r import check, parse_calls, score_answer        # scoring
     from toolace_r import convert, read_samples, write_samples    # data
-    from toolace_r import evaluate                                # evaluation
+    from toolace_r import EvalOptions, run_eval, evaluate         # evaluation
+    from toolace_r import RunConfig, load_config, run             # the method end to end
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ _API = {
     "read_samples": "toolace_r.data.io",
     "write_samples": "toolace_r.data.io",
     "evaluate": "toolace_r.evaluation",
+    "EvalOptions": "toolace_r.evaluation",
+    "run_eval": "toolace_r.evaluation",
+    "RunConfig": "toolace_r.config",
+    "load_config": "toolace_r.config",
+    "run": "toolace_r.pipeline",
 }
 
 __all__ = ["__version__", *_API]
@@ -33,7 +39,9 @@ if TYPE_CHECKING:
     from toolace_r.checker import check
     from toolace_r.data.convert import convert
     from toolace_r.data.io import read_samples, write_samples
-    from toolace_r.evaluation import evaluate
+    from toolace_r.config import RunConfig, load_config
+    from toolace_r.evaluation import EvalOptions, evaluate, run_eval
+    from toolace_r.pipeline import run
     from toolace_r.scoring import score_answer
 
 

@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable
 
 from pydantic import ValidationError
 
-from toolace_r.data.convert import ConvertError, tools_from_value
+from toolace_r.data.normalize import ConvertError, tools_from_value
 from toolace_r.data.io import summarize_validation_error
 from toolace_r.data.schema import Sample
 

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from toolace_r import launch
-from toolace_r.config import RunConfig, config_from_dict, save_config, to_dict
+from toolace_r.config import RunConfig, config_from_dict, load_config, save_config, to_dict
 from toolace_r.data.io import read_samples, write_json, write_jsonl
 from toolace_r.data.schema import Sample
 from toolace_r.data.synth import write_corpus
@@ -142,6 +142,25 @@ def open_run(run_dir: Path, cfg: RunConfig | None, *, resume: bool, force: bool,
 
 
 # ------------------------------------------------------------------------------------------
+
+
+def default_run_dir() -> Path:
+    return Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
+
+
+def run(config: RunConfig | str | Path | None = None, out: str | Path | None = None, *,
+        overrides: list[str] | None = None, resume: bool = False, force: bool = False,
+        log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The whole method from Python, as ``toolace-r run`` does it: ``config`` is a
+    :class:`RunConfig`, a YAML path or None (the embedded default), ``overrides`` ``key=value``
+    strings; ``resume=True`` continues the run in ``out``. Returns the run's results
+    (``arms``: each arm's evaluated model, round and dev accuracy; ``seconds``)."""
+    if resume:
+        if out is None or config is not None or overrides:
+            raise RunError("resume continues the run in `out` with its saved config: give out only")
+        return run_pipeline(open_run(Path(out), None, resume=True, force=False, log=log))
+    cfg = config if isinstance(config, RunConfig) else load_config(config, overrides)
+    return run_pipeline(open_run(Path(out) if out else default_run_dir(), cfg, resume=False, force=force, log=log))
 
 
 def planned_stages(cfg: RunConfig) -> int:

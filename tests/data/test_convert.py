@@ -12,6 +12,8 @@ import pytest
 from toolace_r.calls import format_calls
 from toolace_r.checker import check
 from toolace_r.data import convert as cv
+from toolace_r.data import export as ex
+from toolace_r.data import normalize as nz
 from toolace_r.data.io import ConversionReport, DataError, write_jsonl
 from toolace_r.data.schema import Message, Sample, answer_from_calls
 
@@ -322,21 +324,21 @@ def test_unknown_format_and_stray_answers():
     with pytest.raises(DataError, match="only for the bfcl format"):
         cv.convert("xlam", "x.jsonl", answers="a.json")
     with pytest.raises(DataError, match="unknown output format"):
-        cv.export("csv", [])
+        ex.export("csv", [])
 
 
 def test_malformed_toolace_call_turn_is_an_error():
     bad = {"system": TOOLACE_SYSTEM, "conversations": [{"from": "user", "value": "hi"},
                                                        {"from": "assistant", "value": "[get_weather(city='Oslo']"}]}
-    with pytest.raises(cv.ConvertError, match="unparseable call turn"):
+    with pytest.raises(nz.ConvertError, match="unparseable call turn"):
         cv.from_toolace(bad, 0)
 
 
 def test_unsafe_function_names_are_made_callable():
-    assert cv.safe_name("Market Trends API") == "Market_Trends_API"
-    assert cv.safe_name("get-weather") == "get_weather"
-    assert cv.safe_name("math.hypot") == "math.hypot"
-    assert cv.safe_name("3d render") == "_3d_render"
+    assert nz.safe_name("Market Trends API") == "Market_Trends_API"
+    assert nz.safe_name("get-weather") == "get_weather"
+    assert nz.safe_name("math.hypot") == "math.hypot"
+    assert nz.safe_name("3d render") == "_3d_render"
 
 
 @pytest.mark.parametrize(("t", "expected"), [
@@ -347,7 +349,7 @@ def test_unsafe_function_names_are_made_callable():
     ("Dict[str, Any]", ("object", None, False)), ("Boolean", ("boolean", None, False)),
 ])
 def test_type_names_map_to_json_schema(t, expected):
-    assert cv.map_type(t) == expected
+    assert nz.map_type(t) == expected
 
 
 # --------------------------------------------------------------------------------------
@@ -375,12 +377,12 @@ def _as_sharegpt_keeps_it(samples: list[Sample]) -> list[Sample]:
 
 
 @pytest.mark.parametrize("fmt", cv.READ_FORMATS)
-@pytest.mark.parametrize("to", cv.WRITE_FORMATS)
+@pytest.mark.parametrize("to", ex.WRITE_FORMATS)
 def test_round_trip_convert_export_convert(files, tmp_path: Path, fmt: str, to: str):
     path, answers = files[fmt]
     first = cv.convert(fmt, str(path), answers=answers)
     exported = tmp_path / f"{fmt}.{to}.jsonl"
-    write_jsonl(exported, cv.export(to, first))
+    write_jsonl(exported, ex.export(to, first))
     second = cv.convert(to, str(exported))
     expected = first
     if fmt == "bfcl":
@@ -393,13 +395,13 @@ def test_round_trip_convert_export_convert(files, tmp_path: Path, fmt: str, to: 
         assert second == first  # nothing at all was lost
     # ...and once more: the exported form is a fixed point
     again = tmp_path / f"{fmt}.{to}.2.jsonl"
-    write_jsonl(again, cv.export(to, second))
+    write_jsonl(again, ex.export(to, second))
     assert again.read_bytes() == exported.read_bytes()
 
 
 def test_openai_export_shape_for_trl(files):
     samples = cv.convert("toolace", str(files["toolace"][0]))
-    records = cv.to_openai(samples)
+    records = ex.to_openai(samples)
     assert [r["id"] for r in records] == ["toolace-0", "toolace-1", "toolace-2"]
     rec = records[0]
     assert set(rec) == {"id", "source", "messages", "tools"}
@@ -413,7 +415,7 @@ def test_openai_export_shape_for_trl(files):
 
 def test_sharegpt_export_shape_for_llama_factory(files):
     samples = cv.convert("openai", str(files["openai"][0]))
-    rec = cv.to_sharegpt(samples)[0]
+    rec = ex.to_sharegpt(samples)[0]
     assert rec["system"] == "You are a helpful assistant."
     assert [t["from"] for t in rec["conversations"]] == ["human", "function_call", "observation", "gpt"]
     assert isinstance(rec["tools"], str) and json.loads(rec["tools"])[0]["name"] == "get_weather"
@@ -428,6 +430,6 @@ def test_synth_samples_export_and_come_back(tmp_path: Path):
     from toolace_r.data.synth import synthesize
 
     samples = [s for split in synthesize(200, 3).values() for s in split]
-    for to in cv.WRITE_FORMATS:
-        back = cv.convert_records(to, [cv.Record(str(i), r) for i, r in enumerate(cv.export(to, samples))])
+    for to in ex.WRITE_FORMATS:
+        back = cv.convert_records(to, [cv.Record(str(i), r) for i, r in enumerate(ex.export(to, samples))])
         assert back == _canonical(samples)

@@ -19,7 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from toolace_r.cli._common import die
-from toolace_r.data.convert import READ_FORMATS, WRITE_FORMATS, convert_records, export, load_bfcl_answers
+from toolace_r.data.convert import READ_FORMATS, convert_records, load_bfcl_answers
+from toolace_r.data.export import WRITE_FORMATS, export
 from toolace_r.data.io import (
     ConversionReport,
     read_records,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -28,7 +27,7 @@ def run(
     ablation arms, evaluation with and without adaptive refinement, and the report."""
     # the run's own modules load with the command (they are the whole method)
     from toolace_r.config import ConfigError, load_config
-    from toolace_r.pipeline import RunError, open_run, planned_stages, run_pipeline
+    from toolace_r.pipeline import RunError, default_run_dir, open_run, planned_stages, run_pipeline
     from toolace_r.report import summary_text
 
     console = Console(stderr=True)
@@ -45,7 +44,7 @@ def run(
             run_dir = resume
         else:
             cfg = load_config(config, overrides)
-            run_dir = out or Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
+            run_dir = out or default_run_dir()
         run_obj = open_run(run_dir, cfg, resume=resume is not None, force=force, log=console.log)
     except (ConfigError, RunError) as e:
         console.print(f"[red]error:[/red] {e}")

@@ -1,7 +1,8 @@
 """Tool-use data: the unified sample format, converters, the synthetic corpus, statistics.
 
 Submodules: :mod:`~toolace_r.data.schema` (the format), :mod:`~toolace_r.data.io` (reading
-and writing), :mod:`~toolace_r.data.convert` (public formats in and out),
+and writing), :mod:`~toolace_r.data.convert` (public formats in), :mod:`~toolace_r.data.export`
+(public formats out), :mod:`~toolace_r.data.normalize` (types, names, tool lists),
 :mod:`~toolace_r.data.synth` (the procedural corpus), :mod:`~toolace_r.data.stats`.
 """
 

@@ -1,8 +1,9 @@
 """Converters between public tool-use data formats and the unified sample format.
 
 Readers (``--from``): ``toolace``, ``xlam``, ``openai`` (TRL / OpenAI messages), ``sharegpt``
-(LLaMA-Factory) and ``bfcl`` (BFCL v4 question file + possible-answer file). Writers
-(``--to``): ``openai`` and ``sharegpt``.
+(LLaMA-Factory) and ``bfcl`` (BFCL v4 question file + possible-answer file). The writers
+(``--to``: ``openai`` and ``sharegpt``) are in :mod:`toolace_r.data.export`; type and name
+normalisation in :mod:`toolace_r.data.normalize`.
 
 How a dialogue becomes samples: every assistant turn is one sample, whose messages are the
 conversation before that turn and whose target is the turn itself.
@@ -43,199 +44,10 @@ from pydantic import ValidationError
 
 from toolace_r.calls import parse_calls
 from toolace_r.data.io import ConversionReport, DataError, Record, read_records, summarize_validation_error
+from toolace_r.data.normalize import ConvertError, make_call, plain_value, safe_name, tools_from_value
 from toolace_r.data.schema import Message, Sample, ToolCall, ToolSpec, answer_from_calls, gold_calls
 
 READ_FORMATS = ("toolace", "xlam", "openai", "sharegpt", "bfcl")
-WRITE_FORMATS = ("openai", "sharegpt")
-
-
-class ConvertError(ValueError):
-    """One record cannot be converted; the message says why (the caller adds where)."""
-
-
-# --------------------------------------------------------------------------------------
-# Types and tool schemas
-
-_TYPE_MAP = {
-    "str": "string", "string": "string", "text": "string", "char": "string", "any": "string",
-    "int": "integer", "integer": "integer", "long": "integer", "short": "integer",
-    "float": "number", "double": "number", "number": "number", "decimal": "number",
-    "bool": "boolean", "boolean": "boolean",
-    "dict": "object", "object": "object", "map": "object", "hashmap": "object", "mapping": "object",
-    "list": "array", "array": "array", "tuple": "array", "arraylist": "array", "set": "array",
-    "sequence": "array", "null": "null", "none": "null",
-}
-
-
-def map_type(t: str) -> tuple[str, dict[str, Any] | None, bool]:
-    """Map a type name to (JSON Schema type, items schema or None, marked optional).
-
-    Understands ``List[int]``, ``list[str]``, ``Dict[str, Any]``, ``Optional[int]``,
-    ``str, optional`` and ``int|None``. Unknown names map to ``string`` (like BFCL's any)."""
-    s = t.strip()
-    optional = False
-    low = s.lower()
-    if low.endswith(", optional") or low.endswith(",optional"):
-        optional = True
-        s = s[: s.rfind(",")].strip()
-        low = s.lower()
-    m = re.fullmatch(r"optional\[(.*)\]", s, flags=re.IGNORECASE)
-    if m:
-        optional = True
-        s = m.group(1).strip()
-        low = s.lower()
-    if "|" in s:
-        parts = [p.strip() for p in s.split("|") if p.strip().lower() not in ("none", "null")]
-        if len(parts) < len(s.split("|")):
-            optional = True
-        s = parts[0] if parts else "any"
-        low = s.lower()
-    m = re.fullmatch(r"([A-Za-z_]+)\s*\[(.*)\]", s)
-    if m:
-        outer = _TYPE_MAP.get(m.group(1).lower(), "string")
-        if outer == "array":
-            inner, _, _ = map_type(m.group(2).split(",")[0])
-            return "array", {"type": inner}, optional
-        return outer, None, optional
-    return _TYPE_MAP.get(low, "string"), None, optional
-
-
-def normalize_schema(schema: Any) -> Any:
-    """A copy of a (JSON or BFCL/Python-typed) schema with every type name mapped to JSON
-    Schema, recursively through ``properties`` and ``items``."""
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, val in schema.items():
-        if key == "type" and isinstance(val, str):
-            jtype, items, _ = map_type(val)
-            out["type"] = jtype
-            if items is not None and "items" not in schema:
-                out["items"] = items
-        elif key == "type" and isinstance(val, list):
-            out["type"] = [map_type(v)[0] if isinstance(v, str) else v for v in val]
-        elif key == "properties" and isinstance(val, dict):
-            out["properties"] = {k: normalize_schema(v) for k, v in val.items()}
-        elif key == "items":
-            out["items"] = normalize_schema(val) if isinstance(val, dict) else val
-        elif key == "required":
-            # Some data sets write per-property ``required: true`` or ``required: null``; only a
-            # list of names means something at object level.
-            if isinstance(val, list):
-                out["required"] = val
-        else:
-            out[key] = val
-    if out.get("type") == "object" and isinstance(out.get("properties"), dict) and "required" in out:
-        out["required"] = [r for r in out["required"] if isinstance(r, str) and r in out["properties"]]
-    return out
-
-
-def _flat_params_to_schema(params: dict[str, Any]) -> dict[str, Any]:
-    """xLAM-style ``{"p": {"type": "str, optional", "default": ...}}`` -> JSON Schema object."""
-    props: dict[str, Any] = {}
-    required = []
-    for name, spec in params.items():
-        if not isinstance(spec, dict):
-            raise ConvertError(f"parameter {name!r} is not described by an object")
-        optional = False
-        if isinstance(spec.get("type"), str):
-            _, _, optional = map_type(spec["type"])
-        props[name] = normalize_schema(spec)
-        if not optional and "default" not in spec:
-            required.append(name)
-    return {"type": "object", "properties": props, "required": required}
-
-
-def safe_name(name: str) -> str:
-    """A function name the Python-call format can carry: runs of characters other than
-    letters, digits, ``_`` and ``.`` become ``_`` ("Market Trends API" -> "Market_Trends_API",
-    "get-weather" -> "get_weather"); a leading digit gets a ``_`` in front."""
-    out = re.sub(r"[^A-Za-z0-9_.]+", "_", name.strip())
-    if out and out[0].isdigit():
-        out = "_" + out
-    return out or name
-
-
-def tool_from_dict(obj: Any) -> ToolSpec:
-    """A :class:`ToolSpec` from an OpenAI tool (``{"type": "function", "function": {...}}``),
-    a bare function description, BFCL's ``dict`` schemas or xLAM's flat parameter maps."""
-    if not isinstance(obj, dict):
-        raise ConvertError(f"a tool must be a JSON object, got {type(obj).__name__}")
-    if isinstance(obj.get("function"), dict):
-        obj = obj["function"]
-    name = obj.get("name")
-    if not isinstance(name, str) or not name:
-        raise ConvertError("a tool has no name")
-    params = obj.get("parameters")
-    if params is None:
-        params = obj.get("arguments")  # a few ToolACE-like sets use this key
-    if params is None or params == {}:
-        schema: dict[str, Any] = {"type": "object", "properties": {}}
-    elif not isinstance(params, dict):
-        raise ConvertError(f"tool {name!r}: parameters must be an object")
-    elif "properties" in params or params.get("type") in ("object", "dict"):
-        schema = normalize_schema(params)
-        schema["type"] = "object"
-        schema.setdefault("properties", {})
-        if schema["properties"] is None:
-            schema["properties"] = {}
-    else:
-        schema = _flat_params_to_schema(params)
-    desc = obj.get("description") or ""
-    try:
-        return ToolSpec(name=safe_name(name), description=str(desc), parameters=schema)
-    except ValidationError as e:
-        raise ConvertError(f"tool {name!r}: {summarize_validation_error(e)}") from None
-
-
-def tools_from_value(value: Any) -> list[ToolSpec]:
-    """Tools from a list, or from a JSON string holding a list (as xLAM and sharegpt store them)."""
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as e:
-            raise ConvertError(f"tools is not valid JSON: {e.msg}") from None
-    if isinstance(value, dict):
-        value = [value]
-    if not isinstance(value, list):
-        raise ConvertError(f"tools must be a list, got {type(value).__name__}")
-    tools = [tool_from_dict(t) for t in value]
-    seen: dict[str, ToolSpec] = {}
-    out = []
-    for t in tools:
-        if t.name in seen:
-            if seen[t.name] != t:
-                raise ConvertError(f"two different tools are named {t.name!r}")
-            continue  # identical duplicate definitions are common in xLAM; keep one
-        seen[t.name] = t
-        out.append(t)
-    return out
-
-
-def _plain(v: Any) -> Any:
-    """JSON-friendly copy of a parsed value (tuples become lists)."""
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    return v
-
-
-def _call(name: Any, args: Any) -> ToolCall:
-    if not isinstance(name, str) or not name:
-        raise ConvertError("a call has no function name")
-    if isinstance(args, str):
-        try:
-            args = json.loads(args) if args.strip() else {}
-        except json.JSONDecodeError as e:
-            raise ConvertError(f"arguments of {name!r} are not valid JSON: {e.msg}") from None
-    if args is None:
-        args = {}
-    if not isinstance(args, dict):
-        raise ConvertError(f"arguments of {name!r} must be an object, got {type(args).__name__}")
-    return ToolCall(name=safe_name(name), arguments=_plain(args))
 
 
 # --------------------------------------------------------------------------------------
@@ -357,7 +169,7 @@ def parse_call_turn(text: str, tool_names: Iterable[str]) -> list[ToolCall] | No
         return None
     if res.status == "malformed":
         raise ConvertError(f"unparseable call turn: {res.error}")
-    return [ToolCall(name=safe_name(subst.get(c.name, c.name)), arguments=_plain(c.arguments)) for c in res.calls]
+    return [ToolCall(name=safe_name(subst.get(c.name, c.name)), arguments=plain_value(c.arguments)) for c in res.calls]
 
 
 def from_toolace(data: Any, index: int, *, keep_system: bool = False) -> list[Sample]:
@@ -424,7 +236,7 @@ def from_xlam(data: Any, index: int) -> list[Sample]:
     for a in answers:
         if not isinstance(a, dict):
             raise ConvertError("an answer is not a {name, arguments} object")
-        calls.append(_call(a.get("name"), a.get("arguments", {})))
+        calls.append(make_call(a.get("name"), a.get("arguments", {})))
     rid = data.get("id")
     did = f"xlam-{rid}" if rid is not None and rid != "" else f"xlam-{index}"
     messages = [_message("user", query), _message("assistant", "", calls)]
@@ -471,13 +283,13 @@ def openai_messages(raw: Any) -> list[Message]:
                 if not isinstance(fn, dict):
                     raise ConvertError(f"messages[{j}].tool_calls has an entry that is not an object")
                 try:
-                    calls.append(_call(fn.get("name"), fn.get("arguments", {})))
+                    calls.append(make_call(fn.get("name"), fn.get("arguments", {})))
                 except ConvertError as e:
                     raise ConvertError(f"messages[{j}].tool_calls: {e}") from None
                 if isinstance(tc.get("id"), str):
                     call_names[tc["id"]] = calls[-1].name
             if isinstance(m.get("function_call"), dict):  # the API's older single-call field
-                calls.append(_call(m["function_call"].get("name"), m["function_call"].get("arguments", {})))
+                calls.append(make_call(m["function_call"].get("name"), m["function_call"].get("arguments", {})))
             messages.append(_message("assistant", m.get("content"), calls))
         elif role in ("tool", "function", "ipython"):
             name = m.get("name") or call_names.get(m.get("tool_call_id"))  # type: ignore[arg-type]
@@ -524,7 +336,7 @@ def from_sharegpt(data: Any, index: int) -> list[Sample]:
             for it in items:
                 if not isinstance(it, dict):
                     raise ConvertError(f"conversations[{j}]: function_call entry is not {{name, arguments}}")
-                calls.append(_call(it.get("name"), it.get("arguments", {})))
+                calls.append(make_call(it.get("name"), it.get("arguments", {})))
             messages.append(_message("assistant", "", calls))
         elif who in ("observation", "tool"):
             messages.append(_message("tool", value))
@@ -690,120 +502,3 @@ def convert(
     ans = load_bfcl_answers(answers) if answers else None
     return convert_records(fmt, read_records(source, split=split), answers=ans,
                            skip_invalid=skip_invalid, report=report)
-
-
-# --------------------------------------------------------------------------------------
-# Writers
-
-
-def _tool_dict(t: ToolSpec) -> dict[str, Any]:
-    return {"name": t.name, "description": t.description, "parameters": t.parameters}
-
-
-def _target_message(s: Sample) -> Message:
-    calls = s.gold_calls()
-    if calls:
-        return Message(role="assistant", content="", tool_calls=calls)
-    return Message(role="assistant", content=s.text or "")
-
-
-def dialogues(samples: Iterable[Sample]) -> list[tuple[str, Sample, list[Message]]]:
-    """Group samples into dialogues: (id, the sample with the longest history, full messages).
-
-    Samples of one dialogue (same ``meta.dialogue``) are written once, as the longest
-    sample's history plus its target, when every shorter sample is a prefix of it; otherwise
-    (samples edited apart) each is written on its own."""
-    groups: dict[str, list[Sample]] = {}
-    order: list[str] = []
-    for s in samples:
-        key = str(s.meta.get("dialogue", s.id))
-        if key not in groups:
-            groups[key] = []
-            order.append(key)
-        groups[key].append(s)
-    out = []
-    for key in order:
-        group = groups[key]
-        last = max(group, key=lambda s: len(s.messages))
-        full = list(last.messages) + [_target_message(last)]
-        consistent = all(
-            full[: len(s.messages)] == list(s.messages) and _same_turn(full[len(s.messages)], _target_message(s))
-            for s in group
-        )
-        if consistent and len({len(s.messages) for s in group}) == len(group):
-            out.append((key, last, full))
-        else:
-            out.extend((s.id, s, list(s.messages) + [_target_message(s)]) for s in group)
-    return out
-
-
-def _same_turn(a: Message, b: Message) -> bool:
-    if b.tool_calls:
-        return a.tool_calls == b.tool_calls
-    return not a.tool_calls and a.content == b.content
-
-
-def _record_extras(did: str, s: Sample) -> dict[str, Any]:
-    extras: dict[str, Any] = {"id": did, "source": s.source}
-    meta = {k: v for k, v in s.meta.items() if k not in ("dialogue", "turn")}
-    if meta:
-        extras["meta"] = meta
-    return extras
-
-
-def to_openai(samples: Iterable[Sample]) -> list[dict[str, Any]]:
-    """TRL / OpenAI records: ``{"messages", "tools"}`` with call arguments as dicts."""
-    out = []
-    for did, s, full in dialogues(samples):
-        msgs = []
-        for m in full:
-            d: dict[str, Any] = {"role": m.role, "content": m.content}
-            if m.tool_calls:
-                d["tool_calls"] = [{"type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                                   for c in m.tool_calls]
-            if m.name:
-                d["name"] = m.name
-            msgs.append(d)
-        rec = {**_record_extras(did, s), "messages": msgs,
-               "tools": [{"type": "function", "function": _tool_dict(t)} for t in s.tools]}
-        out.append(rec)
-    return out
-
-
-def to_sharegpt(samples: Iterable[Sample]) -> list[dict[str, Any]]:
-    """LLaMA-Factory sharegpt records: ``conversations`` (human / gpt / function_call /
-    observation), ``system`` and ``tools`` (a JSON string)."""
-    out = []
-    for did, s, full in dialogues(samples):
-        system = ""
-        conv: list[dict[str, str]] = []
-        for j, m in enumerate(full):
-            if m.role == "system":
-                if j != 0:
-                    raise DataError(f"sample {s.id}: sharegpt keeps a system message only at the start")
-                system = m.content
-            elif m.role == "user":
-                conv.append({"from": "human", "value": m.content})
-            elif m.role == "assistant" and m.tool_calls:
-                items = [{"name": c.name, "arguments": c.arguments} for c in m.tool_calls]
-                value = items[0] if len(items) == 1 else items
-                conv.append({"from": "function_call", "value": json.dumps(value, ensure_ascii=False)})
-            elif m.role == "assistant":
-                conv.append({"from": "gpt", "value": m.content})
-            elif conv and conv[-1]["from"] == "observation":
-                # LLaMA-Factory wants turns to alternate: consecutive results share one observation.
-                conv[-1]["value"] += "\n" + m.content
-            else:
-                conv.append({"from": "observation", "value": m.content})
-        rec = {**_record_extras(did, s), "conversations": conv, "system": system,
-               "tools": json.dumps([_tool_dict(t) for t in s.tools], ensure_ascii=False)}
-        out.append(rec)
-    return out
-
-
-def export(fmt: str, samples: Iterable[Sample]) -> list[dict[str, Any]]:
-    if fmt == "openai":
-        return to_openai(samples)
-    if fmt == "sharegpt":
-        return to_sharegpt(samples)
-    raise DataError(f"unknown output format {fmt!r}; choose one of {', '.join(WRITE_FORMATS)}")

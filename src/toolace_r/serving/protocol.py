@@ -9,7 +9,7 @@
   (``logprobs``, penalties, non-text ``response_format``, image content) -> 400 with a clear message.
 * :func:`request_to_sample`: messages + tools -> the project's :class:`~toolace_r.data.schema.Sample`,
   through the same reader as ``toolace-r data convert --from openai``
-  (:func:`toolace_r.data.convert.openai_messages`, :func:`~toolace_r.data.convert.tools_from_value`),
+  (:func:`toolace_r.data.convert.openai_messages`, :func:`~toolace_r.data.normalize.tools_from_value`),
   so a served model sees exactly the prompt it was trained and evaluated with.
 * :func:`build_response` / :func:`stream_events`: the model's final answer -> an OpenAI response.
   Answer text that parses as calls (:func:`toolace_r.calls.parse_calls`, ``ast``/``json`` only:
@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from toolace_r.calls import answers_equal, parse_calls
-from toolace_r.data.convert import ConvertError, openai_messages, safe_name, tools_from_value
+from toolace_r.data.convert import openai_messages
+from toolace_r.data.normalize import ConvertError, safe_name, tools_from_value
 from toolace_r.data.schema import Sample
 from toolace_r.refine import parse_mode
 
@@ -386,7 +387,7 @@ def _text(content: Any) -> str | None:
 
 def request_to_sample(req: ChatCompletionRequest, request_id: str) -> tuple[Sample, dict[str, str]]:
     """The request as a :class:`Sample` (the turn to predict) and the map from the tool names the
-    model sees (:func:`~toolace_r.data.convert.safe_name`) back to the client's names."""
+    model sees (:func:`~toolace_r.data.normalize.safe_name`) back to the client's names."""
     raw_tools = [t.model_dump(exclude_none=True) for t in req.tools or []]
     if req.tool_choice == "none":
         raw_tools = []
