@@ -27,8 +27,8 @@ def _final_metrics(run_dir: Path) -> dict:
     state = json.loads((run_dir / "state.json").read_text())
     out = {}
     for name, m in state["stages"].items():
-        # wall times differ from run to run; everything else must not
-        out[name] = {k: v for k, v in m.items() if "seconds" not in k and "per_s" not in k}
+        # wall times and memory figures differ from run to run; everything else must not
+        out[name] = {k: v for k, v in m.items() if not any(x in k for x in ("seconds", "per_s", "rss"))}
     return out
 
 
@@ -38,7 +38,7 @@ def test_quick_config_end_to_end(tmp_path):
     res = _run(["--config", "configs/quick.yaml", "--out", str(run_dir), *MICRO])
     assert res.returncode == 0, res.stderr[-3000:]
     report = (run_dir / "report.md").read_text()
-    for heading in ("## Ablation", "## Dev accuracy per round", "## Time per stage", "## Probes",
+    for heading in ("## Ablation", "## Dev accuracy per round", "## Time and memory per stage", "## Probes",
                     "## What refinement changed"):
         assert heading in report
     # the fixed / broken counts agree with the verdicts in the evaluation's outputs

@@ -34,7 +34,7 @@ from toolace_r.refine import parse_mode
 
 POLICIES = ("frontier", "progressive", "all")
 ARMS = tuple(mait.ARMS)  # the arm values and their titles live in mait.py
-LAUNCHERS = ("none", "accelerate", "torchrun")
+LAUNCHERS = ("none", "process", "accelerate", "torchrun")
 MODEL_SIZES = tuple(SIZES)
 # A run trains its own model, so it generates from local weights: not from a served model (openai).
 RUN_BACKENDS = tuple(b for b in BACKENDS if b != "openai")
@@ -299,8 +299,9 @@ class LaunchConfig(_Section):
 
     SECTION: ClassVar[str] = "launch"
     launcher: str = field(default="none", metadata={"help": (
-        f"{_names(LAUNCHERS)}. none: every stage in the toolace-r run process; accelerate / torchrun: every "
-        "stage as a job of launch.num_processes processes on this machine.")})
+        f"{_names(LAUNCHERS)}. none: every stage in the toolace-r run process (memory given back after each, "
+        "docs/run.md); process: every stage in a child process of its own; accelerate / torchrun: every stage as "
+        "a job of launch.num_processes processes on this machine.")})
     num_processes: int = field(default=1, metadata={"help": (
         "Processes per stage job, usually one per GPU (>= 1; > 1 needs a launcher).")})
     accelerate_config: str = field(default="", metadata={"help": (
@@ -311,7 +312,7 @@ class LaunchConfig(_Section):
         self._convert()
         self._one_of("launcher", LAUNCHERS)
         self._at_least("num_processes", 1)
-        if self.launcher == "none" and self.num_processes > 1:
+        if self.launcher in ("none", "process") and self.num_processes > 1:
             self._fail("num_processes", "more than one process needs a launcher: set launch.launcher to accelerate "
                                         "or torchrun (toolace-r run --launcher accelerate --num-processes N)")
         if self.accelerate_config:

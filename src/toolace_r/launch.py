@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from toolace_r import distributed
+from toolace_r import distributed, memory
 from toolace_r.data.io import read_samples, write_jsonl
 from toolace_r.mait import probe
 from toolace_r.models.generation import Generator, make_generator
@@ -70,6 +70,10 @@ def launch_argv(launcher: str, num_processes: int, accelerate_config: str = "", 
             cmd += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
             if num_processes > 1:
                 cmd.append("--multi_gpu")
+    elif launcher == "process":
+        if num_processes != 1:
+            raise ValueError("launcher 'process' runs one child process; use accelerate or torchrun for more")
+        cmd = [sys.executable]
     elif launcher == "torchrun":
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", str(num_processes),
                "--master_addr", "127.0.0.1", "--master_port", str(port)]
@@ -121,7 +125,20 @@ def worker_main(task_file: Path) -> None:
     result = run_task(task)
     if distributed.is_main():
         Path(task_file).with_name("result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    # every process's own peak, which the driver cannot see: the stage records the largest
+    Path(task_file).with_name(f"peak_rss.{distributed.rank()}.txt").write_text(str(memory.peak_rss_mb()), encoding="utf-8")
     distributed.release()
+
+
+def job_peak_rss_mb(work: Path) -> float | None:
+    """The largest peak resident memory of a launched job's processes (None: no job ran there)."""
+    peaks = []
+    for f in work.glob("peak_rss.*.txt"):
+        try:
+            peaks.append(float(f.read_text(encoding="utf-8")))
+        except ValueError:
+            pass
+    return max(peaks) if peaks else None
 
 
 def run_task(task: Task) -> dict[str, Any]:

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from toolace_r import launch
+from toolace_r import launch, memory
 from toolace_r.config import RunConfig, config_from_dict, load_config, save_config, to_dict
 from toolace_r.data.io import read_samples, write_json, write_jsonl
 from toolace_r.data.schema import Sample
@@ -109,9 +109,21 @@ class Run:
             shutil.rmtree(final)
         tmp.mkdir(parents=True)
         metrics: dict[str, Any] = {}
+        memory.reset_peak()
         t0 = time.time()
         yield tmp, metrics
         metrics["seconds"] = round(time.time() - t0, 2)
+        # the stage's peak in this process (a launched job's processes report their own), and what
+        # stays resident once the stage's objects and caches are given back
+        metrics["peak_rss_mb"] = memory.peak_rss_mb()
+        job_peak = launch.job_peak_rss_mb(tmp / "job")
+        if job_peak is not None:
+            metrics["job_peak_rss_mb"] = job_peak
+        memory.release()
+        metrics["rss_after_mb"] = memory.rss_mb()
+        gpu = memory.gpu_used_mb()  # what the next stage (e.g. a vLLM engine) will not have
+        if gpu is not None:
+            metrics["gpu_used_after_mb"] = gpu
         tmp.rename(final)
         self.state["stages"][name] = metrics
         self._save_state()

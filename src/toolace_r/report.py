@@ -173,12 +173,18 @@ def write_report(run: "Run") -> Path:
                          f" | {100 * v['pass_at_k']:.1f}% | {v['mean_p']:.3f} |")
         lines.append("")
 
-    lines += ["## Time per stage", "", "| stage | seconds |", "|---|---:|"]
+    lines += ["## Time and memory per stage", "",
+              "Peak resident memory (MiB) of the driver process during the stage, of a launched job's largest "
+              "process, and what the driver keeps once the stage has given its memory back (docs/run.md).", "",
+              "| stage | seconds | peak RSS | job peak RSS | RSS after |", "|---|---:|---:|---:|---:|"]
     total = 0.0
+    mib = lambda x: "-" if x is None else f"{x:.0f}"  # noqa: E731
     for k, v in stages.items():
-        lines.append(f"| {k} | {v.get('seconds', 0):.1f} |")
+        lines.append(f"| {k} | {v.get('seconds', 0):.1f} | {mib(v.get('peak_rss_mb'))} | "
+                     f"{mib(v.get('job_peak_rss_mb'))} | {mib(v.get('rss_after_mb'))} |")
         total += v.get("seconds", 0)
-    lines += [f"| **total** | {total:.1f} |", ""]
+    peaks = [x for v in stages.values() for x in (v.get("peak_rss_mb"), v.get("job_peak_rss_mb")) if x is not None]
+    lines += [f"| **total** | {total:.1f} | {mib(max(peaks, default=None))} | | |", ""]
 
     plots = _plots(run, summaries, curves)
     if plots:

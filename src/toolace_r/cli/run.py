@@ -17,8 +17,9 @@ def run(
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder from its last finished stage."),
     force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
     launcher: Optional[str] = typer.Option(
-        None, "--launcher", help="Run the SFT, probe and eval stages as multi-process jobs: accelerate or torchrun "
-                                 "(= launch.launcher; default none: in this process)."),
+        None, "--launcher", help="Where the SFT, probe and eval stages run: none (this process, the default), process "
+                                 "(a child process each), or multi-process jobs through accelerate or torchrun "
+                                 "(= launch.launcher)."),
     num_processes: Optional[int] = typer.Option(None, "--num-processes", help="Processes per job (= launch.num_processes)."),
     accelerate_config: Optional[Path] = typer.Option(
         None, "--accelerate-config", help="accelerate config file, e.g. configs/accelerate/fsdp.yaml (= launch.accelerate_config)."),

@@ -100,6 +100,11 @@ class SFTSettings:
         "small GPUs.")})
     group_by_length: bool = dataclasses.field(default=True, metadata={
         "help": "Batch examples of similar length, so little compute goes to padding."})
+    pad_to_multiple_of: int = dataclasses.field(default=0, metadata={"help": (
+        "Pad each batch to a multiple of this many tokens (>= 0). 0: auto, which is 32 where the CPU trains "
+        "with bf16 autocast (its kernels are built and kept per input shape: unpadded batches of every "
+        "length made a 2M-parameter model's SFT grow by ~7 MB a step, to 1.8 GB after 50 steps) and no "
+        "padding elsewhere; 1: never pad.")})
     precision: str = dataclasses.field(default="auto", metadata={"help": (
         f"{' | '.join(PRECISIONS)}. auto: bf16 on CUDA when supported and on CPUs with bf16 instructions, else "
         "fp32; on a CPU, bf16 means fp32 weights with bf16 autocast.")})
@@ -128,6 +133,15 @@ class SFTSettings:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.pad_to_multiple_of < 0:
+            raise ValueError(f"pad_to_multiple_of must be >= 0 (0: auto, 1: no padding), got {self.pad_to_multiple_of}")
+
+
+def _pad_multiple(setting: int, cpu_autocast: bool) -> int | None:
+    """TRL's ``pad_to_multiple_of`` for :attr:`SFTSettings.pad_to_multiple_of`."""
+    if setting == 0:
+        return 32 if cpu_autocast else None
+    return None if setting == 1 else setting
 
 
 def cpu_has_bf16() -> bool:
@@ -313,6 +327,7 @@ def build_trainer(
         bf16=bf16,  # TRL defaults bf16 to True, which CPUs without bf16 instructions run slowly
         **{ckpt_field: cfg.gradient_checkpointing},
         max_length=cfg.max_length,
+        pad_to_multiple_of=_pad_multiple(cfg.pad_to_multiple_of, bf16 and not on_cuda),
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         save_strategy="no",
         report_to="none",
