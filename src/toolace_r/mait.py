@@ -52,7 +52,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from toolace_r.models.prompting import PromptConfig, build_messages, load_prompt_config, refine_messages, target_text
+from toolace_r.models.prompting import PromptConfig, load_prompt_config, refine_messages, target_text
+from toolace_r.refine import Sampling, first_pass
 from toolace_r.scoring import score_answer
 
 if TYPE_CHECKING:
@@ -126,12 +127,11 @@ def probe(generator: Generator, samples: Sequence[Sample], *, k: int, temperatur
     """k answers per sample from the current model, each scored by the checker. ``positions``:
     where these samples stand in the pool when this is one process's share of it (the answers
     of a sample depend only on ``seed`` and its position, not on the share)."""
-    prompt_cfg = prompt_cfg or getattr(generator, "prompt_config", None)
-    prompts = [build_messages(s, prompt_cfg) for s in samples]
-    outs = generator.generate(prompts, n=k, temperature=temperature, top_p=top_p,
-                              max_new_tokens=max_new_tokens, seed=seed, positions=positions)
+    flat = first_pass(generator, samples, prompt_cfg=prompt_cfg, max_new_tokens=max_new_tokens,
+                      sampling=Sampling(n=k, temperature=temperature, top_p=top_p, seed=seed), positions=positions)
     items = []
-    for s, comps in zip(samples, outs):
+    for i, s in enumerate(samples):
+        comps = flat[i * k:(i + 1) * k]
         answers = [c.text for c in comps]
         items.append(ProbeItem(s.id, answers, [score_answer(s, a) for a in answers], sum(c.n_tokens for c in comps)))
     return items

@@ -93,13 +93,15 @@ def first_pass(
     prompt_cfg: PromptConfig | None = None,
     max_new_tokens: int = 128,
     sampling: Sampling = GREEDY,
+    positions: Sequence[int] | None = None,
 ) -> list["Completion"]:
     """The first pass over ``samples``: ``sampling.n`` completions per sample, flat and sample-major
-    (sample 0's choices, then sample 1's, ...)."""
+    (sample 0's choices, then sample 1's, ...). ``positions``: where the samples stand in the whole
+    set when this is one process's share of it (sampled answers depend on the seed and the position)."""
     prompt_cfg = prompt_cfg or generator.prompt_config
     prompts = [build_messages(s, prompt_cfg) for s in samples]
     outs = generator.generate(prompts, n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
-                              max_new_tokens=max_new_tokens, seed=sampling.seed)
+                              max_new_tokens=max_new_tokens, seed=sampling.seed, positions=positions)
     return [c for comps in outs for c in comps]
 
 
