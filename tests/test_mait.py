@@ -58,8 +58,7 @@ def test_refinement_examples_targets():
     exs, info = refinement_examples(by_id, items, n=6, correct_share=0.5, seed=0)
     assert len(exs) == 6 and info["refine_right_prev"] == 3 and info["refine_wrong_prev"] == 3
     for ex in exs:
-        last = ex["messages"][-1]["content"]
-        prev = last.split("Previous answer: ", 1)[1].split("\n", 1)[0]
+        prev = ex["messages"][-2]["content"]
         if "b=1" in prev:  # right previous answer: repeat it unchanged
             assert ex["target"] == prev
         else:  # wrong previous answer: the gold answer
@@ -84,7 +83,7 @@ def test_gold_answers_stand_in_when_right_answers_run_short():
     exs, info = refinement_examples(by_id, items, n=12, correct_share=0.5, seed=0, gold_keep=True)
     assert info["refine_candidates_right"] == 4 and info["refine_right_prev"] == 6
     assert info["refine_right_prev_gold"] == 2  # s0 and s5: the others' right answer already is the gold text
-    kept = [ex for ex in exs if ex["target"] == ex["messages"][-1]["content"].split("Previous answer: ", 1)[1].split("\n", 1)[0]]
+    kept = [ex for ex in exs if ex["target"] == ex["messages"][-2]["content"]]
     assert len(kept) == 6
     assert {ex["target"] for ex in kept} >= {"[add(a=0, b=1)]", "[add(a=5, b=1)]"}
     # without it, the same corpus has only the model's own right answers

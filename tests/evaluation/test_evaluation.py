@@ -36,7 +36,7 @@ def evaluated():
 
 def test_the_first_pass_is_generated_once_for_every_mode(evaluated):
     gen, _, timing = evaluated
-    plain = [k for k in gen.prompts_seen if "Previous answer" not in k]
+    plain = [k for k in gen.prompts_seen if "Check your answer" not in k]
     assert len(plain) == 3 and len(set(plain)) == 3
     # one first-pass call; adaptive: round 1 over all three, round 2 over Paris (the only one that
     # changed); fixed:2: two rounds over all three

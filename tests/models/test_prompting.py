@@ -66,22 +66,36 @@ def test_target_text(samples):
     assert prompting.target_text(by_id(samples, "multi_turn-0")) == "It is 21 degrees in Nice."
 
 
-def test_refine_appends_to_the_last_user_turn(samples):
+def test_refine_continues_the_conversation(samples):
     s = by_id(samples, "simple-1")
     base, tools = prompting.build_messages(s, TEMPLATE)
     messages, tools2 = prompting.refine_messages(s, ' [get_weather(city="Roma")] ', TEMPLATE)
-    assert tools2 == tools and len(messages) == len(base)
-    assert messages[-1]["content"] == (
-        'What is the weather in Rome?\nPrevious answer: [get_weather(city="Roma")]\n'
-        "Check it: correct it if it is wrong, or repeat it unchanged."
-    )
+    assert tools2 == tools and messages[: len(base)] == base
+    assert messages[len(base):] == [
+        {"role": "assistant", "content": '[get_weather(city="Roma")]'},
+        {"role": "user", "content": prompting.REFINE_REQUEST},
+    ]
     assert base[-1]["content"] == "What is the weather in Rome?"  # the original is not modified
+    # several answers: one assistant turn and one request each, oldest first
+    two, _ = prompting.refine_messages(s, ["[a()]", "[b()]"], TEMPLATE)
+    assert [m["content"] for m in two[len(base):]] == ["[a()]", prompting.REFINE_REQUEST, "[b()]", prompting.REFINE_REQUEST]
 
 
-def test_refine_after_a_tool_result_adds_a_user_turn(samples):
+def test_refine_after_a_tool_result(samples):
     messages, _ = prompting.refine_messages(by_id(samples, "multi_turn-0"), "It is hot.")
-    assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool", "user"]
-    assert messages[-1]["content"].startswith("Previous answer: It is hot.\n")
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool", "assistant", "user"]
+    assert messages[-2]["content"] == "It is hot."
+
+
+def test_first_pass_is_a_prefix_of_the_refinement_prompt(tokenizer, samples):
+    # the hf backend's KV reuse and vLLM's prefix caching rest on this
+    s = by_id(samples, "simple-1")
+    messages, tools = prompting.build_messages(s, TEMPLATE)
+    first = prompting.encode_prompt(tokenizer, messages, tools)
+    answer = '[get_weather(city="Roma")]'
+    answer_ids = prompting._ids(tokenizer, answer + "<|end|>")
+    refine = prompting.encode_prompt(tokenizer, *prompting.refine_messages(s, answer, TEMPLATE))
+    assert refine[: len(first) + len(answer_ids)] == first + answer_ids
 
 
 def _masked(tokenizer, ids, mask, value):

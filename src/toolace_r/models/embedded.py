@@ -49,7 +49,8 @@ if TYPE_CHECKING:
 
 BOS, EOS_TURN, PAD = "<|bos|>", "<|end|>", "<|pad|>"
 TURN_MARKERS = ("<|system|>", "<|tools|>", "<|user|>", "<|assistant|>", "<|tool|>")
-SPECIAL_TOKENS = (PAD, BOS, EOS_TURN, *TURN_MARKERS)
+# CONFIRM: the one-token answer to a right previous answer under refine.confirm=token.
+SPECIAL_TOKENS = (PAD, BOS, EOS_TURN, *TURN_MARKERS, prompting.CONFIRM_TOKEN)
 
 # How text is cut before BPE (see train_tokenizer): words, single digits, single spaces, punctuation runs.
 PRE_SPLIT = r"[\p{L}\p{M}_]+|\p{N}|\s|[^\s\p{L}\p{M}\p{N}_]+"
@@ -193,7 +194,7 @@ def train_tokenizer(samples: list[Sample], vocab_size: int) -> PreTrainedTokeniz
         bos_token=BOS,
         eos_token=EOS_TURN,  # end of turn == end of generation
         pad_token=PAD,
-        extra_special_tokens=list(TURN_MARKERS),
+        extra_special_tokens=[*TURN_MARKERS, prompting.CONFIRM_TOKEN],
         padding_side="left",  # generation pads on the left; training collators pad explicitly
         model_max_length=4096,
     )

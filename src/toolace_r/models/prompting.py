@@ -8,9 +8,11 @@ model is evaluated with is the prompt it was trained with (a mismatch silently r
   lists the tools as JSON and asks for a Python list of calls; ``tools`` is ``None``.
   ``tools_in="template"`` (the embedded model): no system prompt is added and the tools are
   returned for ``apply_chat_template(..., tools=tools)``, whose template renders them compactly.
-* :func:`refine_messages` -> the same conversation plus "Previous answer: ..." and a fixed short
-  instruction to check it and either correct it or repeat it unchanged (self-refinement, 1.2/1.3
-  of the method).
+* :func:`refine_messages` -> the same conversation continued: the previous answer as the
+  assistant turn, then a short user turn asking the model to check it and either correct it or
+  confirm it (self-refinement, 1.2/1.3 of the method). The first pass's prompt and answer are a
+  prefix of the refinement prompt, so a backend can reuse their KV cache. Several previous answers
+  continue the conversation turn by turn (:func:`continue_conversation`).
 * :func:`target_text`: the canonical answer text (``format_calls`` of the gold calls, or the text
   target / a fixed no-call reply).
 * :func:`render` -> ``(input_ids, loss_mask)``: only the assistant answer and its end-of-turn
@@ -51,7 +53,13 @@ SYSTEM_PROMPT = (
     "Functions:\n{tools}"
 )
 
-REFINE_INSTRUCTION = "Previous answer: {previous}\nCheck it: correct it if it is wrong, or repeat it unchanged."
+# The user turn after an answer that asks for refinement. Short: every refinement round prefills it.
+REFINE_REQUEST = "Check your answer. If it is wrong, answer again correctly; if it is right, confirm it."
+
+# The confirmation a model trained with refine.confirm=token answers a right previous answer with:
+# the tokenizer's own special token where it has one (the embedded model does), else CONFIRM_TEXT.
+CONFIRM_TOKEN = "<|confirm|>"
+CONFIRM_TEXT = "Confirmed."
 
 NO_CALL_TEXT = "None of the available functions fits this request."
 
@@ -129,24 +137,24 @@ def build_messages(sample: Sample, cfg: PromptConfig | None = None) -> tuple[lis
     return [{"role": "system", "content": system}, *messages], None
 
 
-def add_refine_turn(messages: list[dict[str, Any]], previous_answer: str) -> list[dict[str, Any]]:
-    """The conversation with the refinement request: appended to the last user turn when the
-    conversation ends on one (some templates refuse two user turns in a row), else a new user turn."""
-    suffix = REFINE_INSTRUCTION.format(previous=previous_answer.strip())
+def continue_conversation(messages: list[dict[str, Any]], previous_answers: list[str]) -> list[dict[str, Any]]:
+    """``messages`` continued by each previous answer (an assistant turn) followed by the
+    refinement request (a user turn): the prompt of the next refinement round."""
     out = [dict(m) for m in messages]
-    if out and out[-1]["role"] == "user":
-        out[-1]["content"] = f"{out[-1]['content']}\n{suffix}"
-    else:
-        out.append({"role": "user", "content": suffix})
+    for answer in previous_answers:
+        out.append({"role": "assistant", "content": answer.strip()})
+        out.append({"role": "user", "content": REFINE_REQUEST})
     return out
 
 
 def refine_messages(
-    sample: Sample, previous_answer: str, cfg: PromptConfig | None = None
+    sample: Sample, previous_answer: str | list[str], cfg: PromptConfig | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
-    """``(messages, tools)`` asking the model to check ``previous_answer`` and correct or repeat it."""
+    """``(messages, tools)`` asking the model to check its previous answer (or, given a list, its
+    answers so far, oldest first) and correct it or confirm it."""
     messages, tools = build_messages(sample, cfg)
-    return add_refine_turn(messages, previous_answer), tools
+    answers = [previous_answer] if isinstance(previous_answer, str) else list(previous_answer)
+    return continue_conversation(messages, answers), tools
 
 
 def target_text(sample: Sample) -> str:
