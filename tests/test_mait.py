@@ -9,7 +9,8 @@ from toolace_r.config import ARMS as CONFIG_ARMS
 from toolace_r.config import MaitConfig, RefineCorpusConfig
 from toolace_r.data.schema import Sample
 from toolace_r.mait import (ARMS, MAIT, MAIT_REFINE, PLAIN, ArmRounds, ProbeItem, arms, p_histogram, probe,
-                            refinement_examples, round_refinement, round_selection, select, stop_reason, top_up)
+                            refinement_examples, round_lr, round_refinement, round_selection, select, stop_reason,
+                            top_up)
 from toolace_r.models.generation import Completion, Generator
 from toolace_r.scoring import score_answer
 
@@ -226,3 +227,8 @@ def test_arm_rounds_keep_the_best_round(tmp_path):
     for t, dev in enumerate([0.3, 0.2, 0.25]):
         assert plain.record(t, tmp_path / f"p{t}", POOL, dev) is None
     assert (plain.best_model, plain.best_round) == (tmp_path / "p0", 0)
+
+
+def test_round_lr_decays_geometrically():
+    assert round_lr(2e-3, 1.0, 3) == 2e-3
+    assert [round_lr(1e-3, 0.5, t) for t in range(3)] == [1e-3, 5e-4, 2.5e-4]

@@ -33,7 +33,7 @@ def test_peak_is_reset_and_release_gives_freed_heap_back():
     assert memory.peak_rss_mb() < held - 60
 
 
-OVERRIDES = ["model.size=micro", "arms=[mait]", "mait.rounds=1", "data.synth_n=400", "data.warmup_size=200",
+OVERRIDES = ["model.init=scratch", "model.size=micro", "arms=[mait]", "mait.rounds=1", "data.synth_n=400", "data.warmup_size=200",
              "data.pool_size=40", "data.dev_size=10", "data.test_size=10", "train.warmup_steps=30",
              "train.steps_per_round=20", "eval.modes=[none]", "train.precision=fp32"]
 
@@ -47,7 +47,7 @@ def _run(out: Path, *extra: str) -> dict:
 
 @pytest.fixture(scope="module")
 def in_process(tmp_path_factory) -> Path:
-    # data, init, warmup (SFT), probe/warmup, mait/r0/train (SFT), mait/r0/dev, eval/mait: in one process
+    # data, init, warmup (SFT), probe/m0, mait/r0/train (SFT), mait/r0/dev, eval/mait: in one process
     out = tmp_path_factory.mktemp("mem") / "run"
     _run(out)
     return out
@@ -58,7 +58,7 @@ def in_process(tmp_path_factory) -> Path:
 def test_two_sft_stages_and_a_probe_leave_the_driver_where_the_first_left_it(in_process):
     stages = json.loads((in_process / "state.json").read_text())["stages"]
     order = list(stages)
-    assert order.index("warmup") < order.index("probe/warmup") < order.index("mait/r0/train")
+    assert order.index("warmup") < order.index("probe/m0") < order.index("mait/r0/train")
     for name, m in stages.items():
         assert m["peak_rss_mb"] >= m["rss_after_mb"] > 0, name
     after_first = stages["warmup"]["rss_after_mb"]
@@ -76,6 +76,6 @@ def test_stages_in_child_processes_give_the_same_results(in_process, tmp_path):
     stages = _run(tmp_path / "run", "launch.launcher=process")
     # the driver holds no model: its peak during a training stage is far below the job's
     assert stages["warmup"]["job_peak_rss_mb"] > stages["warmup"]["peak_rss_mb"]
-    for rel in ("stages/probe/warmup/probe.jsonl", "stages/mait/r0/train/selected.json",
+    for rel in ("stages/probe/m0/probe.jsonl", "stages/mait/r0/train/selected.json",
                 "stages/mait/r0/train/model/model.safetensors", "stages/eval/mait/outputs.jsonl"):
         assert (tmp_path / "run" / rel).read_bytes() == (in_process / rel).read_bytes(), rel

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # configs/quick.yaml shrunk further so that the suite stays fast; the same stages all run.
-MICRO = ["model.size=micro", "data.synth_n=400", "data.warmup_size=200", "data.pool_size=40", "data.dev_size=12",
+MICRO = ["model.init=scratch", "model.size=micro", "data.synth_n=400", "data.warmup_size=200", "data.pool_size=40", "data.dev_size=12",
          "data.test_size=16", "train.warmup_steps=8", "train.steps_per_round=3", "train.batch_size=8",
          "mait.k=2", "mait.max_new_tokens=16", "eval.max_new_tokens=16"]
 
@@ -52,7 +52,7 @@ def test_quick_config_end_to_end(tmp_path):
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     stages = [m["stage"] for m in metrics]
     assert stages[:3] == ["data", "init", "warmup"]
-    assert {"eval/plain", "eval/mait", "eval/mait_refine", "probe/warmup"} <= set(stages)
+    assert {"eval/plain", "eval/mait", "eval/mait_refine", "probe/m0", "eval/base"} <= set(stages)
     summary = json.loads((run_dir / "stages/eval/mait_refine/summary.json").read_text())
     assert set(summary) == {"none", "adaptive", "fixed:2"}
     assert summary["fixed:2"]["mean_rounds"] == 2 and 1 <= summary["adaptive"]["mean_rounds"] <= 2
@@ -120,10 +120,10 @@ def test_launched_stages_with_two_processes(tmp_path):
     state = json.loads((run_dir / "state.json").read_text())["stages"]
     assert state["mait/r0/train"]["train_processes"] == 2
     stages = run_dir / "stages"
-    for stage in ("warmup", "probe/warmup", "mait/r0/train", "mait/r0/dev", "eval/mait"):
+    for stage in ("warmup", "probe/m0", "mait/r0/train", "mait/r0/dev", "eval/mait"):
         assert "--multi_gpu" in (stages / stage / "job" / "launch.log").read_text().splitlines()[0], stage
     # the probe and the evaluation, redone here in one process on the same models
-    for stage, out, task_out in (("probe/warmup", "probe.jsonl", "probe.jsonl"), ("eval/mait", "outputs.jsonl", "")):
+    for stage, out, task_out in (("probe/m0", "probe.jsonl", "probe.jsonl"), ("eval/mait", "outputs.jsonl", "")):
         task = read_task(stages / stage / "job" / "task.json")
         here = tmp_path / stage.replace("/", "_")
         run_task(task.model_copy(update={"out": here / task_out}))

@@ -101,18 +101,19 @@ class DataConfig(_Section):
     source: str = field(default="synth", metadata={"help": (
         "'synth': generate the synthetic corpus (toolace-r data synth); or a folder holding train.jsonl, "
         "dev.jsonl and test.jsonl in toolace-r's sample format (samples without an answer are dropped).")})
-    synth_n: int = field(default=8000, metadata={"help": (
+    synth_n: int = field(default=12000, metadata={"help": (
         "Samples in the synthetic corpus, split by the generator into train / dev / test "
         "(source=synth only; >= 50).")})
-    warmup_size: int = field(default=6400, metadata={"help": (
-        "The first N train samples are the warm-up SFT set (samples; >= 1 when train.warmup_steps > 0).")})
+    warmup_size: int = field(default=0, metadata={"help": (
+        "The first N train samples are the warm-up SFT set (train.warmup_steps > 0 only; 0: the whole "
+        "train split).")})
     pool_size: int = field(default=800, metadata={"help": (
         "The first N train samples are the MAIT pool D, probed every round (samples; >= 1; "
         "the whole train split when it holds fewer).")})
-    dev_size: int = field(default=200, metadata={"help": (
+    dev_size: int = field(default=400, metadata={"help": (
         "Dev samples kept, a seeded random sample when the split holds more (>= 1). Dev accuracy "
         "picks each arm's best round and stops a mait / mait_refine arm when it drops.")})
-    test_size: int = field(default=400, metadata={"help": (
+    test_size: int = field(default=1200, metadata={"help": (
         "Test samples kept for the final evaluation, a seeded random sample when the split holds more (>= 1).")})
 
     def __post_init__(self) -> None:
@@ -132,10 +133,12 @@ class ModelConfig(_Section):
 
     SECTION: ClassVar[str] = "model"
     init: str = field(default="embedded", metadata={"help": (
-        "'embedded': build a byte-level BPE tokenizer and a small Llama with random weights on the train "
-        "split; or a local model folder / Hugging Face hub id (with its own chat template).")})
+        "'embedded': the base model shipped in the package (a 2.3M-parameter Llama trained on synthetic "
+        "tool calls of its own seed, docs/run.md); 'scratch': build a byte-level BPE tokenizer and a small "
+        "Llama with random weights on the train split (needs train.warmup_steps > 0); or a local model "
+        "folder / Hugging Face hub id (with its own chat template).")})
     size: str = field(default="tiny", metadata={"help": (
-        f"Size of the embedded model (model.init=embedded only): {_names(MODEL_SIZES)}. micro is for tests "
+        f"Size of the from-scratch model (model.init=scratch only): {_names(MODEL_SIZES)}. micro is for tests "
         "(learns little), tiny has about 2.3M parameters, small about 6M.")})
     backend: str = field(default="hf", metadata={"help": (
         f"Generation backend of the probe and the evaluation: {_names(RUN_BACKENDS)}. hf: transformers with "
@@ -148,7 +151,7 @@ class ModelConfig(_Section):
     def __post_init__(self) -> None:
         self._convert()
         if not self.init:
-            self._fail("init", "name 'embedded' or a model folder / hub id")
+            self._fail("init", "name 'embedded', 'scratch' or a model folder / hub id")
         self._one_of("size", MODEL_SIZES)
         self._one_of("backend", RUN_BACKENDS)
 
@@ -158,15 +161,18 @@ class TrainConfig(_Section):
     """The SFT stages: the warm-up of M_0 and the SFT of every round."""
 
     SECTION: ClassVar[str] = "train"
-    warmup_steps: int = field(default=1800, metadata={"help": (
-        "Optimizer steps of the warm-up SFT of M_0 on data.warmup_size samples (0: no warm-up; the "
-        "embedded model needs > 0).")})
+    warmup_steps: int = field(default=0, metadata={"help": (
+        "Optimizer steps of a warm-up SFT of M_0 on data.warmup_size samples before the arms (0: none; "
+        "model.init=scratch needs > 0).")})
     steps_per_round: int = field(default=200, metadata={"help": (
         "Optimizer steps of each round's SFT, the same in every arm (>= 1).")})
     batch_size: int = field(default=16, metadata={"help": (
         "Global batch: examples per optimizer step, split evenly over launch.num_processes (>= 1).")})
     lr: float = field(default=2e-3, metadata={"help": (
         "Peak learning rate of each round's SFT (cosine schedule, 3% warm-up; > 0).")})
+    round_lr_decay: float = field(default=1.0, metadata={"help": (
+        "Round t's SFT peaks at lr x round_lr_decay^t, so later rounds refine what earlier ones learnt "
+        "instead of restarting at full rate; in (0, 1].")})
     warmup_lr: float = field(default=3e-3, metadata={"help": "Peak learning rate of the warm-up SFT (> 0)."})
     continue_from: str = field(default="previous", metadata={"help": (
         f"Where each round's SFT starts: {_names(CONTINUE_FROM)}. previous: from the model of the round "
@@ -183,6 +189,8 @@ class TrainConfig(_Section):
         for name in ("lr", "warmup_lr"):
             if getattr(self, name) <= 0:
                 self._fail(name, f"a learning rate must be > 0, got {getattr(self, name)!r}")
+        if not 0 < self.round_lr_decay <= 1:
+            self._fail("round_lr_decay", f"must be in (0, 1], got {self.round_lr_decay!r}")
         self._one_of("continue_from", CONTINUE_FROM)
         self._one_of("precision", PRECISIONS)
 
@@ -361,11 +369,9 @@ class RunConfig(_Section):
             if arm not in ARMS:
                 self._fail("arms", f"unknown arm {arm!r}; arms are {ARMS}")
         # checks across sections: the key named is the one to change
-        if self.model.init == "embedded" and self.train.warmup_steps == 0:
-            raise ConfigError("train.warmup_steps: the embedded model starts from random weights: it needs a "
+        if self.model.init == "scratch" and self.train.warmup_steps == 0:
+            raise ConfigError("train.warmup_steps: model.init=scratch starts from random weights: it needs a "
                               "warm-up SFT (> 0 steps)")
-        if self.train.warmup_steps > 0 and self.data.warmup_size < 1:
-            raise ConfigError("data.warmup_size: the warm-up SFT needs >= 1 sample; or set train.warmup_steps=0")
         if self.train.batch_size % self.launch.num_processes:
             raise ConfigError(f"train.batch_size: the global batch is split over the processes: make it a multiple "
                               f"of launch.num_processes ({self.launch.num_processes})")

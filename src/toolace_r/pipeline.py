@@ -3,9 +3,12 @@
 Stages, in order (each writes into ``RUN_DIR/stages/<name>/`` through a temporary folder that is
 renamed when the stage is complete, then records itself as done in ``RUN_DIR/state.json``)::
 
-    data                 synthesise the corpus (or read train/dev/test from data.source)
-    init                 embedded default: tokenizer + randomly initialised Llama model
-    warmup               warm-up SFT of M_0 (the embedded model cannot emit calls at first)
+    data                 synthesise the corpus (or read train/dev/test from data.source); samples
+                         the base model was trained on are dropped (toolace_r.models.base)
+    init                 model.init=scratch only: tokenizer + randomly initialised Llama model
+                         (the embedded default starts from the base model shipped in the package)
+    warmup               warm-up SFT of M_0 (train.warmup_steps > 0 only; scratch needs it)
+    eval/base            M_0 on the test split, single pass: where every arm starts from
     for each arm in (plain, mait, mait_refine):       # the ablation, same optimizer steps
       for t in 0 .. T-1:                              # one MAIT round: toolace_r.mait
         probe/<model>    k answers per pool item from the current model, scored (arms that
@@ -56,7 +59,8 @@ from toolace_r.data.io import read_samples, write_json, write_jsonl
 from toolace_r.data.schema import Sample
 from toolace_r.data.synth import write_corpus
 from toolace_r.evaluation import run_summary
-from toolace_r.mait import Arm, ArmRounds, ProbeItem, arms, p_histogram, round_refinement, round_selection
+from toolace_r.mait import Arm, ArmRounds, ProbeItem, arms, p_histogram, round_lr, round_refinement, round_selection
+from toolace_r.models.base import BASE_DIR, base_available, read_seen, seen_filter
 from toolace_r.models.embedded import init_model
 from toolace_r.models.sft import SFTSettings
 from toolace_r.report import write_report
@@ -177,7 +181,7 @@ def run(config: RunConfig | str | Path | None = None, out: str | Path | None = N
 
 def planned_stages(cfg: RunConfig) -> int:
     """How many stages a full run has (for the progress bar; early stops make it fewer)."""
-    n = 1 + (cfg.model.init == "embedded") + (cfg.train.warmup_steps > 0)
+    n = 2 + (cfg.model.init == "scratch") + (cfg.train.warmup_steps > 0)
     probing = [a for a in arms(cfg.arms) if a.probes]
     probes = (1 if probing else 0) + len(probing) * (cfg.mait.rounds - 1)
     return n + probes + len(cfg.arms) * (2 * cfg.mait.rounds + 1)
@@ -191,6 +195,7 @@ def run_pipeline(run: Run) -> dict[str, Any]:
     warm = _stage_warmup(run, model0, splits["train"])
     pool = splits["train"][: cfg.data.pool_size]
     dev, test = splits["dev"], splits["test"]
+    _stage_eval_base(run, warm, test)
 
     results: dict[str, Any] = {"arms": {}}
     for arm in arms(cfg.arms):
@@ -217,7 +222,7 @@ def run_pipeline(run: Run) -> dict[str, Any]:
 
 def _model_tag(model: Path, warm: Path) -> str:
     if model == warm:
-        return "warmup"
+        return "m0"
     return f"{model.parents[2].name}_{model.parents[1].name}"  # stages/<arm>/r<t>/train/model -> <arm>_r<t>
 
 
@@ -235,8 +240,11 @@ def _stage_data(run: Run) -> dict[str, list[Sample]]:
                     if not (src / f"{split}.jsonl").is_file():
                         raise RunError(f"data.source {src} must hold train.jsonl, dev.jsonl and test.jsonl")
             limits = {"train": None, "dev": cfg.data.dev_size, "test": cfg.data.test_size}
+            # the base must not have seen the pool, dev or test: drop what it was trained on
+            seen = read_seen(_base_dir(cfg)) if _base_dir(cfg) else set()
             for split, limit in limits.items():
                 samples = [s for s in read_samples(src / f"{split}.jsonl") if s.answer is not None]
+                samples, m[f"n_{split}_seen_by_base"] = seen_filter(samples, seen)
                 if limit is not None and len(samples) > limit:
                     # a seeded sample, not a prefix: split files may be ordered (e.g. seen before unseen)
                     keep = set(random.Random(stage_seed(cfg.seed, f"data/{split}")).sample(range(len(samples)), limit))
@@ -250,9 +258,23 @@ def _stage_data(run: Run) -> dict[str, list[Sample]]:
     return splits
 
 
+def _base_dir(cfg: RunConfig) -> Path | None:
+    """The folder of M_0 when it is a local one (the shipped base for model.init=embedded)."""
+    if cfg.model.init == "embedded":
+        return BASE_DIR
+    if cfg.model.init != "scratch" and Path(cfg.model.init).is_dir():
+        return Path(cfg.model.init)
+    return None
+
+
 def _stage_init(run: Run, train: list[Sample]) -> Path:
     cfg = run.cfg
-    if cfg.model.init != "embedded":
+    if cfg.model.init == "embedded":
+        if not base_available():
+            raise RunError(f"the embedded base model is missing from the package ({BASE_DIR}): reinstall "
+                           "toolace-r, or make one with `toolace-r model base --out DIR` and set model.init=DIR")
+        return BASE_DIR
+    if cfg.model.init != "scratch":
         return Path(cfg.model.init)
     name = "init"
     if not run.done(name):
@@ -287,7 +309,7 @@ def _stage_warmup(run: Run, model0: Path, train: list[Sample]) -> Path:
         return model0
     if not run.done(name):
         with run.stage(name) as (out, m):
-            warm_set = train[: cfg.data.warmup_size]
+            warm_set = train[: cfg.data.warmup_size or len(train)]
             m.update(_train(run, name, model0, out, cfg.train.warmup_steps, cfg.train.warmup_lr,
                             samples=_split_file(run, "train"), limit=len(warm_set)))
             m["n_examples"] = len(warm_set)
@@ -355,7 +377,9 @@ def _stage_train(run: Run, arm: Arm, t: int, base: Path, pool: list[Sample], ite
                 write_jsonl(out / "refine.jsonl", refs)
             write_json(out / "selected.json", sel.ids)
             write_jsonl(out / "train_samples.jsonl", selected)
-            train_m = _train(run, name, base, out, cfg.train.steps_per_round, cfg.train.lr,
+            lr = round_lr(cfg.train.lr, cfg.train.round_lr_decay, t)
+            m["lr"] = lr
+            train_m = _train(run, name, base, out, cfg.train.steps_per_round, lr,
                              samples=out / "train_samples.jsonl",
                              examples=out / "refine.jsonl" if m["n_refine"] else None)
             # the SFT's own metrics, under train_ (TRL's train_loss stays train_loss)
@@ -382,6 +406,15 @@ def _stage_dev(run: Run, arm: str, t: int, model: Path, dev: list[Sample]) -> fl
             m.update({"arm": arm, "round": t, "dev_accuracy": summary["none"]["accuracy"],
                       "dev_well_formed": summary["none"]["well_formed"]})
     return float(run.done(name)["dev_accuracy"])  # type: ignore[index]
+
+
+def _stage_eval_base(run: Run, model: Path, test: list[Sample]) -> None:
+    """M_0's single-pass test accuracy: the starting point every arm is measured against."""
+    name = "eval/base"
+    if not run.done(name):
+        with run.stage(name) as (out, m):
+            summary = _evaluate(run, model, "test", len(test), ["none"], out)
+            m["summary"] = {mode: run_summary(s) for mode, s in summary.items()}
 
 
 def _stage_eval(run: Run, arm: str, model: Path, test: list[Sample], round_: int) -> dict[str, Any]:

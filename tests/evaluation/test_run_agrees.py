@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MODES = ["none", "adaptive", "fixed:2"]
 MAX_NEW_TOKENS, MAX_ROUNDS = 16, 2
 # configs/quick.yaml shrunk to one arm and one round: the cheapest run with a trained model
-MICRO = ["model.size=micro", "data.synth_n=400", "data.warmup_size=200", "data.pool_size=40", "data.dev_size=12",
+MICRO = ["model.init=scratch", "model.size=micro", "data.synth_n=400", "data.warmup_size=200", "data.pool_size=40", "data.dev_size=12",
          "data.test_size=16", "train.warmup_steps=8", "train.steps_per_round=3", "train.batch_size=8",
          "arms=[plain]", "mait.rounds=1", f"eval.max_new_tokens={MAX_NEW_TOKENS}", f"eval.max_rounds={MAX_ROUNDS}",
          f"eval.modes=[{','.join(MODES)}]"]

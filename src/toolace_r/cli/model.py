@@ -45,6 +45,27 @@ def model_init(
     typer.echo(json.dumps(info, indent=2))
 
 
+@model_app.command("base")
+def model_base(
+    out: Path = typer.Option(..., "--out", help="Folder to write the base model to (replaced if it exists)."),
+    size: str = typer.Option("tiny", "--size", help="Model size: micro (tests), tiny (~2.3M parameters) or small."),
+    corpus_n: int = typer.Option(30000, "--corpus-n", help="Samples in the base's own synthetic corpus (80% train)."),
+    steps: int = typer.Option(4000, "--steps", help="SFT optimizer steps."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Examples per step."),
+    lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (cosine schedule)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the weights' init and the data order."),
+) -> None:
+    """Make the embedded base model (the recipe of the one shipped in the package; docs/run.md)."""
+    from toolace_r.models.base import train_base
+
+    if size not in SIZES:
+        _fail(f"--size must be one of {sorted(SIZES)}, got {size!r}")
+    if corpus_n < 50 or steps < 1 or batch_size < 1 or lr <= 0:
+        _fail("--corpus-n must be >= 50, --steps and --batch-size >= 1, --lr > 0")
+    recipe = train_base(out, size=size, corpus_n=corpus_n, steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+    typer.echo(json.dumps(recipe, indent=2))
+
+
 @model_app.command("generate")
 def model_generate(
     model: str = typer.Option(..., "--model", help="Model directory (or hub id; served model name for openai)."),
