@@ -75,6 +75,28 @@ def test_eviction_drops_least_recently_used_leaves_within_the_budget():
     assert c.n_tokens == 0 and c.n_bytes == 0 and c.match([30]) == 0
 
 
+def test_reserved_prefixes_outlast_what_is_stored_meanwhile():
+    per_token = 2 * 2 * (2 * 3) * 4
+    c = PrefixCache(max_bytes=8 * per_token)
+    for seq in ([1, 2], [3, 4], [5, 6], [7, 8]):
+        c.put(seq, _kv(seq))
+    # A call about to reuse [5, 6] and [1, 2] (the oldest): what it stores meanwhile goes first.
+    c.reserve([[5, 6, 9], [1, 2, 9]])
+    c.put([10, 11], _kv([10, 11]))  # evicts [3, 4], the least recently used unreserved leaf
+    c.put([12, 13, 14, 15], _kv([12, 13, 14, 15]))  # then [7, 8] and [10, 11]
+    assert c.n_tokens == 8 and [c.match(s) for s in ([3, 4], [7, 8], [10, 11])] == [0, 0, 0]
+    c.match([5, 6])  # used: no longer reserved, and more recent than [12..15]
+    c.put([16, 17, 18, 19], _kv([16, 17, 18, 19]))  # evicts [12..15]
+    assert c.n_tokens == 8 and c.match([12]) == 0
+    c.reserve([[16, 17, 18, 19]])  # [1, 2] and [16..19] reserved, [5, 6] not
+    c.put([20, 21, 22, 23, 24, 25, 26], _kv([20, 21, 22, 23, 24, 25, 26]))  # evicts [5, 6], then itself
+    assert c.match([20]) == 0 and c.match([5, 6]) == 0 and c.n_bytes <= c.max_bytes
+    c.release()  # ends every reservation
+    c.match([16, 17, 18, 19])  # so [1, 2] is the oldest
+    c.put([30, 31, 32], _kv([30, 31, 32]))
+    assert c.match([1, 2]) == 0 and c.match([16, 17, 18, 19]) == 4 and c.match([30, 31, 32]) == 3
+
+
 def test_a_cache_filled_by_another_model_is_emptied():
     a, b = torch.nn.Linear(1, 1), torch.nn.Linear(1, 1)
     c = PrefixCache()
@@ -205,7 +227,7 @@ def test_eviction_under_a_tiny_budget_changes_nothing_but_the_cost(gen, samples,
     r1 = [prompting.refine_messages(s, r[0].text, cfg) for s, r in zip(samples, y0)]
     full, evicted, none = (gen.generate(r1, cache=c, **kw) for c in (big, tiny, None))
     assert _ids(full) == _ids(evicted) == _ids(none)
-    assert _prefill(full) < _prefill(evicted) <= _prefill(none)
+    assert _prefill(full) < _prefill(evicted) < _prefill(none)  # what fits is still reused
     assert tiny.n_bytes <= tiny.max_bytes
     zero = PrefixCache(max_bytes=0)  # stores nothing at all
     assert _ids(gen.generate(r1, cache=zero, **kw)) == _ids(none) and zero.n_tokens == 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 from toolace_r.models.prompting import PromptConfig
@@ -27,13 +27,14 @@ class Completion:
     ``prefill_tokens``: the prompt tokens the model actually computed for it: ``prompt_tokens``
     unless the hf backend reused a cached prefix (:class:`~toolace_r.models.prefix_cache.PrefixCache`).
     The n answers of one prompt share one prefill, so it is counted once, on the first answer
-    (the others carry 0): summing ``prefill_tokens`` over all completions gives the work done."""
+    (the others carry 0): summing ``prefill_tokens`` over all completions gives the work done.
+    Both are accounting, not part of the answer: ``==`` ignores them."""
 
     text: str
     n_tokens: int
     token_ids: tuple[int, ...] = ()
-    prompt_tokens: int = 0
-    prefill_tokens: int = 0
+    prompt_tokens: int = field(default=0, compare=False)
+    prefill_tokens: int = field(default=0, compare=False)
 
 
 def prompt_seed(seed: int, position: int) -> int:

@@ -174,25 +174,31 @@ class HFGenerator(Generator):
         # With a cache, what is left to prefill is the length that counts.
         todo = [len(p) - (pcache.match(p) if pcache is not None else 0) for p in prompt_ids]
         order = sorted(range(len(prompt_ids)), key=lambda i: (-todo[i], -len(prompt_ids[i])))
+        if pcache is not None:
+            pcache.reserve([prompt_ids[i] for i in order])  # answers stored on the way do not evict them
         results: list[list[Completion] | None] = [None] * len(prompt_ids)
         rows = self.max_batch_rows
         start = 0
-        while start < len(order):
-            per_chunk = max(1, rows // n)
-            chunk = order[start:start + per_chunk]
-            try:
-                out = self._generate_chunk([prompt_ids[i] for i in chunk], n, temperature, top_p, max_new_tokens,
-                                           [seeds[i] for i in chunk], pcache)
-            except (RuntimeError, torch.OutOfMemoryError) as e:
-                if not _is_oom(e) or per_chunk == 1:
-                    raise
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
-                rows = max(n, rows // 2)  # back off and retry the same prompts
-                continue
-            for i, comps in zip(chunk, out):
-                results[i] = comps
-            start += len(chunk)
+        try:
+            while start < len(order):
+                per_chunk = max(1, rows // n)
+                chunk = order[start:start + per_chunk]
+                try:
+                    out = self._generate_chunk([prompt_ids[i] for i in chunk], n, temperature, top_p, max_new_tokens,
+                                               [seeds[i] for i in chunk], pcache)
+                except (RuntimeError, torch.OutOfMemoryError) as e:
+                    if not _is_oom(e) or per_chunk == 1:
+                        raise
+                    if self.device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    rows = max(n, rows // 2)  # back off and retry the same prompts
+                    continue
+                for i, comps in zip(chunk, out):
+                    results[i] = comps
+                start += len(chunk)
+        finally:
+            if pcache is not None:
+                pcache.release()
         return results  # type: ignore[return-value]
 
     @staticmethod

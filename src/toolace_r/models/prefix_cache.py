@@ -49,8 +49,11 @@ if TYPE_CHECKING:
     # Per layer: (keys, values), each [kv_heads, tokens, head_dim].
     LayerKV = list[tuple[Tensor, Tensor]]
 
-# 256 MiB: several thousand refinement prompts of the embedded model, a few hundred of a 0.5B one.
+# 256 MiB: some 300 refinement prompts of the tiny embedded model (6 KiB a token), as many
+# tokens of a model of 0.5B parameters in bf16 (12 KiB a token).
 DEFAULT_MAX_BYTES = 256 * 2**20
+# Stamps of reserved prefixes (see PrefixCache.reserve): above any use-clock value.
+_RESERVED = 1 << 62
 
 
 class _Node:
@@ -63,7 +66,7 @@ class _Node:
         self.kv = kv
         self.children: dict[int, _Node] = {}
         self.parent = parent
-        self.stamp = stamp  # last use; a node's stamp is never older than any of its descendants'
+        self.stamp = stamp  # last use (or a reservation, see PrefixCache.reserve)
 
 
 def _nbytes(kv: LayerKV) -> int:
@@ -138,6 +141,25 @@ class PrefixCache:
         path = self._walk(tuple(ids))
         self._touch(path)
         return sum(k for _, k in path)
+
+    def reserve(self, prompts: Sequence[Sequence[int]]) -> None:
+        """Keep the stored prefixes of ``prompts`` until they are used: eviction takes every other
+        leaf first (so what is stored meanwhile goes before them, the budget being kept). Without
+        this, the answers a call stores would evict the prefixes its later batches are about to
+        reuse, whenever the call's prompts do not all fit in the budget. Using a prefix
+        (:meth:`match`, :meth:`put`) ends its reservation; :meth:`release` ends them all."""
+        for ids in prompts:
+            for node, _ in self._walk(tuple(ids)):
+                node.stamp = _RESERVED
+
+    def release(self) -> None:
+        """End every reservation: reserved prefixes count as used now."""
+        stack = list(self._root.children.values())
+        while stack:
+            node = stack.pop()
+            stack.extend(node.children.values())
+            if node.stamp == _RESERVED:
+                node.stamp = self._clock
 
     def get(self, ids: Sequence[int], length: int) -> LayerKV:
         """The stored states of ``ids[:length]`` (``length`` at most :meth:`match`), per layer
