@@ -267,8 +267,8 @@ class HFGenerator(Generator):
                 # Store prompt + generated ids as far as fed through the model (`fed` decode steps;
                 # a finished row's later columns hold padding) before the rows leave the batch.
                 if pcache is not None:
-                    store_rows(pcache, cache, [(j, prompt_ids[r // n] + generated[r][:fed], width - len(prompt_ids[r // n]))
-                                               for j, r in zip(batch_rows, alive[batch_rows].tolist())])
+                    rows = [(j, prompt_ids[r // n], r) for j, r in zip(batch_rows, alive[batch_rows].tolist())]
+                    store_rows(pcache, cache, [(j, p + generated[r][:fed], width - len(p)) for j, p, r in rows])
 
             for step in range(max_new_tokens):
                 tok = self._pick(logits, temperature, top_p, None if u is None else u[alive, step])
@@ -538,7 +538,8 @@ class OpenAIGenerator(Generator):
                 # Per-choice token counts are not in the API; split the usage total evenly.
                 n_tok = round(used / len(choices)) if isinstance(used, int) else 0
                 # One request prefills its prompt once for its choices: counted on the first.
-                comps.append(Completion(text, n_tok, prompt_tokens=n_prompt, prefill_tokens=n_prompt if j == 0 else 0))
+                comps.append(Completion(text, n_tok, prompt_tokens=n_prompt,
+                                        prefill_tokens=n_prompt if j == 0 else 0))
         return comps
 
     def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None,

@@ -23,7 +23,10 @@ prompts that share only its beginning.
 Memory bound: ``max_bytes`` (default 256 MiB, sensible on a CPU; the tiny embedded model takes
 6 KiB a token, so that is some 40,000 tokens) bounds the stored key/value tensors; after each
 insertion the least recently used leaves of the tree are dropped until the total fits. An evicted
-prefix is simply recomputed. :meth:`PrefixCache.clear` drops everything.
+prefix is simply recomputed. During a call, the prefixes its prompts are about to reuse are
+reserved (:meth:`PrefixCache.reserve`): what the call stores meanwhile is evicted before them, so a
+call larger than the budget still reuses what fits instead of evicting it batch after batch.
+:meth:`PrefixCache.clear` drops everything.
 
 Validity: stored states are those of one model. The cache remembers the model that filled it and
 empties itself when another model uses it; a caller that changes the weights of the same model
@@ -32,9 +35,12 @@ transformers cache is made of plain full-attention ``DynamicLayer`` layers (Llam
 without sliding window, ...); for others :func:`supports_prefix_reuse` is False and the generator
 ignores the cache. Not thread-safe: one generator call at a time.
 
-Why reuse is exact: the hf loop gives a row's real tokens positions 0, 1, ... whatever its left
+Why reuse is right: the hf loop gives a row's real tokens positions 0, 1, ... whatever its left
 padding (positions are counted from the attention mask), so the rotary-embedded keys of a prefix
-stored from one call are the keys the same tokens get in any later call.
+stored from one call are the keys the same tokens get in any later call; padding columns are
+masked out. The stored states equal a fresh prefill's up to float rounding (they were computed in
+other batch shapes, answer tokens one step at a time); the tests check that greedy and seeded
+sampled answers come out token for token the same with and without the cache.
 """
 
 from __future__ import annotations
@@ -49,8 +55,8 @@ if TYPE_CHECKING:
     # Per layer: (keys, values), each [kv_heads, tokens, head_dim].
     LayerKV = list[tuple[Tensor, Tensor]]
 
-# 256 MiB: some 300 refinement prompts of the tiny embedded model (6 KiB a token), as many
-# tokens of a model of 0.5B parameters in bf16 (12 KiB a token).
+# 256 MiB: some 40,000 tokens (300 refinement prompts) of the tiny embedded model (6 KiB a token),
+# half as many of Qwen2.5-0.5B in bf16 (12 KiB a token).
 DEFAULT_MAX_BYTES = 256 * 2**20
 # Stamps of reserved prefixes (see PrefixCache.reserve): above any use-clock value.
 _RESERVED = 1 << 62
