@@ -173,7 +173,7 @@ def server(gen):
                 "object": "chat.completion", "model": "tiny",
                 "choices": [{"index": i, "message": {"role": "assistant", "content": c.text}, "finish_reason": "stop"}
                             for i, c in enumerate(comps)],
-                "usage": {"completion_tokens": sum(c.n_tokens for c in comps)},
+                "usage": {"completion_tokens": sum(c.n_tokens for c in comps), "prompt_tokens": comps[0].prompt_tokens},
             }
         finally:
             with lock:
@@ -192,6 +192,9 @@ def test_openai_backend_matches_the_local_model(server, gen, prompts):
     local = gen.generate(prompts, n=1, temperature=0.0, max_new_tokens=64)
     assert [r[0].text for r in remote] == [c[0].text for c in local]
     assert [r[0].n_tokens for r in remote] == [c[0].n_tokens for c in local]
+    # The prompt's length as the server's usage reports it, prefilled once per request.
+    assert [r[0].prompt_tokens for r in remote] == [c[0].prompt_tokens for c in local]
+    assert all(r[0].prefill_tokens == r[0].prompt_tokens > 0 for r in remote)
     assert 2 >= server["state"]["max_in_flight"] >= 1
 
 

@@ -22,6 +22,9 @@ Backends (:func:`make_generator`):
   end-of-turn token are dropped from the batch as they finish. Sampling is inverse-CDF sampling
   with one uniform number per row and step, drawn ahead from the row's own numpy stream (seeded
   with ``(prompt_seed, sample index)``), so batching never changes what a row samples.
+  ``generate(..., cache=PrefixCache())``: the KV of each prompt and its answer is kept (within a
+  memory budget) and a later prompt that continues them, such as a refinement round's, prefills
+  only its new tokens (:mod:`toolace_r.models.prefix_cache`; ``Completion.prefill_tokens``).
 * ``vllm`` (optional extra, GPU): ``SamplingParams(n=k, seed=prompt_seed)`` per prompt, prefix
   caching, ``tensor_parallel_size`` GPUs per engine, LoRA adapters via ``LoRARequest``
   (:meth:`VLLMGenerator.set_adapter` swaps the adapter without restarting the engine), and
@@ -39,98 +42,24 @@ Launch a quick look from the command line::
 from __future__ import annotations
 
 import gc
-import hashlib
 import inspect
 import json
 import os
 import random
 import threading
 import time
-from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from toolace_r.calls import format_calls, parse_calls
+# The interface, re-exported: callers import everything generation-related from here.
+from toolace_r.models.backend import Completion, Generator, Prompt, _check_args, _positions, prompt_seed
+from toolace_r.models.prefix_cache import PrefixCache, past_cache, plan_prefill, store_rows, supports_prefix_reuse
 from toolace_r.models.prompting import PROMPT_CONFIG_FILE, PromptConfig, encode_prompt, load_prompt_config
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-Prompt = tuple[list[dict[str, Any]], "list[dict[str, Any]] | None"]
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One sampled answer: its text (end-of-turn token removed), the number of tokens generated
-    (end token included: the cost), and those token ids where the backend exposes them."""
-
-    text: str
-    n_tokens: int
-    token_ids: tuple[int, ...] = ()
-
-
-def prompt_seed(seed: int, position: int) -> int:
-    """The sampling seed of the prompt at ``position`` of a call made with ``seed`` (31 bits, which
-    every backend and server accepts)."""
-    digest = hashlib.sha256(f"{seed}/{position}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
-
-
-def _positions(n_prompts: int, positions: Sequence[int] | None) -> list[int]:
-    if positions is None:
-        return list(range(n_prompts))
-    if len(positions) != n_prompts:
-        raise ValueError(f"positions has {len(positions)} entries for {n_prompts} prompts")
-    return list(positions)
-
-
-def _check_args(prompts: Sequence[Any], n: int, temperature: float, top_p: float, max_new_tokens: int) -> None:
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    for i, p in enumerate(prompts):
-        if not (isinstance(p, (tuple, list)) and len(p) == 2 and isinstance(p[0], list)):
-            raise TypeError(f"prompt {i} must be a (messages, tools) pair, got {type(p).__name__}")
-
-
-class Generator(ABC):
-    """Samples completions for chat prompts. Subclasses implement :meth:`generate`.
-
-    ``prompt_config`` is how the model expects its prompts (``toolace_r.json`` in a model
-    directory; the default system-prompt style otherwise): build prompts with it."""
-
-    prompt_config: PromptConfig | None = None
-
-    @abstractmethod
-    def generate(
-        self,
-        prompts: Sequence[Prompt],
-        n: int = 1,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        max_new_tokens: int = 128,
-        seed: int = 0,
-        positions: Sequence[int] | None = None,
-    ) -> list[list[Completion]]:
-        """``n`` completions for each ``(messages, tools)`` prompt, in prompt order. ``positions``:
-        where these prompts stand in the full list a caller split (default 0, 1, ...); the random
-        stream of a prompt is seeded by :func:`prompt_seed` ``(seed, position)``."""
-
-    def close(self) -> None:  # pragma: no cover - default: nothing to release
-        pass
-
-    def __enter__(self) -> "Generator":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,6 +134,7 @@ class HFGenerator(Generator):
         self.device = next(model.parameters()).device
         self.max_batch_rows = max_batch_rows or (512 if self.device.type == "cuda" else 64)
         self.prune_every = max(1, prune_every)
+        self.prefix_reuse = supports_prefix_reuse(model)  # else a PrefixCache is ignored
         # transformers 5 renamed the forward's `past_key_values` to `cache`; use what this model takes.
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
@@ -218,42 +148,57 @@ class HFGenerator(Generator):
         messages, tools = prompt
         return encode_prompt(self.tokenizer, messages, tools)
 
-    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None):
+    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None,
+                 cache=None):
         _check_args(prompts, n, temperature, top_p, max_new_tokens)
         return self.generate_ids([self.encode(p) for p in prompts], n, temperature, top_p, max_new_tokens, seed,
-                                 positions)
+                                 positions, cache=cache)
 
     def generate_ids(
         self, prompt_ids: Sequence[list[int]], n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
         max_new_tokens: int = 128, seed: int = 0, positions: Sequence[int] | None = None,
+        cache: PrefixCache | None = None,
     ) -> list[list[Completion]]:
         """Like :meth:`generate`, for prompts already tokenized."""
         import torch
 
         if any(len(p) == 0 for p in prompt_ids):
             raise ValueError("an empty prompt cannot be continued")
+        if cache is not None and not isinstance(cache, PrefixCache):
+            raise TypeError(f"cache must be a PrefixCache, got {type(cache).__name__}")
+        pcache = cache if cache is not None and self.prefix_reuse else None
+        if pcache is not None:
+            pcache.bind(self.model)
         seeds = [prompt_seed(seed, pos) for pos in _positions(len(prompt_ids), positions)]
         # Longest first: batches of similar length waste little on padding, and an OOM shows early.
-        order = sorted(range(len(prompt_ids)), key=lambda i: -len(prompt_ids[i]))
+        # With a cache, what is left to prefill is the length that counts.
+        todo = [len(p) - (pcache.match(p) if pcache is not None else 0) for p in prompt_ids]
+        order = sorted(range(len(prompt_ids)), key=lambda i: (-todo[i], -len(prompt_ids[i])))
+        if pcache is not None:
+            pcache.reserve([prompt_ids[i] for i in order])  # answers stored on the way do not evict them
         results: list[list[Completion] | None] = [None] * len(prompt_ids)
         rows = self.max_batch_rows
         start = 0
-        while start < len(order):
-            per_chunk = max(1, rows // n)
-            chunk = order[start:start + per_chunk]
-            try:
-                out = self._generate_chunk([prompt_ids[i] for i in chunk], n, temperature, top_p, max_new_tokens,
-                                           [seeds[i] for i in chunk])
-            except (RuntimeError, torch.OutOfMemoryError) as e:
-                if not _is_oom(e) or per_chunk == 1:
-                    raise
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
-                rows = max(n, rows // 2)  # back off and retry the same prompts
-                continue
-            for i, comps in zip(chunk, out):
-                results[i] = comps
-            start += len(chunk)
+        try:
+            while start < len(order):
+                per_chunk = max(1, rows // n)
+                chunk = order[start:start + per_chunk]
+                try:
+                    out = self._generate_chunk([prompt_ids[i] for i in chunk], n, temperature, top_p, max_new_tokens,
+                                               [seeds[i] for i in chunk], pcache)
+                except (RuntimeError, torch.OutOfMemoryError) as e:
+                    if not _is_oom(e) or per_chunk == 1:
+                        raise
+                    if self.device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    rows = max(n, rows // 2)  # back off and retry the same prompts
+                    continue
+                for i, comps in zip(chunk, out):
+                    results[i] = comps
+                start += len(chunk)
+        finally:
+            if pcache is not None:
+                pcache.release()
         return results  # type: ignore[return-value]
 
     @staticmethod
@@ -284,7 +229,8 @@ class HFGenerator(Generator):
         pick = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(-1), right=True).clamp(max=cdf.shape[-1] - 1)
         return (idx.gather(-1, pick) if top_p < 1.0 else pick).squeeze(-1)
 
-    def _generate_chunk(self, prompt_ids, n, temperature, top_p, max_new_tokens, seeds) -> list[list[Completion]]:
+    def _generate_chunk(self, prompt_ids, n, temperature, top_p, max_new_tokens, seeds, pcache=None
+                        ) -> list[list[Completion]]:
         import torch
 
         dev = self.device
@@ -296,10 +242,16 @@ class HFGenerator(Generator):
             input_ids[r, width - len(p):] = torch.tensor(p, dtype=torch.long)
             attn[r, width - len(p):] = 1
         input_ids, attn = input_ids.to(dev), attn.to(dev)
+        # Positions count real tokens only, so a prompt's keys do not depend on its padding
+        # (which is what lets a PrefixCache reuse them in another batch).
         pos = (attn.cumsum(-1) - 1).clamp(min=0)
         stop = torch.tensor(sorted(self.stop_ids), device=dev)
+        # With a prefix cache, the first `past` columns come from it (a row's first reused[i] tokens).
+        reused, past = plan_prefill(pcache, prompt_ids) if pcache is not None else ([0] * b, 0)
         with torch.inference_mode():
-            out = self.model(input_ids=input_ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1)
+            kw = {self._cache_kw: past_cache(self.model, pcache, prompt_ids, reused, past)} if past else {}
+            out = self.model(input_ids=input_ids[:, past:], attention_mask=attn, position_ids=pos[:, past:],
+                             use_cache=True, logits_to_keep=1, **kw)
             cache, logits = _cache_of(out), out.logits[:, -1, :].float()
             next_pos = pos[:, -1] + 1
             if n > 1:
@@ -310,6 +262,14 @@ class HFGenerator(Generator):
             alive = torch.arange(total, device=dev)  # original row of each batch row
             finished = torch.zeros(total, dtype=torch.bool, device=dev)
             generated: list[list[int]] = [[] for _ in range(total)]
+
+            def keep(batch_rows: list[int], fed: int) -> None:
+                # Store prompt + generated ids as far as fed through the model (`fed` decode steps;
+                # a finished row's later columns hold padding) before the rows leave the batch.
+                if pcache is not None:
+                    rows = [(j, prompt_ids[r // n], r) for j, r in zip(batch_rows, alive[batch_rows].tolist())]
+                    store_rows(pcache, cache, [(j, p + generated[r][:fed], width - len(p)) for j, p, r in rows])
+
             for step in range(max_new_tokens):
                 tok = self._pick(logits, temperature, top_p, None if u is None else u[alive, step])
                 tok = torch.where(finished, torch.full_like(tok, self.pad_id), tok)
@@ -320,10 +280,11 @@ class HFGenerator(Generator):
                     break
                 if int(finished.sum()) >= max(1, finished.numel() // self.prune_every):
                     # Drop finished rows from the batch (a cache copy, so not at every single step).
-                    keep = (~finished).nonzero().squeeze(-1)
-                    cache.batch_select_indices(keep)
-                    attn, tok, next_pos, alive = attn[keep], tok[keep], next_pos[keep], alive[keep]
-                    finished = finished[keep]
+                    keep(finished.nonzero().squeeze(-1).tolist(), step)
+                    kept = (~finished).nonzero().squeeze(-1)
+                    cache.batch_select_indices(kept)
+                    attn, tok, next_pos, alive = attn[kept], tok[kept], next_pos[kept], alive[kept]
+                    finished = finished[kept]
                 attn = torch.cat([attn, torch.ones_like(attn[:, :1])], dim=1)
                 out = self.model(
                     input_ids=tok[:, None], attention_mask=attn, position_ids=next_pos[:, None],
@@ -331,13 +292,17 @@ class HFGenerator(Generator):
                 )
                 cache, logits = _cache_of(out), out.logits[:, -1, :].float()
                 next_pos = next_pos + 1
+            keep(list(range(len(alive))), step)
         results = []
-        for i in range(b):
+        for i, p in enumerate(prompt_ids):
             comps = []
             for r in range(i * n, (i + 1) * n):
                 ids = generated[r]
                 body = ids[:-1] if ids and ids[-1] in self.stop_ids else ids
-                comps.append(Completion(self.tokenizer.decode(body, skip_special_tokens=True), len(ids), tuple(ids)))
+                # The prompt was prefilled once for its n samples: its cost goes on the first.
+                prefill = len(p) - reused[i] if r == i * n else 0
+                comps.append(Completion(self.tokenizer.decode(body, skip_special_tokens=True), len(ids), tuple(ids),
+                                        prompt_tokens=len(p), prefill_tokens=prefill))
             results.append(comps)
         return results
 
@@ -404,7 +369,9 @@ class VLLMGenerator(Generator):
         if (Path(lora_path) / PROMPT_CONFIG_FILE).is_file():
             self.prompt_config = load_prompt_config(lora_path)
 
-    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None):
+    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None,
+                 cache=None):
+        """``cache`` is ignored: the engine caches prefixes itself (``enable_prefix_caching``)."""
         from vllm import SamplingParams
 
         _check_args(prompts, n, temperature, top_p, max_new_tokens)
@@ -414,7 +381,15 @@ class VLLMGenerator(Generator):
                                  seed=prompt_seed(seed, pos)) for pos in _positions(len(prompts), positions)]
         inputs = [{"prompt_token_ids": encode_prompt(self.tokenizer, m, t)} for m, t in prompts]
         outs = self.llm.generate(inputs, params, lora_request=self.lora_request, use_tqdm=False)
-        return [[Completion(o.text, len(o.token_ids), tuple(o.token_ids)) for o in req.outputs] for req in outs]
+        results = []
+        for inp, req in zip(inputs, outs):
+            n_prompt = len(inp["prompt_token_ids"])
+            # What the engine's prefix cache served is not computed (reported by recent vLLM).
+            prefill = n_prompt - (getattr(req, "num_cached_tokens", None) or 0)
+            results.append([Completion(o.text, len(o.token_ids), tuple(o.token_ids), prompt_tokens=n_prompt,
+                                       prefill_tokens=prefill if j == 0 else 0)
+                            for j, o in enumerate(req.outputs)])
+        return results
 
     def close(self) -> None:
         """Shut the engine down and give its GPU memory back (weights, KV cache, NCCL groups)."""
@@ -555,15 +530,21 @@ class OpenAIGenerator(Generator):
             choices = data.get("choices") or []
             if not choices:
                 raise EndpointError(f"{self.url} returned no choices: {json.dumps(data)[:300]}")
-            used = (data.get("usage") or {}).get("completion_tokens")
-            for ch in choices[:want]:
+            usage = data.get("usage") or {}
+            used, n_prompt = usage.get("completion_tokens"), usage.get("prompt_tokens")
+            n_prompt = n_prompt if isinstance(n_prompt, int) else 0
+            for j, ch in enumerate(choices[:want]):
                 text = message_text(ch.get("message") or {})
                 # Per-choice token counts are not in the API; split the usage total evenly.
                 n_tok = round(used / len(choices)) if isinstance(used, int) else 0
-                comps.append(Completion(text, n_tok))
+                # One request prefills its prompt once for its choices: counted on the first.
+                comps.append(Completion(text, n_tok, prompt_tokens=n_prompt,
+                                        prefill_tokens=n_prompt if j == 0 else 0))
         return comps
 
-    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None):
+    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None,
+                 cache=None):
+        """``cache`` is ignored: the server manages its own prefix caching."""
         _check_args(prompts, n, temperature, top_p, max_new_tokens)
         where = _positions(len(prompts), positions)
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
