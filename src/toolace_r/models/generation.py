@@ -53,7 +53,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from toolace_r.calls import format_calls, parse_calls
-from toolace_r.models.prompting import PROMPT_CONFIG_FILE, PromptConfig, encode_prompt, load_prompt_config
+from toolace_r.models.prompting import (CONFIRM_TEXT, PROMPT_CONFIG_FILE, PromptConfig, confirm_token_id, confirmation,
+                                        decode_answer, encode_prompt, load_prompt_config)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -107,6 +108,9 @@ class Generator(ABC):
     directory; the default system-prompt style otherwise): build prompts with it."""
 
     prompt_config: PromptConfig | None = None
+    # What this model answers a right previous answer with (refine.confirm=token): its tokenizer's
+    # <|confirm|> token where it has one, kept in the decoded text; CONFIRM_TEXT for remote models.
+    confirm_text: str = CONFIRM_TEXT
 
     @abstractmethod
     def generate(
@@ -213,6 +217,7 @@ class HFGenerator(Generator):
             raise ValueError("the tokenizer has no EOS token: generation could not stop at the end of a turn")
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else min(self.stop_ids)
+        self.confirm_id, self.confirm_text = confirm_token_id(tokenizer), confirmation(tokenizer)
 
     def encode(self, prompt: Prompt) -> list[int]:
         messages, tools = prompt
@@ -337,7 +342,7 @@ class HFGenerator(Generator):
             for r in range(i * n, (i + 1) * n):
                 ids = generated[r]
                 body = ids[:-1] if ids and ids[-1] in self.stop_ids else ids
-                comps.append(Completion(self.tokenizer.decode(body, skip_special_tokens=True), len(ids), tuple(ids)))
+                comps.append(Completion(decode_answer(self.tokenizer, body, self.confirm_id), len(ids), tuple(ids)))
             results.append(comps)
         return results
 
@@ -383,6 +388,7 @@ class VLLMGenerator(Generator):
         self.llm: Any = LLM(model=base, tensor_parallel_size=tensor_parallel_size,
                             gpu_memory_utilization=gpu_memory_utilization, **engine_kw)
         self.tokenizer = self.llm.get_tokenizer()
+        self.confirm_id, self.confirm_text = confirm_token_id(self.tokenizer), confirmation(self.tokenizer)
         self.lora_request: Any = None
         self._n_adapters = 0
         if lora_path is not None:
@@ -414,7 +420,10 @@ class VLLMGenerator(Generator):
                                  seed=prompt_seed(seed, pos)) for pos in _positions(len(prompts), positions)]
         inputs = [{"prompt_token_ids": encode_prompt(self.tokenizer, m, t)} for m, t in prompts]
         outs = self.llm.generate(inputs, params, lora_request=self.lora_request, use_tqdm=False)
-        return [[Completion(o.text, len(o.token_ids), tuple(o.token_ids)) for o in req.outputs] for req in outs]
+        # vLLM's text drops special tokens: a confirmation is decoded again, keeping it
+        return [[Completion(decode_answer(self.tokenizer, o.token_ids, self.confirm_id)
+                            if self.confirm_id in o.token_ids else o.text, len(o.token_ids), tuple(o.token_ids))
+                 for o in req.outputs] for req in outs]
 
     def close(self) -> None:
         """Shut the engine down and give its GPU memory back (weights, KV cache, NCCL groups)."""
