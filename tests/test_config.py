@@ -34,7 +34,7 @@ def test_every_field_has_help():
 
 
 def test_sections_are_the_run_config_layout():
-    assert list(SECTIONS) == ["data", "model", "train", "mait", "refine_corpus", "eval", "vllm", "launch"]
+    assert list(SECTIONS) == ["data", "model", "train", "mait", "refine_corpus", "refine", "eval", "vllm", "launch"]
     for name, cls in SECTIONS.items():
         assert cls.SECTION == name and isinstance(getattr(RunConfig(), name), cls)
 
@@ -122,6 +122,8 @@ def test_overrides_are_typed():
     ("mait.max_new_tokens=0", "mait.max_new_tokens: must be >= 1"),
     ("refine_corpus.ratio=11", r"refine_corpus.ratio: must be in \[0, 10\]"),
     ("refine_corpus.correct_share=2", r"refine_corpus.correct_share: must be in \[0, 1\]"),
+    ("refine_corpus.greedy_share=-0.1", r"refine_corpus.greedy_share: must be in \[0, 1\]"),
+    ("refine.confirm=nod", r"refine.confirm: must be one of \('repeat', 'token'\)"),
     ("eval.modes=[fixed:0]", "eval.modes: bad refinement mode 'fixed:0'"),
     ("eval.modes=[]", "eval.modes: name at least one mode"),
     ("eval.modes=3", "eval.modes: expected a list"),

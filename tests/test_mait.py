@@ -12,6 +12,7 @@ from toolace_r.mait import (ARMS, MAIT, MAIT_REFINE, PLAIN, ArmRounds, ProbeItem
                             refinement_examples, round_lr, round_refinement, round_selection, select, stop_reason,
                             top_up)
 from toolace_r.models.generation import Completion, Generator
+from toolace_r.models.prompting import CONFIRM_TOKEN, REFINE_REQUEST
 from toolace_r.scoring import score_answer
 
 TOOL = {"name": "add", "parameters": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
@@ -69,6 +70,50 @@ def test_refinement_examples_targets():
     assert info["refine_candidates_right"] == 4 and info["refine_candidates_wrong"] == 4 and len(exs) == 8
 
 
+def test_confirmation_targets_for_right_previous_answers():
+    """confirm=token: a right previous answer is confirmed; a wrong one still gets the gold answer."""
+    by_id = {f"s{i}": _sample(i) for i in range(6)}
+    exs, info = refinement_examples(by_id, _items(), n=6, correct_share=0.5, seed=0, confirm_text=CONFIRM_TOKEN)
+    assert info["refine_right_prev"] == 3
+    for ex in exs:
+        prev = ex["messages"][-2]["content"]
+        assert ex["messages"][-1] == {"role": "user", "content": REFINE_REQUEST}  # the conversation continued
+        assert ex["target"] == (CONFIRM_TOKEN if "b=1" in prev else prev.replace("b=2", "b=1"))
+    # the same picks as confirm=repeat: only the targets of right answers differ
+    same, _ = refinement_examples(by_id, _items(), n=6, correct_share=0.5, seed=0)
+    assert [e["messages"] for e in exs] == [e["messages"] for e in same]
+
+
+def _items_with_greedy():
+    """Six samples, each with a wrong and a right sampled answer and a greedy answer: right for
+    s0..s2 (and then the same text as the right sampled one for s0), wrong for s3..s5."""
+    items = []
+    for i in range(6):
+        greedy = f"[add(a={i}, b=1)]" if i == 0 else (f"[add(a={i}, b=+1)]" if i < 3 else f"[add(a={i}, b=9)]")
+        items.append(ProbeItem(f"s{i}", [f"[add(a={i}, b=1)]", f"[add(a={i}, b=2)]"], [True, False], 20,
+                               greedy=greedy, greedy_correct=i < 3))
+    return items
+
+
+@pytest.mark.parametrize("share, want_greedy", [(0.0, 0), (0.5, 4), (1.0, 6)])
+def test_greedy_share_mixes_greedy_and_sampled_previous_answers(share, want_greedy):
+    by_id = {f"s{i}": _sample(i) for i in range(6)}
+    items = _items_with_greedy()
+    exs, info = refinement_examples(by_id, items, n=8, correct_share=0.5, seed=0, greedy_share=share)
+    # s0's greedy answer is its right sampled one: one candidate, counted as greedy
+    assert (info["refine_candidates_right"], info["refine_candidates_wrong"]) == (8, 9)
+    assert (info["refine_right_prev"], info["refine_wrong_prev"]) == (4, 4)
+    greedy_texts = {(it.id, it.greedy) for it in items}
+    prevs = [(ex["messages"][-2]["content"], ex["target"]) for ex in exs]
+    from_greedy = [p for p, _ in prevs if any(p == g for _, g in greedy_texts)]
+    assert len(from_greedy) == info["refine_greedy_prev"] == want_greedy
+    # 3 greedy answers on each side: 0.5 takes 2 of 4 on each; 1.0 takes all 3 and fills the fourth
+    # from the sampled ones. Targets follow correctness, not the source
+    for prev, target in prevs:
+        right = prev.endswith("b=1)]") or "b=+1" in prev
+        assert target == (prev if right else "[add(a=" + prev.split("a=")[1].split(",")[0] + ", b=1)]")
+
+
 def test_top_up_grows_small_selections_only():
     items = _items()
     assert top_up(["s1"], items, min_size=1, seed=0) == ["s1"]
@@ -115,26 +160,36 @@ def test_arms_are_values_named_by_the_config():
 
 
 class ScriptedGenerator(Generator):
-    """Answers every prompt with the same scripted k answers; records what it was asked."""
+    """Answers every prompt with the same scripted k answers (sampling) or ``greedy`` (temperature
+    0), 3 tokens each; records what it was asked."""
 
-    def __init__(self, answers):
-        self.answers, self.calls = answers, []
+    def __init__(self, answers, greedy="[add(a={i}, b=3)]"):
+        self.answers, self.greedy, self.calls = answers, greedy, []
 
     def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None):
         self.calls.append({"n": n, "temperature": temperature, "seed": seed, "positions": positions})
-        return [[Completion(a.format(i=int(p[0][-1]["content"].split()[1])), 3) for a in self.answers[:n]]
-                for p in prompts]
+        answers = [self.greedy] if temperature == 0 else self.answers[:n]
+        return [[Completion(a.format(i=int(p[0][-1]["content"].split()[1])), 3) for a in answers] for p in prompts]
 
 
-def test_probe_scores_each_of_the_k_answers():
+def test_probe_scores_each_of_the_k_answers_and_the_greedy_one():
     gen = ScriptedGenerator(["[add(a={i}, b=1)]", "[add(a={i}, b=2)]", "[add(a={i}, b=1)]"])
     items = probe(gen, [_sample(4), _sample(7)], k=3, temperature=0.8, top_p=0.9, max_new_tokens=16, seed=5,
                   positions=[1, 3])
     assert [it.id for it in items] == ["s4", "s7"]
     assert items[0].answers == ["[add(a=4, b=1)]", "[add(a=4, b=2)]", "[add(a=4, b=1)]"]
-    assert items[1].correct == [True, False, True] and items[1].p == pytest.approx(2 / 3) and items[1].tokens == 9
-    assert gen.calls == [{"n": 3, "temperature": 0.8, "seed": 5, "positions": [1, 3]}]
+    assert items[1].correct == [True, False, True] and items[1].p == pytest.approx(2 / 3)
+    # the greedy answer is recorded beside the k sampled ones (p counts the sampled only), and costs tokens
+    assert (items[1].greedy, items[1].greedy_correct, items[1].tokens) == ("[add(a=7, b=3)]", False, 12)
+    assert gen.calls == [{"n": 3, "temperature": 0.8, "seed": 5, "positions": [1, 3]},
+                         {"n": 1, "temperature": 0.0, "seed": 0, "positions": [1, 3]}]
     assert ProbeItem.from_dict(items[0].to_dict()) == items[0]
+    # without it: one call, no greedy answer; a probe file written before greedy answers still reads
+    gen = ScriptedGenerator(["[add(a={i}, b=1)]"])
+    (item,) = probe(gen, [_sample(4)], k=1, temperature=0.8, top_p=1.0, max_new_tokens=16, seed=5, greedy=False)
+    assert (item.greedy, item.greedy_correct, item.tokens, len(gen.calls)) == (None, None, 3, 1)
+    old = {"id": "s4", "answers": ["x"], "correct": [False], "tokens": 3}
+    assert ProbeItem.from_dict(old) == ProbeItem("s4", ["x"], [False], 3)
 
 
 # ------------------------------------------------------------------------------------------
@@ -180,14 +235,20 @@ def test_empty_selection_falls_back_to_the_whole_pool():
 
 
 def test_round_refinement_only_for_the_refinement_arm(tmp_path):
+    from toolace_r.models.embedded import train_tokenizer
+
     items = _items()
     by_id = {f"s{i}": _sample(i) for i in range(6)}
-    cfg = RefineCorpusConfig(ratio=1.5, correct_share=0.5)
+    cfg = RefineCorpusConfig(ratio=1.5, correct_share=0.5, greedy_share=0.0)
     for arm in (PLAIN, MAIT):
         assert round_refinement(arm, 4, by_id, items, cfg, seed=3, model=tmp_path) is None
-    refs, info = round_refinement(MAIT_REFINE, 4, by_id, items, cfg, seed=3, model=tmp_path)
+    refs, info = round_refinement(MAIT_REFINE, 4, by_id, items, cfg, seed=3, model=tmp_path, confirm="repeat")
     assert len(refs) == 6  # ratio 1.5 x 4 selected
     assert (refs, info) == refinement_examples(by_id, items, n=6, correct_share=0.5, seed=3)
+    # confirm=token: the confirmation of the model's own tokenizer (the embedded one has <|confirm|>)
+    train_tokenizer(list(by_id.values()), 300).save_pretrained(tmp_path)
+    refs, _ = round_refinement(MAIT_REFINE, 4, by_id, items, cfg, seed=3, model=tmp_path, confirm="token")
+    assert (refs, info) == refinement_examples(by_id, items, n=6, correct_share=0.5, seed=3, confirm_text=CONFIRM_TOKEN)
 
 
 # ------------------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ def _tasks(tmp_path):
     return [
         SFTTask(model="Qwen/Qwen2.5-7B-Instruct", out=tmp_path / "out" / "model", samples=tmp_path / "s.jsonl",
                 examples=tmp_path / "refine.jsonl", settings=SFTSettings(max_steps=10, lr=2e-3, batch_size=8, seed=7)),
-        ProbeTask(**gen, k=4, temperature=0.8, top_p=0.95, seed=123, out=tmp_path / "probe.jsonl"),
-        EvalTask(**gen, modes=["none", "adaptive", "fixed:2"], max_rounds=2, out=tmp_path / "eval"),
+        ProbeTask(**gen, k=4, temperature=0.8, top_p=0.95, seed=123, greedy=False, out=tmp_path / "probe.jsonl"),
+        EvalTask(**gen, modes=["none", "adaptive", "fixed:2"], max_rounds=2, confirm="repeat", out=tmp_path / "eval"),
     ]
 
 
@@ -34,6 +34,7 @@ def test_tasks_round_trip(tmp_path):
         assert back == task and type(back) is type(task)
     assert read_task(tmp_path / "sft.json").settings.max_steps == 10  # the SFT settings come back typed
     assert read_task(tmp_path / "eval.json").max_rounds == 2
+    assert read_task(tmp_path / "eval.json").confirm == "repeat" and read_task(tmp_path / "probe.json").greedy is False
 
 
 def _tamper(tmp_path, kind, change):
@@ -53,6 +54,7 @@ def _tamper(tmp_path, kind, change):
     ("probe", lambda d: d.pop("seed"), "seed"),
     ("probe", lambda d: d.update(temprature=0.7), "temprature"),
     ("eval", lambda d: d.update(modes=[]), "modes"),
+    ("eval", lambda d: d.update(confirm="nod"), "confirm"),
     ("sft", lambda d: d["settings"].update(bogus=1), "settings.bogus"),
     ("sft", lambda d: d.update(samples=None, examples=None), "(the file)"),
     ("sft", lambda d: d.update(kind="train"), "kind"),

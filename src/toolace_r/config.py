@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 from toolace_r import mait
 from toolace_r.models.embedded import SIZES
 from toolace_r.models.generation import BACKENDS
+from toolace_r.models.prompting import CONFIRM_MODES
 from toolace_r.models.sft import PRECISIONS
 from toolace_r.refine import parse_mode
 
@@ -249,13 +250,34 @@ class RefineCorpusConfig(_Section):
         "unchanged), as far as there are such answers; a weak judge of its own answers needs more; in [0, 1].")})
     gold_keep: bool = field(default=False, metadata={"help": (
         "When the model's own right answers are fewer than correct_share asks, gold answers stand in as "
-        "right previous answers (target: unchanged).")})
+        "right previous answers (target: the confirmation, or the same answer).")})
+    greedy_share: float = field(default=0.5, metadata={"help": (
+        "Share of the previous answers taken from the probe's greedy answers (the ones refinement at inference "
+        "starts from), the rest from its sampled ones, as far as there are such answers; 0: sampled only (the "
+        "probe then skips its greedy pass); in [0, 1].")})
 
     def __post_init__(self) -> None:
         self._convert()
         if not 0 <= self.ratio <= 10:
             self._fail("ratio", f"must be in [0, 10], got {self.ratio!r}")
         self._share("correct_share")
+        self._share("greedy_share")
+
+
+@dataclass
+class RefineConfig(_Section):
+    """Self-refinement: how the model keeps a right answer, at inference and in the refinement corpus."""
+
+    SECTION: ClassVar[str] = "refine"
+    confirm: str = field(default="token", metadata={"help": (
+        f"{_names(CONFIRM_MODES)}. repeat (the paper's rule): the model keeps an answer by repeating it, and "
+        "adaptive refinement stops when the calls come back unchanged; token: it answers the confirmation "
+        "(its tokenizer's <|confirm|> token, else 'Confirmed.'), refinement stops there and keeps the previous "
+        "answer, so a right first answer costs one short pass. The refinement corpus teaches the same rule.")})
+
+    def __post_init__(self) -> None:
+        self._convert()
+        self._one_of("confirm", CONFIRM_MODES)
 
 
 @dataclass
@@ -264,8 +286,9 @@ class EvalConfig(_Section):
 
     SECTION: ClassVar[str] = "eval"
     modes: list[str] = field(default_factory=lambda: ["none", "adaptive", "fixed:3"], metadata={"help": (
-        "Refinement modes, each evaluated: none (the first answer), adaptive (refine until the answer "
-        "repeats, at most eval.max_rounds rounds), fixed:N (exactly N refinement rounds, N >= 1).")})
+        "Refinement modes, each evaluated: none (the first answer), adaptive (refine until the model keeps its "
+        "answer, refine.confirm, at most eval.max_rounds rounds), fixed:N (N refinement rounds, N >= 1, fewer "
+        "only when the model confirms its answer).")})
     max_rounds: int = field(default=3, metadata={
         "help": "Most refinement rounds of mode adaptive (>= 1 when adaptive is used)."})
     max_new_tokens: int = field(default=48, metadata={"help": "Longest answer per generation, in tokens (>= 1)."})
@@ -357,6 +380,7 @@ class RunConfig(_Section):
     mait: MaitConfig = field(default_factory=MaitConfig, metadata={"help": MaitConfig.__doc__})
     refine_corpus: RefineCorpusConfig = field(default_factory=RefineCorpusConfig,
                                               metadata={"help": RefineCorpusConfig.__doc__})
+    refine: RefineConfig = field(default_factory=RefineConfig, metadata={"help": RefineConfig.__doc__})
     eval: EvalConfig = field(default_factory=EvalConfig, metadata={"help": EvalConfig.__doc__})
     vllm: VllmConfig = field(default_factory=VllmConfig, metadata={"help": VllmConfig.__doc__})
     launch: LaunchConfig = field(default_factory=LaunchConfig, metadata={"help": LaunchConfig.__doc__})

@@ -219,7 +219,7 @@ def _probe(task: ProbeTask) -> dict[str, Any]:
     positions, mine = distributed.shard(pool)
     with _generator(task) as gen:
         items = probe(gen, mine, k=task.k, temperature=task.temperature, top_p=task.top_p,
-                      max_new_tokens=task.max_new_tokens, seed=task.seed, positions=positions)
+                      max_new_tokens=task.max_new_tokens, seed=task.seed, positions=positions, greedy=task.greedy)
     merged = distributed.gather_in_order(list(zip(positions, [it.to_dict() for it in items])), len(pool))
     if distributed.is_main():
         write_jsonl(task.out, merged)
@@ -231,19 +231,22 @@ def _eval(task: EvalTask) -> dict[str, Any]:
     ``outputs.jsonl`` (rows mode by mode, :mod:`toolace_r.evaluation`) and ``summary.json``
     (summary by mode). Returns the summary."""
     from toolace_r.data.io import write_json, write_jsonl
-    from toolace_r.evaluation import evaluate, sample_items, summarize_modes
+    from toolace_r.evaluation import add_wall_seconds, evaluate, sample_items, summarize_modes
 
     samples = _samples(task)
     modes = list(task.modes)
     positions, mine = distributed.shard(samples)
     with _generator(task) as gen:
-        rows, _ = evaluate(gen, sample_items(mine), modes, checker_mode="strict", max_rounds=task.max_rounds,
-                           max_new_tokens=task.max_new_tokens)
+        rows, timing = evaluate(gen, sample_items(mine), modes, checker_mode="strict", max_rounds=task.max_rounds,
+                                max_new_tokens=task.max_new_tokens, confirm=task.confirm)
     # gathered per sample (its row in every mode), then laid out mode by mode as one process writes them
     per_sample = [rows[k::len(mine)] for k in range(len(mine))]
     merged = distributed.gather_in_order(list(zip(positions, per_sample)), len(samples))
     rows = [group[j] for j in range(len(modes)) for group in merged]
     summary = summarize_modes(rows, modes)
+    # a job's wall time per mode is its slowest process's
+    timings = distributed.gather_in_order([(distributed.rank(), timing)], distributed.world_size())
+    add_wall_seconds(summary, timings)
     if distributed.is_main():
         out = Path(task.out)
         out.mkdir(parents=True, exist_ok=True)

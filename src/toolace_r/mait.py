@@ -5,7 +5,8 @@ A round of an arm, for the current model M_t and the pool D (:func:`toolace_r.pi
 runs these steps as resumable stages, in this order, and asks this module for every decision)::
 
     probe    k answers per x in D at temperature > 0, each scored by the checker
-             (:func:`probe`): c(x) = number correct, p(x) = c(x) / k. Arms that do not probe
+             (:func:`probe`): c(x) = number correct, p(x) = c(x) / k; and the greedy answer
+             (what refinement at inference starts from). Arms that do not probe
              skip it. One batched generation call: the k samples of a prompt share its prefill
              (``hf``) or are one request with ``SamplingParams(n=k)`` (``vllm``).
     select   D_t = policy(D, p) (:func:`round_selection`, with :func:`select` and :func:`top_up`)
@@ -15,8 +16,9 @@ runs these steps as resumable stages, in this order, and asks this module for ev
                all         every sample (plain iterated SFT, the ablation baseline)
              a selection under ``mait.min_selected_share`` of the pool is topped up with random
              pool samples; an empty one falls back to the whole pool
-    corpus   R_t from the same k answers (:func:`round_refinement`, :func:`refinement_examples`):
-             (x, wrong y') -> gold, (x, right y') -> y' unchanged; arm ``mait_refine`` only
+    corpus   R_t from the same answers (:func:`round_refinement`, :func:`refinement_examples`):
+             the conversation continued by y' and the check request; wrong y' -> gold, right y' ->
+             the confirmation (refine.confirm=token) or y' unchanged (repeat); arm ``mait_refine`` only
     SFT      M_{t+1} = SFT(M_t, D_t + R_t) for ``train.steps_per_round`` optimizer steps
     dev      greedy dev accuracy of M_{t+1}
     stop     (:func:`stop_reason`) the selected set stopped growing (progressive) or is unchanged
@@ -36,8 +38,10 @@ Where this departs from the paper (method.md 1.4: what it leaves open is our cho
   dozens of epochs and overfits), and an empty one falls back to the whole pool.
 - The refinement corpus is ``refine_corpus.ratio`` examples per selected sample, drawn from the
   probe answers of the whole pool (each distinct answer of a sample once), with
-  ``refine_corpus.correct_share`` of them keeping a right previous answer; with
-  ``refine_corpus.gold_keep`` gold answers stand in where the model's own right answers run short.
+  ``refine_corpus.correct_share`` of them keeping a right previous answer and
+  ``refine_corpus.greedy_share`` of them drawn from the greedy answers (the ones refinement at
+  inference sees) rather than the sampled ones; with ``refine_corpus.gold_keep`` gold answers
+  stand in where the model's own right answers run short.
 - Early stops apply to the model-aware arms only (the ``plain`` baseline runs every round); a
   dev accuracy equal to the best so far does not stop a round, only a drop does. Every arm,
   ``plain`` included, is evaluated with its best round on dev (the earliest of equals).
@@ -52,8 +56,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from toolace_r.models.prompting import PromptConfig, load_prompt_config, refine_messages, target_text
-from toolace_r.refine import Sampling, first_pass
+from toolace_r.models.prompting import (PromptConfig, load_prompt_config, model_confirmation, refine_messages,
+                                        target_text)
+from toolace_r.refine import GREEDY, Sampling, check_confirm, first_pass
 from toolace_r.scoring import score_answer
 
 if TYPE_CHECKING:
@@ -102,38 +107,52 @@ def arms(names: Sequence[str]) -> list[Arm]:
 
 @dataclass
 class ProbeItem:
-    """The probe's record of one pool sample: its k answers and the checker's verdict on each."""
+    """The probe's record of one pool sample: its k sampled answers and the checker's verdict on
+    each (p(x) counts these only), and its greedy answer with its verdict (None: not probed).
+    ``tokens``: generated tokens, the greedy answer's included."""
 
     id: str
     answers: list[str]
     correct: list[bool]
     tokens: int
+    greedy: str | None = None
+    greedy_correct: bool | None = None
 
     @property
     def p(self) -> float:
         return sum(self.correct) / len(self.correct) if self.correct else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "answers": self.answers, "correct": self.correct, "tokens": self.tokens}
+        return {"id": self.id, "answers": self.answers, "correct": self.correct, "tokens": self.tokens,
+                "greedy": self.greedy, "greedy_correct": self.greedy_correct}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ProbeItem":
-        return cls(d["id"], list(d["answers"]), list(d["correct"]), int(d["tokens"]))
+        # probes written before greedy answers were recorded have none
+        return cls(d["id"], list(d["answers"]), list(d["correct"]), int(d["tokens"]), d.get("greedy"),
+                   d.get("greedy_correct"))
 
 
 def probe(generator: Generator, samples: Sequence[Sample], *, k: int, temperature: float, top_p: float,
           max_new_tokens: int, seed: int, prompt_cfg: PromptConfig | None = None,
-          positions: Sequence[int] | None = None) -> list[ProbeItem]:
-    """k answers per sample from the current model, each scored by the checker. ``positions``:
-    where these samples stand in the pool when this is one process's share of it (the answers
-    of a sample depend only on ``seed`` and its position, not on the share)."""
+          positions: Sequence[int] | None = None, greedy: bool = True) -> list[ProbeItem]:
+    """k answers per sample from the current model, each scored by the checker, and (``greedy``)
+    its greedy answer, the one refinement at inference starts from. ``positions``: where these
+    samples stand in the pool when this is one process's share of it (the answers of a sample
+    depend only on ``seed`` and its position, not on the share)."""
     flat = first_pass(generator, samples, prompt_cfg=prompt_cfg, max_new_tokens=max_new_tokens,
                       sampling=Sampling(n=k, temperature=temperature, top_p=top_p, seed=seed), positions=positions)
+    greedy_pass = (first_pass(generator, samples, prompt_cfg=prompt_cfg, max_new_tokens=max_new_tokens,
+                              sampling=GREEDY, positions=positions) if greedy else None)
     items = []
     for i, s in enumerate(samples):
         comps = flat[i * k:(i + 1) * k]
         answers = [c.text for c in comps]
-        items.append(ProbeItem(s.id, answers, [score_answer(s, a) for a in answers], sum(c.n_tokens for c in comps)))
+        item = ProbeItem(s.id, answers, [score_answer(s, a) for a in answers], sum(c.n_tokens for c in comps))
+        if greedy_pass is not None:
+            g = greedy_pass[i]
+            item.greedy, item.greedy_correct, item.tokens = g.text, score_answer(s, g.text), item.tokens + g.n_tokens
+        items.append(item)
     return items
 
 
@@ -210,66 +229,95 @@ def round_selection(arm: Arm, items: Sequence[ProbeItem] | None, pool_ids: Seque
 
 
 def round_refinement(arm: Arm, n_selected: int, samples_by_id: dict[str, Sample], items: Sequence[ProbeItem] | None,
-                     cfg: RefineCorpusConfig, *, seed: int,
-                     model: str | Path) -> tuple[list[dict[str, Any]], dict[str, int]] | None:
+                     cfg: RefineCorpusConfig, *, seed: int, model: str | Path,
+                     confirm: str = "token") -> tuple[list[dict[str, Any]], dict[str, int]] | None:
     """R_t for ``arm``: ``cfg.ratio`` refinement examples per selected sample, from the probe's
     answers (see :func:`refinement_examples`), in the prompt format of ``model`` (the round's SFT
-    base); None for an arm without the refinement corpus."""
+    base) and, with ``confirm="token"``, its tokenizer's confirmation; None for an arm without the
+    refinement corpus."""
     if not arm.refine_corpus or items is None:
         return None
+    confirm_text = model_confirmation(model) if check_confirm(confirm) == "token" else None
     return refinement_examples(samples_by_id, items, n=round(cfg.ratio * n_selected), correct_share=cfg.correct_share,
-                               seed=seed, prompt_cfg=load_prompt_config(model), gold_keep=cfg.gold_keep)
+                               seed=seed, prompt_cfg=load_prompt_config(model), gold_keep=cfg.gold_keep,
+                               greedy_share=cfg.greedy_share, confirm_text=confirm_text)
 
 
 def refinement_examples(samples_by_id: dict[str, Sample], items: Sequence[ProbeItem], *, n: int,
                         correct_share: float, seed: int, prompt_cfg: PromptConfig | None = None,
-                        gold_keep: bool = False) -> tuple[list[dict[str, Any]], dict[str, int]]:
+                        gold_keep: bool = False, greedy_share: float = 0.0,
+                        confirm_text: str | None = None) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Up to ``n`` refinement examples from the probe's own answers.
 
-    A wrong previous answer gets the gold answer as target; a right one gets itself, unchanged,
-    which teaches the model when to stop. ``correct_share`` of them (as far as there are such
-    answers) have a right previous answer. Each (sample, distinct answer) pair is used once.
+    Each example is the conversation continued by a previous answer and the check request
+    (:func:`~toolace_r.models.prompting.refine_messages`), the prompt refinement at inference
+    builds. A wrong previous answer gets the gold answer as target; a right one gets the
+    confirmation ``confirm_text`` (refine.confirm=token) or, when that is None, itself unchanged
+    (the paper's rule): either teaches the model when to stop. ``correct_share`` of them (as far
+    as there are such answers) have a right previous answer, and on each side ``greedy_share`` of
+    them come from the greedy answers (the ones inference refines), the rest from the sampled ones
+    (each side filled from the other source when one runs short). Each (sample, distinct answer)
+    pair is used once.
 
     A weak model has few right answers: the corpus would then be mostly "change it", and the
     model learns to change right answers too. With ``gold_keep``, when the model's own right
     answers are fewer than ``correct_share`` asks, gold answers stand in as right previous answers
-    (target: the same, unchanged), for samples where none of its right answers already is one."""
-    wrong, right = [], []
+    (target: the confirmation, or the same answer), for samples where none of its right answers
+    already is one."""
+    # (source, right) -> [(sample id, answer)], source "greedy" or "sampled"
+    pools: dict[tuple[str, bool], list[tuple[str, str]]] = {(g, ok): [] for g in ("greedy", "sampled")
+                                                            for ok in (False, True)}
     for it in items:
         if it.id not in samples_by_id:
             continue
         seen = set()
-        for a, ok in zip(it.answers, it.correct):
+        own = [(it.greedy, bool(it.greedy_correct), "greedy")] if it.greedy is not None else []
+        own += [(a, ok, "sampled") for a, ok in zip(it.answers, it.correct)]
+        for a, ok, source in own:
             key = _spaced(a)
-            if key in seen:
-                continue
-            seen.add(key)
-            (right if ok else wrong).append((it.id, a))
+            if key not in seen:  # a sampled answer equal to the greedy one counts as the greedy one
+                seen.add(key)
+                pools[source, ok].append((it.id, a))
     rng = random.Random(seed)
-    rng.shuffle(wrong)
-    rng.shuffle(right)
-    want_right, own_right, n_gold = round(n * correct_share), len(right), 0
+    for pool in pools.values():
+        rng.shuffle(pool)
+    n_wrong_have = len(pools["greedy", False]) + len(pools["sampled", False])
+    own_right = len(pools["greedy", True]) + len(pools["sampled", True])
+    want_right, gold = round(n * correct_share), []
     if gold_keep and own_right < want_right:
-        have = {(i, _spaced(a)) for i, a in right}
+        have = {(i, _spaced(a)) for key in (("greedy", True), ("sampled", True)) for i, a in pools[key]}
         gold = [(it.id, target_text(samples_by_id[it.id])) for it in items if it.id in samples_by_id]
         gold = [(i, g) for i, g in gold if (i, _spaced(g)) not in have]
         rng.shuffle(gold)
-        n_gold = min(len(gold), want_right - own_right)
-        right = right + gold[:n_gold]
-    n_right = min(len(right), want_right)
-    n_wrong = min(len(wrong), n - n_right)
-    n_right = min(len(right), n - n_wrong)  # fill from the other side when one runs short
-    picked = [(i, a, False) for i, a in wrong[:n_wrong]] + [(i, a, True) for i, a in right[:n_right]]
+        gold = gold[:want_right - own_right]
+    n_right = min(own_right + len(gold), want_right)
+    n_wrong = min(n_wrong_have, n - n_right)
+    n_right = min(own_right + len(gold), n - n_wrong)  # fill from the other side when one runs short
+    wrong = _mix(pools["greedy", False], pools["sampled", False], n_wrong, greedy_share)
+    right = _mix(pools["greedy", True], pools["sampled", True], min(n_right, own_right), greedy_share)
+    n_gold = n_right - len(right)
+    greedy_ids = {(i, a) for key in (("greedy", False), ("greedy", True)) for i, a in pools[key]}
+    picked = [(i, a, False) for i, a in wrong] + [(i, a, True) for i, a in right + gold[:n_gold]]
     rng.shuffle(picked)
     examples = []
     for sid, prev, ok in picked:
         sample = samples_by_id[sid]
         messages, tools = refine_messages(sample, prev, prompt_cfg)
-        examples.append({"messages": messages, "tools": tools,
-                         "target": prev.strip() if ok else target_text(sample)})
+        target = target_text(sample) if not ok else (confirm_text if confirm_text is not None else prev.strip())
+        examples.append({"messages": messages, "tools": tools, "target": target})
     return examples, {"refine_wrong_prev": n_wrong, "refine_right_prev": n_right,
-                      "refine_right_prev_gold": n_gold, "refine_candidates_wrong": len(wrong),
-                      "refine_candidates_right": own_right}
+                      "refine_right_prev_gold": n_gold, "refine_candidates_wrong": n_wrong_have,
+                      "refine_candidates_right": own_right,
+                      "refine_greedy_prev": sum((i, a) in greedy_ids for i, a, _ in picked)}
+
+
+def _mix(greedy: list[Any], sampled: list[Any], want: int, greedy_share: float) -> list[Any]:
+    """``want`` entries, ``greedy_share`` of them from ``greedy`` and the rest from ``sampled``,
+    each filled from the other when it runs short."""
+    n_greedy = min(len(greedy), round(want * greedy_share))
+    n_sampled = min(len(sampled), want - n_greedy)
+    n_greedy = min(len(greedy), want - n_sampled)
+    return greedy[:n_greedy] + sampled[:n_sampled]
 
 
 # ------------------------------------------------------------------------------------------

@@ -340,7 +340,7 @@ def _stage_probe(run: Run, tag: str, model: Path, pool: list[Sample]) -> list[Pr
             task = ProbeTask(**_generation(run, model), samples=_split_file(run, "train"), limit=len(pool),
                              k=cfg.mait.k, temperature=cfg.mait.temperature, top_p=cfg.mait.top_p,
                              max_new_tokens=cfg.mait.max_new_tokens, seed=stage_seed(cfg.seed, name),
-                             out=out / "probe.jsonl")
+                             greedy=_probe_greedy(cfg), out=out / "probe.jsonl")
             launch.run(task, out / "job", cfg.launch)
             items = _read_probe(out / "probe.jsonl")
             m["p_histogram"] = p_histogram(items, cfg.mait.k)
@@ -348,6 +348,11 @@ def _stage_probe(run: Run, tag: str, model: Path, pool: list[Sample]) -> list[Pr
             m["mean_p"] = sum(it.p for it in items) / max(1, len(items))
             m["generated_tokens"] = sum(it.tokens for it in items)
     return _read_probe(run.stage_dir(name) / "probe.jsonl")
+
+
+def _probe_greedy(cfg: RunConfig) -> bool:
+    """Whether the probe also records greedy answers: only the refinement corpus reads them."""
+    return "mait_refine" in cfg.arms and cfg.refine_corpus.greedy_share > 0
 
 
 def _read_probe(path: Path) -> list[ProbeItem]:
@@ -369,7 +374,8 @@ def _stage_train(run: Run, arm: Arm, t: int, base: Path, pool: list[Sample], ite
             m.update({"policy": sel.policy, "n_selected": len(selected), "n_refine": 0,
                       "selected_by_category": dict(sorted(Counter(s.category for s in selected).items()))})
             corpus = round_refinement(arm, len(selected), by_id, items, cfg.refine_corpus,
-                                      seed=stage_seed(cfg.seed, name + "/refine"), model=base)
+                                      seed=stage_seed(cfg.seed, name + "/refine"), model=base,
+                                      confirm=cfg.refine.confirm)
             if corpus is not None:
                 refs, info = corpus
                 m.update(info)
@@ -394,7 +400,8 @@ def _evaluate(run: Run, model: Path, split: str, n: int, modes: list[str], out: 
     by mode (:mod:`toolace_r.evaluation`)."""
     cfg = run.cfg
     task = EvalTask(**_generation(run, model), samples=_split_file(run, split), limit=n, modes=list(modes),
-                    max_rounds=cfg.eval.max_rounds, max_new_tokens=cfg.eval.max_new_tokens, out=out)
+                    max_rounds=cfg.eval.max_rounds, confirm=cfg.refine.confirm, max_new_tokens=cfg.eval.max_new_tokens,
+                    out=out)
     return launch.run(task, out / "job", cfg.launch)
 
 

@@ -5,40 +5,60 @@ rounds" loop, used by evaluation (``toolace-r run`` and ``toolace-r eval``) and 
 
     y_0 = M(x)
     for r = 1 .. R_max:
-        y_r = M(refine_prompt(x, y_{r-1}))
-        if calls(y_r) == calls(y_{r-1}): stop      # the model repeated itself: final
-    return y_r
+        y_r = M(x, y_0, check, y_1, check, ..., y_{r-1}, check)   # the conversation continues
+        if y_r is the confirmation: stop, keep y_{r-1}          # confirm=token
+        if calls(y_r) == calls(y_{r-1}): stop                   # the model repeated itself
+    return the last answer
 
-The model decides when to stop: an answer it repeats unchanged (canonical equality of the
-parsed calls, :func:`toolace_r.calls.answers_equal`) is final. ``fixed:N`` always runs N
-refinement rounds; ``none`` is the single pass. All prompts of a round go to the generator in
-one batched call, so the cost of a round is one batched pass over the answers still active.
+Each round continues the conversation (:func:`toolace_r.models.prompting.refine_messages` with all
+answers so far): round r's prompt is round r-1's prompt, its answer and the check request, so
+every prompt and answer is a prefix of the next prompt (what a prefix KV cache reuses).
 
-The first pass may sample ``n`` choices per sample (``temperature`` / ``top_p`` / ``seed``, as
-the server does); every choice is then refined on its own, greedily. Without sampling settings
-the first pass is greedy with one choice.
+How the model keeps an answer (``confirm``):
 
-Cost is reported per answer: ``rounds`` (refinement calls made after the first pass) and
-``tokens`` (generated tokens over all passes, the first included; ``first_tokens`` is the first
-pass's share).
+* ``repeat`` (the paper's rule): it answers the same calls again (canonical equality of the parsed
+  calls, :func:`toolace_r.calls.answers_equal`); adaptive stops there. A whole second answer is the
+  price of every stop.
+* ``token`` (default): it answers with the confirmation, ``generator.confirm_text`` (its
+  tokenizer's ``<|confirm|>`` token where it has one, else ``Confirmed.``;
+  :func:`toolace_r.models.prompting.confirmation`), one token plus the end of turn. The final
+  answer is then the previous one: a confirmation is never a final answer. A repeated answer
+  stops adaptive too (a model that repeats instead of confirming has kept its answer as well).
+
+``fixed:N`` runs N rounds whatever the answers, except that a confirmation (confirm=token) ends the
+trajectory: the conversation would only grow by a turn that changes nothing. ``none`` is the single
+pass. A round is one batched ``generate`` call over the answers still active.
+
+Samples go through in chunks of ``chunk_size``: a chunk's first pass and all its rounds (in every
+mode asked, :func:`refine_modes`) before the next chunk, so that per-chunk state such as a prefix KV
+cache stays small. The first pass may sample ``n`` choices per sample (``temperature`` / ``top_p``
+/ ``seed``, as the server does); every choice is then refined on its own, greedily.
+
+Cost per answer (:class:`RefineResult`): ``rounds`` (refinement calls after the first pass, the
+confirming one included), ``tokens`` (generated tokens over all passes, the first included;
+``first_tokens`` is the first pass's share), ``prompt_tokens`` / ``prefill_tokens`` (prompt tokens
+over all passes, and those actually prefilled, where the backend's completions say).
 
 Python use::
 
     from toolace_r.refine import refine
-    results = refine(generator, samples, mode="adaptive", max_rounds=3)
+    results = refine(generator, samples, mode="adaptive", max_rounds=3, confirm="token")
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from toolace_r.calls import answers_equal
-from toolace_r.models.prompting import PromptConfig, build_messages, refine_messages
+from toolace_r.models.prompting import CONFIRM_MODES, PromptConfig, build_messages, is_confirmation, refine_messages
 
 if TYPE_CHECKING:
     from toolace_r.data.schema import Sample
     from toolace_r.models.generation import Completion, Generator
+
+CHUNK_SIZE = 64  # samples taken through the first pass and every round together
 
 
 @dataclass
@@ -49,8 +69,21 @@ class RefineResult:
     rounds: int = 0
     tokens: int = 0
     last_tokens: int = 0  # tokens of the pass that gave ``final`` (== max_new_tokens: maybe cut off)
-    trajectory: list[str] = field(default_factory=list)  # y_0, y_1, ...
+    trajectory: list[str] = field(default_factory=list)  # every pass's text: y_0, y_1, ... (a confirmation last)
     first_tokens: int = 0  # tokens of the first pass y_0
+    prompt_tokens: int = 0  # prompt tokens over all passes (0 where the backend does not say)
+    prefill_tokens: int = 0  # of those, the ones the backend prefilled (fewer with a prefix cache)
+    confirmed: bool = False  # the last pass confirmed ``final`` (confirm=token)
+
+    def add_pass(self, c: Completion) -> None:
+        """Book one generated pass: its text and its cost."""
+        self.trajectory.append(c.text)
+        self.tokens += c.n_tokens
+        # Completion.prompt_tokens / prefill_tokens come from backends that count them
+        prompt = getattr(c, "prompt_tokens", None) or 0
+        prefill = getattr(c, "prefill_tokens", None)
+        self.prompt_tokens += prompt
+        self.prefill_tokens += prompt if prefill is None else prefill
 
 
 @dataclass(frozen=True)
@@ -86,6 +119,13 @@ def parse_mode(mode: str, max_rounds: int = 3) -> tuple[str, int]:
     raise ValueError(f"unknown refinement mode {mode!r}; use none, adaptive or fixed:N")
 
 
+def check_confirm(confirm: str) -> str:
+    """``confirm`` if it is a known rule (``repeat`` or ``token``), else ValueError."""
+    if confirm not in CONFIRM_MODES:
+        raise ValueError(f"unknown confirm rule {confirm!r}; use repeat or token")
+    return confirm
+
+
 def first_pass(
     generator: "Generator",
     samples: Sequence["Sample"],
@@ -94,14 +134,16 @@ def first_pass(
     max_new_tokens: int = 128,
     sampling: Sampling = GREEDY,
     positions: Sequence[int] | None = None,
+    **generate_kw: Any,
 ) -> list["Completion"]:
     """The first pass over ``samples``: ``sampling.n`` completions per sample, flat and sample-major
     (sample 0's choices, then sample 1's, ...). ``positions``: where the samples stand in the whole
-    set when this is one process's share of it (sampled answers depend on the seed and the position)."""
+    set when this is a share of it (sampled answers depend on the seed and the position).
+    ``generate_kw`` goes to ``generator.generate`` as it is."""
     prompt_cfg = prompt_cfg or generator.prompt_config
     prompts = [build_messages(s, prompt_cfg) for s in samples]
     outs = generator.generate(prompts, n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
-                              max_new_tokens=max_new_tokens, seed=sampling.seed, positions=positions)
+                              max_new_tokens=max_new_tokens, seed=sampling.seed, positions=positions, **generate_kw)
     return [c for comps in outs for c in comps]
 
 
@@ -115,39 +157,96 @@ def refine(
     max_new_tokens: int = 128,
     first: Sequence["Completion"] | None = None,
     sampling: Sampling = GREEDY,
+    confirm: str = "token",
+    chunk_size: int = CHUNK_SIZE,
 ) -> list[RefineResult]:
     """Run the first pass (:func:`first_pass` with ``sampling``, or take it from ``first``:
     completions already generated for the same plain prompts, ``sampling.n`` per sample, flat)
     and then greedy refinement rounds of every answer. Returns one result per answer:
     ``len(samples) * sampling.n``, sample-major."""
+    outputs, _ = refine_modes(generator, samples, [mode], max_rounds=max_rounds, prompt_cfg=prompt_cfg,
+                              max_new_tokens=max_new_tokens, first=first, sampling=sampling, confirm=confirm,
+                              chunk_size=chunk_size)
+    return outputs[mode]
+
+
+def refine_modes(
+    generator: "Generator",
+    samples: Sequence["Sample"],
+    modes: Sequence[str],
+    *,
+    max_rounds: int = 3,
+    prompt_cfg: PromptConfig | None = None,
+    max_new_tokens: int = 128,
+    first: Sequence["Completion"] | None = None,
+    sampling: Sampling = GREEDY,
+    confirm: str = "token",
+    chunk_size: int = CHUNK_SIZE,
+) -> tuple[dict[str, list[RefineResult]], dict[str, float]]:
+    """:func:`refine` in several modes over one shared first pass, chunk by chunk. Returns the
+    results by mode and the wall seconds spent: ``"first"`` (the first pass) and per mode (its
+    own rounds only)."""
     # the prompt style the model was trained with (recorded in its folder), unless told otherwise
     prompt_cfg = prompt_cfg or generator.prompt_config
-    kind, rounds = parse_mode(mode, max_rounds)
-    if first is None:
-        first = first_pass(generator, samples, prompt_cfg=prompt_cfg, max_new_tokens=max_new_tokens, sampling=sampling)
-    if len(first) != len(samples) * sampling.n:
-        raise ValueError(f"first pass has {len(first)} answers for {len(samples)} samples x {sampling.n} choices")
-    # the sample each answer belongs to
-    owner = [samples[i // sampling.n] for i in range(len(first))]
-    results = [RefineResult(final=c.text, tokens=c.n_tokens, last_tokens=c.n_tokens, trajectory=[c.text],
-                            first_tokens=c.n_tokens) for c in first]
+    plans = {m: parse_mode(m, max_rounds) for m in modes}
+    check_confirm(confirm)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    n = sampling.n
+    if first is not None and len(first) != len(samples) * n:
+        raise ValueError(f"first pass has {len(first)} answers for {len(samples)} samples x {n} choices")
+    outputs: dict[str, list[RefineResult]] = {m: [] for m in modes}
+    seconds = {"first": 0.0, **{m: 0.0 for m in modes}}
+    for lo in range(0, len(samples), chunk_size):
+        chunk = samples[lo:lo + chunk_size]
+        # The one place for per-chunk generate options: a prefix KV cache made here and passed to
+        # the chunk's first pass and every mode's rounds is dropped when the chunk is done.
+        generate_kw: dict[str, Any] = {}
+        t0 = time.perf_counter()
+        if first is None:
+            comps = first_pass(generator, chunk, prompt_cfg=prompt_cfg, max_new_tokens=max_new_tokens,
+                               sampling=sampling, positions=range(lo, lo + len(chunk)), **generate_kw)
+        else:
+            comps = list(first[lo * n:(lo + len(chunk)) * n])
+        seconds["first"] += time.perf_counter() - t0
+        owner = [chunk[i // n] for i in range(len(comps))]  # the sample each answer belongs to
+        for mode, (kind, rounds) in plans.items():
+            t1 = time.perf_counter()
+            results = [_start(c) for c in comps]
+            _rounds(generator, owner, results, kind, rounds, prompt_cfg=prompt_cfg, max_new_tokens=max_new_tokens,
+                    confirm=confirm, generate_kw=generate_kw)
+            outputs[mode] += results
+            seconds[mode] += time.perf_counter() - t1
+    return outputs, seconds
+
+
+def _start(c: Completion) -> RefineResult:
+    r = RefineResult(final=c.text, last_tokens=c.n_tokens, first_tokens=c.n_tokens)
+    r.add_pass(c)
+    return r
+
+
+def _rounds(generator: Generator, owner: Sequence[Sample], results: list[RefineResult], kind: str, rounds: int, *,
+            prompt_cfg: PromptConfig | None, max_new_tokens: int, confirm: str, generate_kw: dict[str, Any]) -> None:
+    """Refine ``results`` (answers to ``owner``) in place for up to ``rounds`` rounds."""
+    confirm_text = generator.confirm_text
     active = list(range(len(results)))
     for _ in range(rounds):
         if not active:
             break
-        prompts = [refine_messages(owner[i], results[i].final, prompt_cfg) for i in active]
-        outs = generator.generate(prompts, n=1, temperature=0.0, max_new_tokens=max_new_tokens)
+        # the conversation so far: every answer of this trajectory, each followed by the check request
+        prompts = [refine_messages(owner[i], results[i].trajectory, prompt_cfg) for i in active]
+        outs = generator.generate(prompts, n=1, temperature=0.0, max_new_tokens=max_new_tokens, **generate_kw)
         still = []
         for i, comps in zip(active, outs):
-            c = comps[0]
-            r = results[i]
-            stop = kind == "adaptive" and answers_equal(c.text, r.final)
+            c, r = comps[0], results[i]
             r.rounds += 1
-            r.tokens += c.n_tokens
-            r.last_tokens = c.n_tokens
-            r.trajectory.append(c.text)
-            r.final = c.text
-            if not stop:
+            r.add_pass(c)
+            if confirm == "token" and is_confirmation(c.text, confirm_text):
+                r.confirmed = True  # the previous answer stays final; nothing would change it now
+                continue
+            repeated = answers_equal(c.text, r.final)
+            r.final, r.last_tokens = c.text, c.n_tokens
+            if not (kind == "adaptive" and repeated):
                 still.append(i)
         active = still
-    return results

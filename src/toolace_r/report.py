@@ -82,6 +82,34 @@ def _refinement_flips(run: "Run") -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
+def refinement_cost(run: "Run", summaries: dict[str, dict[str, Any]]) -> list[str]:
+    """The table "Refinement cost and effect (test split)": per arm and mode, the mean refinement
+    rounds, generated and prefilled tokens per sample, wall seconds (the shared first pass plus
+    the mode's rounds), first answers fixed / broken, and tokens and wall time as multiples of
+    mode none. "-" where a number was not recorded (older runs; backends that do not count prefill)."""
+    if not summaries:
+        return []
+    flips = _refinement_flips(run)
+    num = lambda x, fmt: "-" if not x else format(x, fmt)  # noqa: E731 (0: not recorded)
+    ratio = lambda a, b: f"{a / b:.2f}x" if a and b else "-"  # noqa: E731
+    lines = ["## Refinement cost and effect (test split)", "",
+             "| arm | mode | rounds | generated tokens | prefill tokens | wall s | fixed | broken | confirmed "
+             "| tokens vs none | wall vs none |", "|---|---|" + "---:|" * 9]
+    for arm, by_mode in summaries.items():
+        base = by_mode.get("none", {})
+        for mode, s in by_mode.items():
+            f = flips.get(arm, {}).get(mode, {})
+            lines.append(f"| {ARM_TITLES.get(arm, arm)} | {mode} | {s['mean_rounds']:.2f} | {s['mean_tokens']:.1f} | "
+                         f"{num(s.get('mean_prefill_tokens'), '.1f')} | {num(s.get('wall_s'), '.1f')} | "
+                         f"{f.get('fixed', '-')} | {f.get('broken', '-')} | {s.get('confirmations', '-')} | "
+                         f"{ratio(s['mean_tokens'], base.get('mean_tokens'))} | "
+                         f"{ratio(s.get('wall_s'), base.get('wall_s'))} |")
+    lines += ["", "Per test sample: rounds after the first pass, tokens over all passes; fixed / broken: first answers "
+              "refinement made right / wrong; confirmed: answers kept by the model's confirmation (refine.confirm="
+              f"{run.cfg.refine.confirm}).", ""]
+    return lines
+
+
 def _groups(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """One mode's accuracy by group: ``category/<sample category>``, ``tools/...``, ``template/...``."""
     out = {f"category/{c}": {"n": v["total"], "accuracy": v["accuracy"]} for c, v in summary["categories"].items()}
@@ -145,6 +173,7 @@ def write_report(run: "Run") -> Path:
         lines += ["", "Refinement gains only where the model fixes more first answers than it breaks: a model "
                   "that cannot yet judge its own answer changes right ones too.", ""]
 
+    lines += refinement_cost(run, summaries)
     if curves:
         lines += ["## Dev accuracy per round (greedy, no refinement)", "", "| arm | " + " | ".join(f"r{t}" for t in range(cfg.mait.rounds)) + " |",
                   "|---|" + "---:|" * cfg.mait.rounds]

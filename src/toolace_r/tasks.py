@@ -10,10 +10,10 @@ as a multi-process job whose every process reads it back from the job folder
                       "examples": "<JSONL of {messages, tools, target}>" | null}
     {"kind": "probe", "model": ..., "backend": "hf", "backend_kw": {...},
                       "samples": "<samples JSONL>", "limit": n | null, "k": 4, "temperature": 0.8,
-                      "top_p": 0.95, "max_new_tokens": 48, "seed": 1, "out": "<probe.jsonl>"}
+                      "top_p": 0.95, "max_new_tokens": 48, "seed": 1, "greedy": true, "out": "<probe.jsonl>"}
     {"kind": "eval",  "model": ..., "backend": ..., "backend_kw": {...},
                       "samples": "<samples JSONL>", "limit": n | null, "modes": ["none", "adaptive"],
-                      "max_rounds": 3, "max_new_tokens": 48, "out": "<folder>"}
+                      "max_rounds": 3, "confirm": "token", "max_new_tokens": 48, "out": "<folder>"}
 
 ``samples`` with ``limit``: the first ``limit`` samples of the file (all when null). An SFT task
 trains on its samples plus its ``examples`` (rendered later; the refinement corpus), at least one
@@ -77,6 +77,7 @@ class ProbeTask(_GenerationTask):
     temperature: float = Field(ge=0)
     top_p: float = Field(gt=0, le=1)
     seed: int
+    greedy: bool = Field(True, description="also record each sample's greedy answer (for the refinement corpus)")
     out: Path = Field(description="probe.jsonl to write (one ProbeItem per sample, in sample order)")
 
 
@@ -86,6 +87,7 @@ class EvalTask(_GenerationTask):
     kind: Literal["eval"] = "eval"
     modes: list[str] = Field(min_length=1, description="refinement modes: none | adaptive | fixed:N")
     max_rounds: int = Field(3, ge=0)
+    confirm: Literal["repeat", "token"] = Field("token", description="how the model keeps an answer (refine.confirm)")
     out: Path = Field(description="folder for outputs.jsonl and summary.json")
 
 

@@ -4,11 +4,11 @@ first pass and the fixed/broken counts are checked against numbers worked out by
 from __future__ import annotations
 
 import pytest
-from scripted import ScriptedGenerator, call, irrelevant, n_tokens, weather
+from scripted import ScriptedGenerator, call, irrelevant, n_tokens, prompt_tokens, weather
 
-from toolace_r.evaluation import (RUN_SUMMARY_KEYS, EvalError, EvalOptions, evaluate, parse_modes, refinement_flips,
+from toolace_r.evaluation import (RUN_SUMMARY_KEYS, EvalError, EvalOptions, add_wall_seconds, evaluate, parse_modes, refinement_flips,
                                   run_modes, run_summary, sample_items, summarize_modes)
-from toolace_r.models.prompting import NO_CALL_TEXT
+from toolace_r.models.prompting import NO_CALL_TEXT, PromptConfig, build_messages, refine_messages
 from toolace_r.scoring import score_rows
 
 PARIS, ROME, SONG = weather("Paris"), weather("Rome", unseen_tool=True), irrelevant()
@@ -20,10 +20,8 @@ ROME_SPACED = '[get_weather( city = "Rome" )]'
 def _script() -> ScriptedGenerator:
     """Paris: wrong, then fixed, then repeated. Rome: right, then repeated (other spacing), then
     broken (malformed). The song: a correct abstention, repeated."""
-    return (ScriptedGenerator()
-            .first(PARIS, call("Rome")).then(PARIS, call("Rome"), call("Paris")).then(PARIS, call("Paris"), call("Paris"))
-            .first(ROME, call("Rome")).then(ROME, call("Rome"), ROME_SPACED).then(ROME, ROME_SPACED, BROKEN)
-            .first(SONG, NO_CALL_TEXT).then(SONG, NO_CALL_TEXT, NO_CALL_TEXT))
+    return (ScriptedGenerator().chain(PARIS, [call("Rome"), call("Paris"), call("Paris")])
+            .chain(ROME, [call("Rome"), ROME_SPACED, BROKEN]).chain(SONG, [NO_CALL_TEXT] * 3))
 
 
 @pytest.fixture(scope="module")
@@ -48,14 +46,19 @@ def test_rows_are_score_rows_with_verdict_and_cost(evaluated):
     _, rows, _ = evaluated
     assert [(r["mode"], r["id"]) for r in rows] == [(m, s.id) for m in MODES for s in (PARIS, ROME, SONG)]
     assert list(rows[0]) == ["id", "mode", "functions", "possible_answer", "category", "output", "valid", "error_type",
-                             "errors", "well_formed", "rounds", "tokens", "sample_category", "unseen_tool",
-                             "unseen_template"]
+                             "errors", "well_formed", "rounds", "tokens", "prompt_tokens", "prefill_tokens",
+                             "confirmed", "sample_category", "unseen_tool", "unseen_template"]
     by = {(r["mode"], r["id"]): r for r in rows}
     assert [by["none", s.id]["valid"] for s in (PARIS, ROME, SONG)] == [False, True, True]
     # adaptive: Paris fixed in round 1, repeated in 2; Rome repeated at once
     paris, rome = by["adaptive", PARIS.id], by["adaptive", ROME.id]
     assert (paris["output"], paris["valid"], paris["rounds"]) == (call("Paris"), True, 2)
     assert paris["tokens"] == n_tokens(call("Rome")) + 2 * n_tokens(call("Paris"))
+    # every pass's prompt counted: the plain one, then the conversation continued by each answer
+    passes = [build_messages(PARIS, PromptConfig()), refine_messages(PARIS, [call("Rome")]),
+              refine_messages(PARIS, [call("Rome"), call("Paris")])]
+    assert paris["prompt_tokens"] == paris["prefill_tokens"] == sum(prompt_tokens(p) for p in passes)
+    assert not any(r["confirmed"] for r in rows)
     assert (rome["output"], rome["valid"], rome["rounds"]) == (ROME_SPACED, True, 1)
     assert rome["tokens"] == n_tokens(call("Rome")) + n_tokens(ROME_SPACED)
     assert by["adaptive", SONG.id]["rounds"] == 1
@@ -83,9 +86,21 @@ def test_summaries(evaluated):
     assert none["groups"]["tools/unseen"] == {"correct": 1, "total": 1, "accuracy": 1.0}
     assert none["groups"]["template/unseen"]["total"] == 1 and "aggregates" not in none
     assert none["well_formed_irrelevance"] == 1.0 and sum(fx["errors"].values()) == 1
+    assert none["mean_prefill_tokens"] == none["mean_prompt_tokens"] > 0
+    assert ad["mean_prefill_tokens"] > none["mean_prefill_tokens"] and ad["confirmations"] == 0
     # what `toolace-r run` keeps in state.json
     assert run_summary(fx) == {k: fx[k] for k in RUN_SUMMARY_KEYS}
     assert list(run_summary(fx)) == ["n", "accuracy", "well_formed", "mean_rounds", "mean_tokens"]
+
+
+def test_wall_seconds_are_the_shared_first_pass_plus_the_modes_own_rounds(evaluated):
+    _, rows, timing = evaluated
+    s = summarize_modes(rows, MODES)
+    add_wall_seconds(s, [timing])
+    assert [s[m]["wall_s"] for m in MODES] == [timing["first_pass_s"] + timing["modes"][m]["refine_s"] for m in MODES]
+    # several processes: the slowest one's
+    add_wall_seconds(s, [timing, {"modes": {m: {"total_s": 99.0} for m in MODES}}])
+    assert [s[m]["wall_s"] for m in MODES] == [99.0] * 3
 
 
 def test_refinement_flips_count_fixed_and_broken(evaluated):
@@ -114,6 +129,7 @@ def test_parse_modes_and_options_checks():
     for kw, message in (({"checker_mode": "loose"}, "--mode must be 'bfcl' or 'strict'"),
                         ({"prompt_style": "x"}, "--prompt-style must be auto, system or template"),
                         ({"limit": 0}, "--limit must be >= 1"), ({"max_new_tokens": 0}, "--max-new-tokens must be >= 1"),
+                        ({"confirm": "nod"}, "--confirm must be token or repeat"),
                         ({"bfcl_data": "d"}, "--bfcl-data and --export-bfcl are for --bench bfcl")):
         with pytest.raises(EvalError, match=message):
             EvalOptions(model="m", bench="b.jsonl", **kw)

@@ -62,6 +62,7 @@ def eval_command(
     limit: Optional[int] = typer.Option(None, "--limit", help=_h("limit")),
     refine: Optional[List[str]] = typer.Option(None, "--refine", help=_h("refine_modes")),
     max_rounds: int = typer.Option(3, "--max-rounds", help=_h("max_rounds")),
+    confirm: str = typer.Option("token", "--confirm", help=_h("confirm")),
     backend: str = typer.Option("hf", "--backend", help=_h("backend")),
     base_url: Optional[str] = typer.Option(None, "--base-url", help=_h("base_url")),
     api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help=_h("api_key_env")),
@@ -83,8 +84,8 @@ def eval_command(
         _die("--model and --bench are required (see --help)")
     try:
         opts = EvalOptions(model=model, bench=bench, categories=categories, limit=limit,  # type: ignore[arg-type]
-                           refine_modes=refine, max_rounds=max_rounds, backend=backend, base_url=base_url,
-                           api_key_env=api_key_env, bfcl_data=bfcl_data, prompt_style=prompt_style,
+                           refine_modes=refine, max_rounds=max_rounds, confirm=confirm, backend=backend,
+                           base_url=base_url, api_key_env=api_key_env, bfcl_data=bfcl_data, prompt_style=prompt_style,
                            max_new_tokens=max_new_tokens, out=out, export_bfcl_dir=export_bfcl_dir,
                            checker_mode=mode, name=name)
         results = run_eval(opts, log=console.log)
@@ -116,6 +117,7 @@ def print_results(results: dict[str, Any], console: "Console") -> None:
     t.add_row("well-formed", "", *(pct(by[m]["well_formed"]) for m in modes))
     t.add_row("mean rounds", "", *(f"{by[m]['mean_rounds']:.2f}" for m in modes))
     t.add_row("mean tokens", "", *(f"{by[m]['mean_tokens']:.1f}" for m in modes))
+    t.add_row("confirmations", "", *(str(by[m].get("confirmations", 0)) for m in modes))
     t.add_row("entries/s", "", *(f"{results['timing']['modes'][m]['entries_per_s'] or 0:.2f}" for m in modes))
     console.print(t)
 

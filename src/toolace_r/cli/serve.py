@@ -44,6 +44,9 @@ def serve(
     refine: str = typer.Option("adaptive", "--refine", help="Default refinement: adaptive, none or fixed:N "
                                "(a request may override it with its 'refine' field)."),
     max_rounds: int = typer.Option(3, "--max-rounds", min=1, help="Default refinement rounds at most (adaptive)."),
+    confirm: str = typer.Option("token", "--confirm", help="How the model keeps a right answer: token (it answers "
+                                "the confirmation, <|confirm|> or 'Confirmed.'; refinement stops and keeps the "
+                                "previous answer) or repeat (adaptive stops when the calls come back unchanged)."),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="TOOLACE_R_API_KEY", show_default=False,
                                           help="Require 'Authorization: Bearer KEY' on every route but /health "
                                           "(env TOOLACE_R_API_KEY)."),
@@ -67,7 +70,7 @@ def serve(
 ) -> None:
     """Serve POST /v1/chat/completions (tool calls in OpenAI form, adaptive self-refinement), GET /v1/models, GET /health."""
     try:
-        extra = check_options(refine=refine, max_rounds=max_rounds, upstream=upstream,
+        extra = check_options(refine=refine, max_rounds=max_rounds, confirm=confirm, upstream=upstream,
                               upstream_extra_body=upstream_extra_body, default_max_tokens=default_max_tokens,
                               max_tokens_limit=max_tokens_limit)
         name, factory = build_generator_factory(
@@ -85,7 +88,8 @@ def serve(
     from toolace_r.serving.protocol import Limits
 
     settings = ServeSettings(
-        model_name=served_model_name or name, refine=refine, max_rounds=max_rounds, api_key=api_key or None,
+        model_name=served_model_name or name, refine=refine, max_rounds=max_rounds, confirm=confirm,
+        api_key=api_key or None,
         queue_size=queue_size, max_batch=max_batch, batch_wait=batch_wait_ms / 1000, timeout=timeout, max_body_bytes=max_body_bytes,
         limits=Limits(max_tokens=max_tokens_limit, default_max_tokens=default_max_tokens, max_n=max_n,
                       max_messages=max_messages, max_tools=max_tools, max_rounds=max_rounds_limit),

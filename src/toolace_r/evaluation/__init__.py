@@ -17,6 +17,8 @@ Output row (one per item and mode; ``outputs.jsonl`` of a run's eval stage and o
     valid, error_type, errors              the checker's verdict
     well_formed                            the output parses as calls or as a text answer
     rounds, tokens                         refinement calls after the first pass; generated tokens, all passes
+    prompt_tokens, prefill_tokens          prompt tokens over all passes, and those prefilled (0: not reported)
+    confirmed                              the answer ended with the model's confirmation (refine.confirm=token)
     sample_category, unseen_tool, unseen_template    (our samples only) report groups
 
 Rows are written mode by mode: every item in the first mode, then every item in the next.
@@ -25,7 +27,9 @@ Summary of one mode (:func:`summarize_mode`; ``results.json`` ``by_mode`` and a 
 ``summary.json``): ``n``, ``accuracy``, ``overall`` ``{correct, total, accuracy}``,
 ``categories`` (by BFCL category, or by sample category for our samples, each
 ``{correct, total, accuracy}``), ``well_formed``, ``well_formed_irrelevance``, ``mean_rounds``,
-``mean_tokens``, ``errors`` (count by error type); BFCL adds ``aggregates``
+``mean_tokens``, ``mean_prompt_tokens``, ``mean_prefill_tokens``, ``confirmations`` (answers that
+ended with a confirmation), ``errors`` (count by error type), ``wall_s`` (where timed: the mode's
+wall seconds, the shared first pass plus its own rounds; :func:`add_wall_seconds`); BFCL adds ``aggregates``
 (:func:`toolace_r.bfcl.aggregates`), our samples add ``groups`` (``tools/seen|unseen``,
 ``template/seen|unseen``). ``toolace-r run`` records :data:`RUN_SUMMARY_KEYS` of it in state.json.
 
@@ -39,17 +43,17 @@ Python use::
     results = run_eval(EvalOptions(model="models/tiny", bench="corpus/test.jsonl", checker_mode="strict"))
 """
 
-from toolace_r.evaluation.core import (DEFAULT_MODES, RUN_SUMMARY_KEYS, EvalError, Item, bfcl_items, evaluate,
-                                       jsonl_items, parse_modes, refinement_flips, run_modes, run_summary,
-                                       sample_items, score_outputs, summarize_mode, summarize_modes)
+from toolace_r.evaluation.core import (DEFAULT_MODES, RUN_SUMMARY_KEYS, EvalError, Item, add_wall_seconds,
+                                       bfcl_items, evaluate, jsonl_items, parse_modes, refinement_flips, run_modes,
+                                       run_summary, sample_items, score_outputs, summarize_mode, summarize_modes)
 from toolace_r.evaluation.files import (OUTPUTS_FILE, RESULTS_FILE, common_modes, compare_rows, default_name,
                                         export_bfcl, load_results, read_rows, results_markdown, write_plots,
                                         write_results)
 from toolace_r.evaluation.runner import EvalOptions, make_eval_generator, run_eval
 
 __all__ = [
-    "DEFAULT_MODES", "RUN_SUMMARY_KEYS", "EvalError", "Item", "bfcl_items", "evaluate", "jsonl_items", "parse_modes",
-    "refinement_flips", "run_modes", "run_summary", "sample_items", "score_outputs", "summarize_mode",
+    "DEFAULT_MODES", "RUN_SUMMARY_KEYS", "EvalError", "Item", "add_wall_seconds", "bfcl_items", "evaluate",
+    "jsonl_items", "parse_modes", "refinement_flips", "run_modes", "run_summary", "sample_items", "score_outputs", "summarize_mode",
     "summarize_modes", "OUTPUTS_FILE", "RESULTS_FILE", "common_modes", "compare_rows", "default_name", "export_bfcl",
     "load_results", "read_rows", "results_markdown", "write_plots", "write_results", "EvalOptions",
     "make_eval_generator", "run_eval",

@@ -14,7 +14,7 @@ from toolace_r.calls import parse_calls
 from toolace_r.data.io import DataError, read_samples
 from toolace_r.data.schema import CATEGORIES, Sample
 from toolace_r.models.prompting import PromptConfig
-from toolace_r.refine import RefineResult, first_pass, parse_mode, refine
+from toolace_r.refine import RefineResult, parse_mode, refine_modes
 from toolace_r.scoring import score_rows, summarize
 
 if TYPE_CHECKING:
@@ -111,23 +111,20 @@ def bfcl_items(source: bfcl.BfclSource, categories: list[str], limit: int | None
 
 
 def run_modes(generator: "Generator", samples: Sequence[Sample], modes: Sequence[str], *, max_rounds: int,
-              max_new_tokens: int, prompt_cfg: PromptConfig | None = None,
+              max_new_tokens: int, prompt_cfg: PromptConfig | None = None, confirm: str = "token",
               log: Log | None = None) -> tuple[dict[str, list[RefineResult]], dict[str, Any]]:
     """Final answers per mode and timings. The greedy first pass is generated once and shared by
-    every mode; ``none`` stops there, the others refine it (:func:`toolace_r.refine.refine`)."""
+    every mode; ``none`` stops there, the others refine it (:func:`toolace_r.refine.refine_modes`,
+    chunk by chunk; ``confirm``: how the model keeps an answer)."""
     prompt_cfg = prompt_cfg or generator.prompt_config
-    t0 = time.perf_counter()
-    first = first_pass(generator, samples, prompt_cfg=prompt_cfg, max_new_tokens=max_new_tokens)
-    t_first = time.perf_counter() - t0
+    outputs, seconds = refine_modes(generator, samples, modes, max_rounds=max_rounds, prompt_cfg=prompt_cfg,
+                                    max_new_tokens=max_new_tokens, confirm=confirm)
+    t_first = seconds["first"]
     if log:
         log(f"first pass: {len(samples)} entries in {t_first:.1f} s")
-    outputs: dict[str, list[RefineResult]] = {}
     timing: dict[str, Any] = {"first_pass_s": t_first, "modes": {}}
     for mode in modes:
-        t1 = time.perf_counter()
-        outputs[mode] = refine(generator, samples, mode, max_rounds=max_rounds, prompt_cfg=prompt_cfg,
-                               max_new_tokens=max_new_tokens, first=first)
-        extra = time.perf_counter() - t1
+        extra = seconds[mode]
         total = t_first + extra
         # A mode's cost is the shared first pass plus its own refinement rounds.
         timing["modes"][mode] = {"refine_s": extra, "total_s": total,
@@ -135,6 +132,13 @@ def run_modes(generator: "Generator", samples: Sequence[Sample], modes: Sequence
         if log and mode != "none":
             log(f"{mode}: refinement rounds in {extra:.1f} s")
     return outputs, timing
+
+
+def add_wall_seconds(summaries: dict[str, dict[str, Any]], timings: Sequence[dict[str, Any]]) -> None:
+    """Each mode's wall seconds (shared first pass + its own rounds) into its summary, as
+    ``wall_s``; with the timings of several processes, the slowest one's."""
+    for mode, s in summaries.items():
+        s["wall_s"] = max(t["modes"][mode]["total_s"] for t in timings)
 
 
 def score_outputs(items: Sequence[Item], outputs: dict[str, list[RefineResult]], checker_mode: str) -> list[Row]:
@@ -147,16 +151,17 @@ def score_outputs(items: Sequence[Item], outputs: dict[str, list[RefineResult]],
             verdict = score_rows([row], checker_mode)[0]
             rows.append({**row, "valid": verdict["valid"], "error_type": verdict["error_type"],
                          "errors": verdict["errors"], "well_formed": parse_calls(r.final).status != "malformed",
-                         "rounds": r.rounds, "tokens": r.tokens, **it.extra})
+                         "rounds": r.rounds, "tokens": r.tokens, "prompt_tokens": r.prompt_tokens,
+                         "prefill_tokens": r.prefill_tokens, "confirmed": r.confirmed, **it.extra})
     return rows
 
 
 def evaluate(generator: "Generator", items: Sequence[Item], modes: Sequence[str], *, checker_mode: str = "strict",
              max_rounds: int = 3, max_new_tokens: int = 128, prompt_cfg: PromptConfig | None = None,
-             log: Log | None = None) -> tuple[list[Row], dict[str, Any]]:
+             confirm: str = "token", log: Log | None = None) -> tuple[list[Row], dict[str, Any]]:
     """Generate (:func:`run_modes`) and score (:func:`score_outputs`): ``(rows, timing)``."""
     outputs, timing = run_modes(generator, [it.sample for it in items], modes, max_rounds=max_rounds,
-                                max_new_tokens=max_new_tokens, prompt_cfg=prompt_cfg, log=log)
+                                max_new_tokens=max_new_tokens, prompt_cfg=prompt_cfg, confirm=confirm, log=log)
     return score_outputs(items, outputs, checker_mode), timing
 
 
@@ -191,6 +196,10 @@ def summarize_mode(rows: Sequence[Row], *, bench: str = "samples") -> dict[str, 
         "well_formed_irrelevance": (sum(r["well_formed"] for r in irr) / len(irr)) if irr else None,
         "mean_rounds": sum(r["rounds"] for r in rows) / n,
         "mean_tokens": sum(r["tokens"] for r in rows) / n,
+        # rows written before these were recorded count as 0
+        "mean_prompt_tokens": sum(r.get("prompt_tokens", 0) for r in rows) / n,
+        "mean_prefill_tokens": sum(r.get("prefill_tokens", 0) for r in rows) / n,
+        "confirmations": sum(bool(r.get("confirmed")) for r in rows),
         "errors": dict(Counter(r["error_type"] for r in rows if not r["valid"]).most_common()),
     }
     if bench == "bfcl":

@@ -72,11 +72,15 @@ def results_markdown(results: dict[str, Any]) -> str:
     lines.append("| well-formed outputs | | " + " | ".join(pct(by[m]["well_formed"]) for m in modes) + " |")
     if first.get("well_formed_irrelevance") is not None:
         lines.append("| well-formed on irrelevance | | " + " | ".join(pct(by[m]["well_formed_irrelevance"]) for m in modes) + " |")
-    lines += ["", "## Cost", "", "| mode | mean refinement rounds | mean generated tokens | entries/s |", "|---|---:|---:|---:|"]
+    lines += ["", "## Cost", "", f"Confirm rule: `{results.get('confirm', 'repeat')}`. Prefill tokens: – where the "
+              "backend does not count them. Wall seconds: the shared first pass plus the mode's own rounds.", "",
+              "| mode | mean refinement rounds | mean generated tokens | mean prefill tokens | confirmations "
+              "| wall s | entries/s |", "|---|---:|---:|---:|---:|---:|---:|"]
     for m in modes:
-        eps = results["timing"]["modes"][m]["entries_per_s"]
-        lines.append(f"| {m} | {by[m]['mean_rounds']:.2f} | {by[m]['mean_tokens']:.1f} | {eps:.2f} |" if eps
-                     else f"| {m} | {by[m]['mean_rounds']:.2f} | {by[m]['mean_tokens']:.1f} | – |")
+        t, s = results["timing"]["modes"][m], by[m]
+        eps, prefill = t["entries_per_s"], s.get("mean_prefill_tokens")
+        lines.append(f"| {m} | {s['mean_rounds']:.2f} | {s['mean_tokens']:.1f} | {f'{prefill:.1f}' if prefill else '–'} "
+                     f"| {s.get('confirmations', 0)} | {t['total_s']:.1f} | {f'{eps:.2f}' if eps else '–'} |")
     errs = sorted({e for m in modes for e in by[m]["errors"]}, key=lambda e: -sum(by[m]["errors"].get(e, 0) for m in modes))
     if errs:
         lines += ["", "## Errors (count by type)", "", "| error type | " + " | ".join(modes) + " |",

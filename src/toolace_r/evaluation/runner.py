@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from toolace_r import bfcl
-from toolace_r.evaluation.core import (EvalError, Log, bfcl_items, category_order, jsonl_items, parse_modes,
-                                       run_modes, score_outputs, summarize_modes)
+from toolace_r.evaluation.core import (EvalError, Log, add_wall_seconds, bfcl_items, category_order, jsonl_items,
+                                       parse_modes, run_modes, score_outputs, summarize_modes)
 from toolace_r.evaluation.files import default_name, export_bfcl, write_results
 from toolace_r.models.generation import BACKENDS, make_generator
-from toolace_r.models.prompting import PromptConfig
+from toolace_r.models.prompting import CONFIRM_MODES, PromptConfig
 
 if TYPE_CHECKING:
     from toolace_r.models.generation import Generator
@@ -43,6 +43,9 @@ class EvalOptions:
     refine_modes: Optional[list[str]] = _opt(None, "Refinement modes: none, adaptive, fixed:N; repeat or "
                                              "comma-separate (default none,adaptive).")
     max_rounds: int = _opt(3, "Most refinement rounds for adaptive.")
+    confirm: str = _opt("token", "How the model keeps a right answer: token (it answers the confirmation, "
+                        "<|confirm|> or 'Confirmed.'; refinement stops and keeps the previous answer) or repeat "
+                        "(it repeats the answer; adaptive stops when the calls come back unchanged).")
     backend: str = _opt("hf", "hf, vllm or openai.")
     base_url: Optional[str] = _opt(None, "openai backend: the endpoint (else OPENAI_BASE_URL).")
     api_key_env: Optional[str] = _opt(None, "openai backend: the environment variable holding the API key.")
@@ -66,6 +69,8 @@ class EvalOptions:
             raise EvalError(f"--limit must be >= 1, got {self.limit}")
         if self.max_new_tokens < 1:
             raise EvalError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
+        if self.confirm not in CONFIRM_MODES:
+            raise EvalError(f"--confirm must be token or repeat, not {self.confirm!r}")
         self.modes = parse_modes(self.refine_modes, self.max_rounds)
         if self.bench != "bfcl" and (self.bfcl_data is not None or self.export_bfcl_dir is not None):
             raise EvalError("--bfcl-data and --export-bfcl are for --bench bfcl")
@@ -139,7 +144,8 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
         cfg = gen.prompt_config if opts.prompt_style == "auto" else PromptConfig(tools_in=opts.prompt_style)  # type: ignore[arg-type]
         try:
             outputs, timing = run_modes(gen, [it.sample for it in items], modes, max_rounds=opts.max_rounds,
-                                        max_new_tokens=opts.max_new_tokens, prompt_cfg=cfg, log=log)
+                                        max_new_tokens=opts.max_new_tokens, prompt_cfg=cfg, confirm=opts.confirm,
+                                        log=log)
         except (ValueError, RuntimeError) as e:
             raise EvalError(f"generation failed: {_first_line(e)}") from None
     finally:
@@ -151,13 +157,15 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {
         "name": name, "model": opts.model, "backend": opts.backend, "bench": bench_label, "bench_kind": kind,
         "checker_mode": opts.checker_mode, "prompt_style": f"{opts.prompt_style} -> {cfg.tools_in}",
-        "modes": modes, "max_rounds": opts.max_rounds, "max_new_tokens": opts.max_new_tokens, "limit": opts.limit,
+        "modes": modes, "max_rounds": opts.max_rounds, "confirm": opts.confirm, "max_new_tokens": opts.max_new_tokens,
+        "limit": opts.limit,
         "categories": sorted({it.category for it in items},
                              key=lambda c: (c not in bfcl.CATEGORIES, category_order(c), c)),
         "n_entries": len(items), "date": time.strftime("%Y-%m-%d %H:%M:%S"), "out_dir": str(out),
         "by_mode": summarize_modes(rows, modes, bench=kind),
         "timing": timing,
     }
+    add_wall_seconds(results["by_mode"], [timing])
     write_results(out, results, rows)
     if opts.export_bfcl_dir is not None:
         export_bfcl(opts.export_bfcl_dir, name, rows, modes)

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-from toolace_r.models.prompting import PromptConfig
+from toolace_r.models.prompting import CONFIRM_TEXT, PromptConfig
 
 if TYPE_CHECKING:
     from toolace_r.models.prefix_cache import PrefixCache
@@ -73,6 +73,9 @@ class Generator(ABC):
     directory; the default system-prompt style otherwise): build prompts with it."""
 
     prompt_config: PromptConfig | None = None
+    # What this model answers a right previous answer with (refine.confirm=token): its tokenizer's
+    # <|confirm|> token where it has one, kept in the decoded text; CONFIRM_TEXT for remote models.
+    confirm_text: str = CONFIRM_TEXT
 
     @abstractmethod
     def generate(

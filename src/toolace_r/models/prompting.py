@@ -13,6 +13,10 @@ model is evaluated with is the prompt it was trained with (a mismatch silently r
   confirm it (self-refinement, 1.2/1.3 of the method). The first pass's prompt and answer are a
   prefix of the refinement prompt, so a backend can reuse their KV cache. Several previous answers
   continue the conversation turn by turn (:func:`continue_conversation`).
+* :func:`confirmation` / :func:`is_confirmation`: what a model trained with ``refine.confirm=token``
+  answers a right previous answer with (the tokenizer's ``<|confirm|>`` token where it has one,
+  else :data:`CONFIRM_TEXT`), and whether an answer is that; :func:`decode_answer` decodes generated
+  ids keeping that token visible (``skip_special_tokens`` would drop it).
 * :func:`target_text`: the canonical answer text (``format_calls`` of the gold calls, or the text
   target / a fixed no-call reply).
 * :func:`render` -> ``(input_ids, loss_mask)``: only the assistant answer and its end-of-turn
@@ -60,6 +64,8 @@ REFINE_REQUEST = "Check your answer. If it is wrong, answer again correctly; if 
 # the tokenizer's own special token where it has one (the embedded model does), else CONFIRM_TEXT.
 CONFIRM_TOKEN = "<|confirm|>"
 CONFIRM_TEXT = "Confirmed."
+
+CONFIRM_MODES = ("repeat", "token")
 
 NO_CALL_TEXT = "None of the available functions fits this request."
 
@@ -155,6 +161,48 @@ def refine_messages(
     messages, tools = build_messages(sample, cfg)
     answers = [previous_answer] if isinstance(previous_answer, str) else list(previous_answer)
     return continue_conversation(messages, answers), tools
+
+
+def confirm_token_id(tokenizer: PreTrainedTokenizerBase | None) -> int | None:
+    """The id of :data:`CONFIRM_TOKEN` when ``tokenizer`` has it as one token of its own, else None."""
+    if tokenizer is None:
+        return None
+    # get_vocab holds the added (special) tokens too; convert_tokens_to_ids would answer unk instead
+    tid = tokenizer.get_vocab().get(CONFIRM_TOKEN)
+    return tid if isinstance(tid, int) else None
+
+
+def confirmation(tokenizer: PreTrainedTokenizerBase | None) -> str:
+    """The confirmation text for a model with ``tokenizer`` (None: a model known only by its text,
+    e.g. a served one): :data:`CONFIRM_TOKEN` where the tokenizer has it, else :data:`CONFIRM_TEXT`."""
+    return CONFIRM_TOKEN if confirm_token_id(tokenizer) is not None else CONFIRM_TEXT
+
+
+def model_confirmation(model: str | Path) -> str:
+    """:func:`confirmation` for the model in folder (or hub id) ``model``, from its tokenizer."""
+    from transformers import AutoTokenizer
+
+    return confirmation(AutoTokenizer.from_pretrained(str(model)))
+
+
+def is_confirmation(answer: str, confirm: str) -> bool:
+    """Whether ``answer`` is the confirmation ``confirm`` (surrounding whitespace aside)."""
+    return answer.strip() == confirm
+
+
+def decode_answer(tokenizer: PreTrainedTokenizerBase, ids: list[int] | tuple[int, ...], confirm_id: int | None) -> str:
+    """Generated ids as text without special tokens, except the confirm token (id ``confirm_id``),
+    which stays as its text so that refinement can see the model confirm."""
+    if confirm_id is None or confirm_id not in ids:
+        return tokenizer.decode(list(ids), skip_special_tokens=True)
+    parts, run = [], []
+    for i in ids:
+        if i == confirm_id:
+            parts += [tokenizer.decode(run, skip_special_tokens=True), CONFIRM_TOKEN]
+            run = []
+        else:
+            run.append(i)
+    return "".join(parts) + tokenizer.decode(run, skip_special_tokens=True)
 
 
 def target_text(sample: Sample) -> str:

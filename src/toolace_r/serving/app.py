@@ -58,6 +58,7 @@ class ServeSettings:
     model_name: str
     refine: str = "adaptive"
     max_rounds: int = 3
+    confirm: str = "token"  # how the model keeps an answer: token (it confirms) or repeat (it repeats it)
     api_key: str | None = None
     queue_size: int = 64
     max_batch: int = 16
@@ -131,10 +132,11 @@ def create_app(settings: ServeSettings, generator: Union[Generator, Callable[[],
     async def lifespan(app: FastAPI):
         gen = generator if hasattr(generator, "generate") else generator()
         engine = Engine(gen, queue_size=settings.queue_size, max_batch=settings.max_batch,
-                        batch_wait=settings.batch_wait)
+                        batch_wait=settings.batch_wait, confirm=settings.confirm)
         await engine.start()
         state["engine"] = engine
-        log.info("serving %s (refine %s, max rounds %d)", settings.model_name, settings.refine, settings.max_rounds)
+        log.info("serving %s (refine %s, max rounds %d, confirm %s)", settings.model_name, settings.refine,
+                 settings.max_rounds, settings.confirm)
         try:
             yield
         finally:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from toolace_r.models.prompting import build_messages
-from toolace_r.refine import RefineResult, Sampling, refine
+from toolace_r.refine import RefineResult, Sampling, check_confirm, refine
 
 log = logging.getLogger("toolace_r.serve")
 
@@ -97,10 +97,12 @@ def prompt_length(generator: Any, prompt: Any) -> int | None:
 class Engine:
     """Queue + single worker around a :class:`~toolace_r.models.generation.Generator`."""
 
-    def __init__(self, generator: Any, *, queue_size: int = 64, max_batch: int = 16, batch_wait: float = 0.005):
+    def __init__(self, generator: Any, *, queue_size: int = 64, max_batch: int = 16, batch_wait: float = 0.005,
+                 confirm: str = "token"):
         if queue_size < 1 or max_batch < 1 or batch_wait < 0:
             raise ValueError("queue_size and max_batch must be >= 1, batch_wait >= 0")
         self.generator = generator
+        self.confirm = check_confirm(confirm)  # how the served model keeps an answer (refine.confirm)
         self.queue_size, self.max_batch, self.batch_wait = queue_size, max_batch, batch_wait
         self.context_limit = context_limit(generator)
         self._queue: asyncio.Queue[Job] | None = None
@@ -240,7 +242,7 @@ class Engine:
         seed = plan.seed if plan.seed is not None else random.randrange(2**31)
         # n sampled choices per request, each refined on its own: the group's n x jobs answers at once
         results = refine(gen, [jobs[i].sample for i in ok], plan.mode, max_rounds=plan.max_rounds, prompt_cfg=cfg,
-                         max_new_tokens=plan.max_tokens,
+                         max_new_tokens=plan.max_tokens, confirm=self.confirm,
                          sampling=Sampling(n=plan.n, temperature=plan.temperature, top_p=plan.top_p, seed=seed))
         for k, i in enumerate(ok):
             mine = results[k * plan.n:(k + 1) * plan.n]

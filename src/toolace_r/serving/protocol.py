@@ -465,7 +465,7 @@ def build_response(request_id: str, model: str, results: list[RefineResult], fir
         message, finish = answer_message(r.final, names, plan, cut_off=r.last_tokens >= plan.max_tokens)
         choices.append({"index": i, "message": message, "logprobs": None, "finish_reason": finish})
         per_choice.append({"index": i, "rounds": r.rounds, "tokens": r.tokens,
-                           "changed": not answers_equal(r.trajectory[0], r.final)})
+                           "changed": not answers_equal(r.trajectory[0], r.final), "confirmed": r.confirmed})
     completion = sum(r.tokens for r in results)
     rounds = sum(r.rounds for r in results)
     return {

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from toolace_r.models.generation import Generator, OpenAIGenerator, make_generator
-from toolace_r.refine import parse_mode
+from toolace_r.refine import check_confirm, parse_mode
 
 if TYPE_CHECKING:
     from toolace_r.serving.app import ServeSettings
@@ -55,11 +55,12 @@ def is_loopback(host: str) -> bool:
 
 
 def check_options(*, refine: str, max_rounds: int, upstream: str | None, upstream_extra_body: str | None,
-                  default_max_tokens: int, max_tokens_limit: int) -> dict[str, Any] | None:
+                  default_max_tokens: int, max_tokens_limit: int, confirm: str = "token") -> dict[str, Any] | None:
     """Validate the options that do not depend on the model; return ``--upstream-extra-body`` parsed.
 
     Raises :class:`ServeError` (or ``ValueError`` for a bad refinement mode or JSON)."""
     parse_mode(refine, max_rounds)
+    check_confirm(confirm)
     extra = json.loads(upstream_extra_body) if upstream_extra_body else None
     if extra is not None and not isinstance(extra, dict):
         raise ServeError("--upstream-extra-body must be a JSON object")
