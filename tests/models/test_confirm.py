@@ -37,8 +37,8 @@ def test_the_confirmation_is_the_tokenizers_token_where_it_has_one(tokenizer):
     from tokenizers import Tokenizer, models
     from transformers import PreTrainedTokenizerFast
 
-    plain = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"[UNK]": 0, "a": 1}, unk_token="[UNK]")),
-                                    unk_token="[UNK]")
+    vocab = models.WordLevel({"[UNK]": 0, "a": 1}, unk_token="[UNK]")
+    plain = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(vocab), unk_token="[UNK]")
     assert (confirm_token_id(plain), confirmation(plain), confirmation(None)) == (None, CONFIRM_TEXT, CONFIRM_TEXT)
     cid = confirm_token_id(tokenizer)
     assert confirmation(tokenizer) == CONFIRM_TOKEN and cid == tokenizer.convert_tokens_to_ids(CONFIRM_TOKEN)
