@@ -84,6 +84,21 @@ def test_confirmation_targets_for_right_previous_answers():
     assert [e["messages"] for e in exs] == [e["messages"] for e in same]
 
 
+@pytest.mark.parametrize("confirm_text", [None, CONFIRM_TOKEN])
+def test_follow_up_examples_show_the_round_after_a_fix(confirm_text):
+    by_id = {f"s{i}": _sample(i) for i in range(6)}
+    exs, info = refinement_examples(by_id, _items(), n=6, correct_share=0.5, seed=0, confirm_text=confirm_text,
+                                    follow_up=True)
+    plain, _ = refinement_examples(by_id, _items(), n=6, correct_share=0.5, seed=0, confirm_text=confirm_text)
+    assert info["refine_follow_up"] == info["refine_wrong_prev"] == 3 and len(exs) == 9
+    one = len(plain[0]["messages"])  # system, user, previous answer, check request
+    assert [e for e in exs if len(e["messages"]) == one] == plain  # the same picks, one previous answer each
+    for ex in (e for e in exs if len(e["messages"]) == one + 2):  # ..., wrong answer, check, gold answer, check
+        wrong, fixed = ex["messages"][-4]["content"], ex["messages"][-2]["content"]
+        assert "b=2" in wrong and fixed == wrong.replace("b=2", "b=1")
+        assert ex["target"] == (fixed if confirm_text is None else CONFIRM_TOKEN)
+
+
 def _items_with_greedy():
     """Six samples, each with a wrong and a right sampled answer and a greedy answer: right for
     s0..s2 (and then the same text as the right sampled one for s0), wrong for s3..s5."""

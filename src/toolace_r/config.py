@@ -255,6 +255,10 @@ class RefineCorpusConfig(_Section):
         "Share of the previous answers taken from the probe's greedy answers (the ones refinement at inference "
         "starts from), the rest from its sampled ones, as far as there are such answers; 0: sampled only (the "
         "probe then skips its greedy pass); in [0, 1].")})
+    follow_up: bool = field(default=False, metadata={"help": (
+        "Each example with a wrong previous answer also gets the next round's, on top of ratio: the conversation "
+        "continued by the gold answer, target the confirmation (or the gold answer again), which is what round 2 "
+        "sees after a fix.")})
 
     def __post_init__(self) -> None:
         self._convert()

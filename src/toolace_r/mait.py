@@ -240,13 +240,13 @@ def round_refinement(arm: Arm, n_selected: int, samples_by_id: dict[str, Sample]
     confirm_text = model_confirmation(model) if check_confirm(confirm) == "token" else None
     return refinement_examples(samples_by_id, items, n=round(cfg.ratio * n_selected), correct_share=cfg.correct_share,
                                seed=seed, prompt_cfg=load_prompt_config(model), gold_keep=cfg.gold_keep,
-                               greedy_share=cfg.greedy_share, confirm_text=confirm_text)
+                               greedy_share=cfg.greedy_share, confirm_text=confirm_text, follow_up=cfg.follow_up)
 
 
 def refinement_examples(samples_by_id: dict[str, Sample], items: Sequence[ProbeItem], *, n: int,
                         correct_share: float, seed: int, prompt_cfg: PromptConfig | None = None,
-                        gold_keep: bool = False, greedy_share: float = 0.0,
-                        confirm_text: str | None = None) -> tuple[list[dict[str, Any]], dict[str, int]]:
+                        gold_keep: bool = False, greedy_share: float = 0.0, confirm_text: str | None = None,
+                        follow_up: bool = False) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Up to ``n`` refinement examples from the probe's own answers.
 
     Each example is the conversation continued by a previous answer and the check request
@@ -263,7 +263,12 @@ def refinement_examples(samples_by_id: dict[str, Sample], items: Sequence[ProbeI
     model learns to change right answers too. With ``gold_keep``, when the model's own right
     answers are fewer than ``correct_share`` asks, gold answers stand in as right previous answers
     (target: the confirmation, or the same answer), for samples where none of its right answers
-    already is one."""
+    already is one.
+
+    With ``follow_up``, each wrong previous answer's example is followed by the next round's, not
+    counted in ``n``: the conversation continued by the gold answer, whose target is the
+    confirmation (or the gold answer again). Without it, every example shows one previous answer,
+    and what the model does in round 2 after a fix is left to generalisation."""
     # (source, right) -> [(sample id, answer)], source "greedy" or "sampled"
     pools: dict[tuple[str, bool], list[tuple[str, str]]] = {(g, ok): [] for g in ("greedy", "sampled")
                                                             for ok in (False, True)}
@@ -302,13 +307,19 @@ def refinement_examples(samples_by_id: dict[str, Sample], items: Sequence[ProbeI
     examples = []
     for sid, prev, ok in picked:
         sample = samples_by_id[sid]
-        messages, tools = refine_messages(sample, prev, prompt_cfg)
-        target = target_text(sample) if not ok else (confirm_text if confirm_text is not None else prev.strip())
-        examples.append({"messages": messages, "tools": tools, "target": target})
+        gold_text = target_text(sample)
+        trajectories = [[prev]] + ([[prev, gold_text]] if follow_up and not ok else [])
+        for answers in trajectories:
+            messages, tools = refine_messages(sample, answers, prompt_cfg)
+            last_right = ok or len(answers) == 2  # a follow-up's last answer is the gold one
+            # a right last answer: confirmed (token), else repeated unchanged (repeat)
+            keep = confirm_text if confirm_text is not None else answers[-1].strip()
+            examples.append({"messages": messages, "tools": tools, "target": keep if last_right else gold_text})
     return examples, {"refine_wrong_prev": n_wrong, "refine_right_prev": n_right,
                       "refine_right_prev_gold": n_gold, "refine_candidates_wrong": n_wrong_have,
                       "refine_candidates_right": own_right,
-                      "refine_greedy_prev": sum((i, a) in greedy_ids for i, a, _ in picked)}
+                      "refine_greedy_prev": sum((i, a) in greedy_ids for i, a, _ in picked),
+                      "refine_follow_up": len(examples) - len(picked)}
 
 
 def _mix(greedy: list[Any], sampled: list[Any], want: int, greedy_share: float) -> list[Any]:

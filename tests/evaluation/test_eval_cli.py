@@ -27,7 +27,7 @@ def bfcl_run(tmp_path_factory, micro_model, bfcl_wheel):
     out = tmp_path_factory.mktemp("bfcl_run")
     res = _eval("--model", micro_model, "--bench", "bfcl", "--bfcl-data", bfcl_wheel, "--categories", ",".join(BFCL_ENTRIES),
                 "--refine", "none",
-                "--refine", "adaptive,fixed:1", "--max-rounds", "2", "--max-new-tokens", "10",
+                "--refine", "adaptive,fixed:1", "--max-rounds", "2", "--max-new-tokens", "10", "--confirm", "repeat",
                 "--out", out / "eval", "--export-bfcl", out / "export", "--name", "micro")
     assert res.exit_code == 0, res.output
     return out
@@ -43,7 +43,7 @@ def test_bfcl_eval_writes_every_file(bfcl_run):
         assert (d / f).is_file() and (d / f).stat().st_size > 0, f
     res = json.loads((d / "results.json").read_text())
     assert res["modes"] == ["none", "adaptive", "fixed:1"]
-    assert res["n_entries"] == N_BFCL and res["checker_mode"] == "bfcl"
+    assert res["n_entries"] == N_BFCL and res["checker_mode"] == "bfcl" and res["confirm"] == "repeat"
     assert res["prompt_style"] == "auto -> template"  # what the embedded model's folder records
     for m in res["modes"]:
         s = res["by_mode"][m]
@@ -158,6 +158,7 @@ def test_compare_prints_side_by_side_with_deltas(bfcl_run, tmp_path):
     (["--refine", "fixed:0"], "bad refinement mode 'fixed:0'"),
     (["--mode", "loose"], "--mode must be 'bfcl' or 'strict'"),
     (["--limit", "0"], "--limit must be >= 1"),
+    (["--confirm", "nod"], "--confirm must be token or repeat"),
 ])
 def test_bad_bfcl_inputs_give_one_line_errors(args, message, bfcl_wheel, tmp_path):
     base = ["--model", str(tmp_path / "no-model"), "--bench", "bfcl", "--out", str(tmp_path / "o")]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from scripted import ScriptedGenerator, call, irrelevant, n_tokens, prompt_tokens, weather
 
-from toolace_r.evaluation import (RUN_SUMMARY_KEYS, EvalError, EvalOptions, add_wall_seconds, evaluate, parse_modes, refinement_flips,
-                                  run_modes, run_summary, sample_items, summarize_modes)
+from toolace_r.evaluation import (RUN_SUMMARY_KEYS, EvalError, EvalOptions, add_wall_seconds, evaluate, parse_modes,
+                                  refinement_flips, run_modes, run_summary, sample_items, summarize_modes)
 from toolace_r.models.prompting import NO_CALL_TEXT, PromptConfig, build_messages, refine_messages
 from toolace_r.scoring import score_rows
 

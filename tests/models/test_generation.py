@@ -55,7 +55,8 @@ def test_greedy_matches_transformers_generate(gen, unseen_prompts):
                                  max_new_tokens=32, do_sample=False)[0, len(ids):].tolist()
         stop = ref.index(gen.tokenizer.eos_token_id) + 1 if gen.tokenizer.eos_token_id in ref else len(ref)
         assert list(c.token_ids) == ref[:stop] and c.n_tokens == stop
-        assert c.text == gen.tokenizer.decode(ref[:stop], skip_special_tokens=True)
+        # special tokens dropped, except a confirmation (<|confirm|>), which refinement must see
+        assert c.text == prompting.decode_answer(gen.tokenizer, ref[:stop], gen.confirm_id)
 
 
 def test_batching_does_not_change_greedy_results(gen, unseen_prompts):

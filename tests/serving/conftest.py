@@ -1,7 +1,7 @@
 """Fixtures for the serving tests: the fixture samples and tiny embedded model of tests/models
 (the same fixtures, reused), the model after a short SFT on the samples and on refinement examples
-(so that it answers the fixture requests and repeats a right answer when asked to check it), and a
-server over that trained model."""
+(so that it answers the fixture requests and repeats a right answer when asked to check it, once or
+twice: rounds continue the conversation), and a server over that trained model."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ def trained_model_dir(tmp_path_factory, tiny_model_dir, samples):
     cfg = load_prompt_config(tiny_model_dir)
     refine_examples = []
     for s in samples:
-        messages, tools = refine_messages(s, target_text(s), cfg)
-        refine_examples.append({"messages": messages, "tools": tools, "target": target_text(s)})
+        for depth in (1, 2):  # round 1 and round 2 of a refinement (fixed:2)
+            messages, tools = refine_messages(s, [target_text(s)] * depth, cfg)
+            refine_examples.append({"messages": messages, "tools": tools, "target": target_text(s)})
     out = tmp_path_factory.mktemp("serve_trained")
     examples = [*samples, *refine_examples]
     train_sft(tiny_model_dir, examples, out,

@@ -53,8 +53,8 @@ from toolace_r.evaluation.runner import EvalOptions, make_eval_generator, run_ev
 
 __all__ = [
     "DEFAULT_MODES", "RUN_SUMMARY_KEYS", "EvalError", "Item", "add_wall_seconds", "bfcl_items", "evaluate",
-    "jsonl_items", "parse_modes", "refinement_flips", "run_modes", "run_summary", "sample_items", "score_outputs", "summarize_mode",
-    "summarize_modes", "OUTPUTS_FILE", "RESULTS_FILE", "common_modes", "compare_rows", "default_name", "export_bfcl",
-    "load_results", "read_rows", "results_markdown", "write_plots", "write_results", "EvalOptions",
-    "make_eval_generator", "run_eval",
+    "jsonl_items", "parse_modes", "refinement_flips", "run_modes", "run_summary", "sample_items",
+    "score_outputs", "summarize_mode", "summarize_modes", "OUTPUTS_FILE", "RESULTS_FILE", "common_modes",
+    "compare_rows", "default_name", "export_bfcl", "load_results", "read_rows", "results_markdown",
+    "write_plots", "write_results", "EvalOptions", "make_eval_generator", "run_eval",
 ]

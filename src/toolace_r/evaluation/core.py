@@ -3,7 +3,6 @@ for the row and summary formats)."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path

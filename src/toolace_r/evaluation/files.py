@@ -79,8 +79,9 @@ def results_markdown(results: dict[str, Any]) -> str:
     for m in modes:
         t, s = results["timing"]["modes"][m], by[m]
         eps, prefill = t["entries_per_s"], s.get("mean_prefill_tokens")
-        lines.append(f"| {m} | {s['mean_rounds']:.2f} | {s['mean_tokens']:.1f} | {f'{prefill:.1f}' if prefill else '–'} "
-                     f"| {s.get('confirmations', 0)} | {t['total_s']:.1f} | {f'{eps:.2f}' if eps else '–'} |")
+        lines.append(f"| {m} | {s['mean_rounds']:.2f} | {s['mean_tokens']:.1f} | "
+                     f"{f'{prefill:.1f}' if prefill else '–'} | {s.get('confirmations', 0)} | {t['total_s']:.1f} | "
+                     f"{f'{eps:.2f}' if eps else '–'} |")
     errs = sorted({e for m in modes for e in by[m]["errors"]}, key=lambda e: -sum(by[m]["errors"].get(e, 0) for m in modes))
     if errs:
         lines += ["", "## Errors (count by type)", "", "| error type | " + " | ".join(modes) + " |",
