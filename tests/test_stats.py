@@ -67,8 +67,10 @@ def test_paired_ratio_by_hand():
     est = paired_ratio([1, 3], [1, 1], resamples=B)
     assert (est.value, est.low, est.high) == (2.0, 1.0, 3.0)
     assert est.times() == "2.00x [1.00, 3.00]"
-    with pytest.raises(StatsError, match="positive"):
-        paired_ratio([1, 2], [0, 1])
+    with pytest.raises(StatsError, match="positive mean"):
+        paired_ratio([1, 2], [0, 0])
+    # one zero in the denominator is fine: only a replicate drawing it alone has no ratio
+    assert paired_ratio([1, 1], [0, 2], resamples=B).high == np.inf
 
 
 def _correlated(rng, seeds=3, n=300, flip=0.08):

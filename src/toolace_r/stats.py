@@ -115,7 +115,10 @@ def replicate_means(x: np.ndarray, weights: tuple[np.ndarray, np.ndarray]) -> np
 
 def _interval(value: float, reps: np.ndarray, x: np.ndarray, level: float) -> Estimate:
     tail = 100 * (1 - level) / 2
-    low, high = (float(v) for v in np.percentile(reps, [tail, 100 - tail]))
+    with np.errstate(invalid="ignore"):
+        ends = np.percentile(reps, [tail, 100 - tail])
+    # nan only comes from interpolating next to an infinite replicate (a ratio over zero): say inf
+    low, high = (float(v) for v in np.where(np.isnan(ends), np.inf, ends))
     value = float(value)
     # weighted sums of equal values differ from their plain mean in the last bits: an end that
     # close is the point itself (so no spread gives [v, v], never an interval missing v by an ulp)
@@ -171,13 +174,16 @@ def paired_diff(a: Any, b: Any, *, resamples: int = RESAMPLES, level: float = LE
 def paired_ratio(a: Any, b: Any, *, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = 0,
                  resample_seeds: bool = True) -> Estimate:
     """mean(a) / mean(b) (e.g. adaptive tokens over single-pass tokens) with the paired bootstrap
-    interval; ``b`` must have a positive mean in every replicate (positive values)."""
+    interval; ``b`` must be >= 0 with a positive mean (a replicate that draws only zeros of ``b``
+    counts as an infinite ratio)."""
     _check(resamples, level)
     xa, xb = _pair(a, b)
-    if (xb <= 0).any():
-        raise StatsError("the denominator's values must be positive")
+    if (xb < 0).any() or xb.mean() <= 0:
+        raise StatsError("the denominator's values must be >= 0 with a positive mean")
     ra, rb = _both_sides(xa, xb, resamples, seed, resample_seeds, True)
-    return _interval(xa.mean() / xb.mean(), ra / rb, xa, level)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(rb > 0, ra / np.where(rb > 0, rb, 1), np.inf)
+    return _interval(xa.mean() / xb.mean(), ratios, xa, level)
 
 
 def stack_seeds(per_seed: Sequence[dict[str, float]], ids: Sequence[str]) -> np.ndarray:
