@@ -205,8 +205,12 @@ def test_two_training_seeds(tmp_path):
     for heading in ("## Ablation", "### Goals", "## Paired differences", "## Test accuracy per seed",
                     "## Dev accuracy per round", "## What refinement changed"):
         assert heading in report, heading
-    c = results["accuracy"]["mait_refine"]["adaptive"]
-    assert f"{100 * c['value']:.1f}% [{100 * c['low']:.1f}, {100 * c['high']:.1f}]" in report
+    # the ablation: mean accuracy over seeds, then its interval, per mode
+    c = results["accuracy"]["mait_refine"]
+    cells = [f"{100 * c[m]['value']:.1f}%" for m in ("none", "adaptive")]
+    cells += [f"[{100 * c[m]['low']:.1f}, {100 * c[m]['high']:.1f}]" for m in ("none", "adaptive")]
+    assert re.search(r"\| \(c\) MAIT \+ refinement corpus \(round[^)]*\) \| " + re.escape(" | ".join(cells)) + r" \|",
+                     report)
     d = results["differences"][0]
     assert f"| (c) - (a), none | {100 * d['value']:+.1f} | [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] |" in report
     assert "over the 16 test samples and the 2 training seeds" in report

@@ -75,12 +75,13 @@ def _mean_groups(per_seed: list[dict[str, Any]]) -> dict[str, dict[str, dict[str
 
 
 def _round_label(rounds: list[Any]) -> str:
-    """The evaluated round(s) of an arm over the seeds: `` (round 1)``, `` (rounds 0, 1)``."""
+    """The round an arm evaluated in every seed: `` (round 1)``, `` (warm-up model)``, or per seed
+    `` (round by seed: 0, 1)`` (-1: the warm-up model)."""
     if not rounds or any(not isinstance(r, int) for r in rounds):
         return ""
-    if set(rounds) == {-1}:
-        return " (warm-up model)"
-    return f" (round {rounds[0]})" if len(rounds) == 1 else " (rounds " + ", ".join(map(str, rounds)) + ")"
+    if len(set(rounds)) > 1:
+        return " (round by seed: " + ", ".join(map(str, rounds)) + ")"
+    return " (warm-up model)" if rounds[0] == -1 else f" (round {rounds[0]})"
 
 
 def write_report(run: "Run") -> dict[str, Any] | None:
@@ -102,16 +103,20 @@ def write_report(run: "Run") -> dict[str, Any] | None:
 
     if res and summaries:
         modes = res["modes"]
+        # accuracy first, as a one-seed report has always shown it, then its interval, then the cost
         lines += ["## Ablation (test split)", "",
-                  "| arm | " + " | ".join(f"{m} acc" for m in modes) + " | " + " | ".join(f"{m} rounds / tokens" for m in modes) + " |",
-                  "|---|" + "---:|" * (2 * len(modes))]
+                  "| arm | " + " | ".join(f"{m} acc" for m in modes) + " | " + " | ".join(f"{m} 95% interval" for m in modes)
+                  + " | " + " | ".join(f"{m} rounds / tokens" for m in modes) + " |",
+                  "|---|" + "---:|" * (3 * len(modes))]
         for arm in res["arms"]:
-            accs = " | ".join(results_mod.acc_cell(res, arm, m) for m in modes)
+            acc = res["accuracy"][arm]
+            accs = " | ".join(f"{100 * acc[m]['value']:.1f}%" for m in modes)
+            cis = " | ".join(f"[{100 * acc[m]['low']:.1f}, {100 * acc[m]['high']:.1f}]" for m in modes)
             cost = " | ".join(f"{res['mean_rounds'][arm][m]:.2f} / {res['mean_tokens'][arm][m]:.1f}" for m in modes)
-            lines.append(f"| {ARM_TITLES.get(arm, arm)}{_round_label(res['evaluated_round'][arm])} | {accs} | {cost} |")
+            lines.append(f"| {ARM_TITLES.get(arm, arm)}{_round_label(res['evaluated_round'][arm])} | {accs} | {cis} | {cost} |")
         lines += ["", "Each arm is evaluated with its best round on dev. " + results_mod.covers_text(res) +
                   " Rounds: refinement calls after the first pass, per sample; tokens: generated tokens per sample, "
-                  "all passes (means over seeds).", ""]
+                  "all passes" + (" (means over seeds)." if len(seeds) > 1 else "."), ""]
         lines += ["### Goals", ""] + (goals(res) or ["- (not enough arms or modes to check)"])
         lines += ["", "Wall time per refinement mode is not recorded by the evaluation stage; cost is in generated "
                   "tokens.", ""]

@@ -28,6 +28,7 @@ resampled; a paired comparison applies one draw to both sides); ``bootstrap`` in
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolace_r import stats
@@ -72,7 +73,7 @@ def load(run: "Run") -> SeedRows | None:
     arm evaluated in any seed is evaluated in it, so arms are compared on the same seeds."""
     cfg = run.cfg
 
-    def outputs(i: int, arm: str):  # noqa: ANN202
+    def outputs(i: int, arm: str) -> Path:
         return run.stage_dir(run.seed_stage(i, f"eval/{arm}")) / "outputs.jsonl"
 
     evaluated = {arm: [i for i in range(cfg.seeds) if outputs(i, arm).is_file()] for arm in cfg.arms}
@@ -226,19 +227,20 @@ def acc_cell(res: dict[str, Any], arm: str, mode: str) -> str:
 
 
 def covers_text(res: dict[str, Any]) -> str:
-    """One sentence saying what the intervals are over."""
+    """One sentence saying what the accuracies and intervals are over."""
     b, n, s = res["bootstrap"], res["n_test"], len(res["seeds"])
-    over = (f"the {n} test samples and the {s} training seeds, both resampled"
-            if s > 1 and b["resample_seeds"] else f"the {n} test samples (one draw for all {s} seeds)"
-            if s > 1 else f"the {n} test samples (one seed: seed-to-seed variance is not in them)")
-    return (f"Accuracy is the mean over {s} training seed{'s' if s > 1 else ''}; intervals are "
-            f"{100 * b['level']:.0f}% percentile bootstrap intervals ({b['resamples']:,} resamples) over {over}.")
+    how = f"{100 * b['level']:.0f}% percentile bootstrap intervals ({b['resamples']:,} resamples)"
+    if s == 1:
+        return f"Intervals are {how} over the {n} test samples (one training seed: seed-to-seed variance is not in them)."
+    over = (f"the {n} test samples and the {s} training seeds, both resampled" if b["resample_seeds"]
+            else f"the {n} test samples, one draw for all {s} seeds (the seeds are not resampled)")
+    return f"Accuracy is the mean over {s} training seeds; intervals are {how} over {over}."
 
 
 def differences_lines(res: dict[str, Any]) -> list[str]:
     lines = ["## Paired differences (test split)", "",
-             covers_text(res) + " Paired: each resample draws the same samples and seeds for both sides. "
-             "Points of accuracy.", "",
+             covers_text(res) + " Paired: each resample draws the same test samples (and seeds) for both "
+             "sides. Points of accuracy.", "",
              "| comparison | difference | 95% interval | |", "|---|---:|---|---|"]
     for d in res["differences"]:
         est = _estimate(d)
