@@ -1,8 +1,10 @@
-"""`toolace-r run` end to end on a micro config, and resume after a kill mid-round."""
+"""`toolace-r run` end to end on a micro config, resume after a kill mid-round, and a run with
+two training seeds."""
 
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -102,6 +104,8 @@ def test_resume_after_kill_gives_the_same_results(tmp_path):
 def test_resume_refuses_overrides(tmp_path):
     res = _run(["--resume", str(tmp_path), "mait.k=3"])
     assert res.returncode == 2 and "--resume" in res.stderr
+    res = _run(["--resume", str(tmp_path), "--seeds", "2"])
+    assert res.returncode == 2 and "--seeds" in res.stderr
     res = _run(["--resume", str(tmp_path / "nothing")])
     assert res.returncode == 2 and "not a run folder" in res.stderr
 
@@ -138,3 +142,92 @@ def test_launched_stages_with_two_processes(tmp_path):
     settings = dataclasses.replace(task.settings, batch_size=task.settings.batch_size * 2)
     one = run_task(task.model_copy(update={"settings": settings, "out": tmp_path / "warm1"}))
     assert one["train_loss"] == pytest.approx(state["warmup"]["train_loss"], rel=1e-5)
+
+
+def test_planned_stages_count_every_seed():
+    from toolace_r.config import ConfigError, load_config
+    from toolace_r.pipeline import planned_stages
+
+    # the default: data, init, warmup + per seed 3 probes (M_0 shared, then one per probing arm and
+    # later round) and 3 arms x (2 rounds x (train, dev) + eval); one seed is the 21 stages of
+    # benchmarks/default_run_report.md
+    assert planned_stages(load_config(None, [])) == 3 + 18
+    assert planned_stages(load_config(None, ["seeds=3"])) == 3 + 3 * 18
+    with pytest.raises(ConfigError, match="^seeds: must be >= 1"):
+        load_config(None, ["seeds=0"])
+
+
+def _sft_seed(stage: Path) -> int:
+    """The seed the SFT of a train stage ran with (its settings, in the model's train log)."""
+    last = (stage / "model" / "train_log.jsonl").read_text().splitlines()[-1]
+    return json.loads(last)["summary"]["settings"]["seed"]
+
+
+@pytest.mark.slow
+def test_two_training_seeds(tmp_path):
+    """`--seeds 2`: shared data and warm-up, each seed's arms under their own stage names and seeds,
+    the report's intervals and paired differences, and resume of a second seed's stage."""
+    from toolace_r.pipeline import stage_seed
+
+    run_dir = tmp_path / "run"
+    args = ["--config", "configs/quick.yaml", *MICRO, "arms=[plain,mait_refine]", "mait.rounds=1",
+            "eval.modes=[none,adaptive]"]
+    res = _run([*args, "--out", str(run_dir), "--seeds", "2"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["config"]["seeds"] == 2
+    one_seed = ["plain/r0/train", "plain/r0/dev", "eval/plain", "probe/warmup", "mait_refine/r0/train",
+                "mait_refine/r0/dev", "eval/mait_refine"]
+    # seed 0 keeps a one-seed run's stage names; seed 1 repeats them under s1/
+    assert list(state["stages"]) == ["data", "init", "warmup", *one_seed, *(f"s1/{n}" for n in one_seed)]
+    stages = run_dir / "stages"
+    for name in ("plain/r0/train", "mait_refine/r0/train"):
+        s0, s1 = _sft_seed(stages / name), _sft_seed(stages / "s1" / name)
+        assert s0 == stage_seed(0, name) and s1 == stage_seed(0, f"s1/{name}") and s0 != s1
+    # seed 1 samples its own probe answers
+    assert (stages / "probe/warmup/probe.jsonl").read_text() != (stages / "s1/probe/warmup/probe.jsonl").read_text()
+
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["seeds"] == [0, 1] and results["n_test"] == 16
+    for arm in ("plain", "mait_refine"):
+        for mode in ("none", "adaptive"):
+            acc = results["accuracy"][arm][mode]
+            per_seed = []
+            for prefix in ("", "s1/"):
+                rows = [json.loads(x) for x in (stages / f"{prefix}eval/{arm}/outputs.jsonl").read_text().splitlines()]
+                verdicts = [r["valid"] for r in rows if r["mode"] == mode]
+                per_seed.append(sum(verdicts) / len(verdicts))
+            assert acc["per_seed"] == pytest.approx(per_seed)
+            assert acc["value"] == pytest.approx(sum(per_seed) / 2)
+            assert acc["low"] <= acc["value"] <= acc["high"] and acc["n_seeds"] == 2
+    labels = [d["label"] for d in results["differences"]]
+    assert labels == ["(c) - (a), none", "(c) - (a), adaptive", "(c) adaptive - (a) none", "(a): adaptive - none",
+                      "(c): adaptive - none"]
+    assert [g["goal"] for g in results["goals"]] == ["c_adaptive_over_a", "c_adaptive_over_none", "tokens_plain",
+                                                     "tokens_mait_refine"]
+
+    report = (run_dir / "report.md").read_text()
+    for heading in ("## Ablation", "### Goals", "## Paired differences", "## Test accuracy per seed",
+                    "## Dev accuracy per round", "## What refinement changed"):
+        assert heading in report, heading
+    # the ablation: mean accuracy over seeds, then its interval, per mode
+    c = results["accuracy"]["mait_refine"]
+    cells = [f"{100 * c[m]['value']:.1f}%" for m in ("none", "adaptive")]
+    cells += [f"[{100 * c[m]['low']:.1f}, {100 * c[m]['high']:.1f}]" for m in ("none", "adaptive")]
+    assert re.search(r"\| \(c\) MAIT \+ refinement corpus \(round[^)]*\) \| " + re.escape(" | ".join(cells)) + r" \|",
+                     report)
+    d = results["differences"][0]
+    assert f"| (c) - (a), none | {100 * d['value']:+.1f} | [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] |" in report
+    assert "over the 16 test samples and the 2 training seeds" in report
+    assert re.search(r"- \(c\) \+ adaptive minus \(a\) single pass: [+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\] "
+                     r"points .* -> (met|NOT met)", report)
+    # the dev table has a row per arm and seed
+    assert re.search(r"\| \(a\) plain SFT \| 1 \| \d+\.\d% \|", report)
+
+    # resume redoes an unfinished stage of the second seed, and the results come out the same
+    del state["stages"]["s1/eval/mait_refine"]
+    (run_dir / "state.json").write_text(json.dumps(state))
+    res = _run(["--resume", str(run_dir)])
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "s1/eval/mait_refine" in json.loads((run_dir / "state.json").read_text())["stages"]
+    assert json.loads((run_dir / "results.json").read_text()) == results

@@ -374,6 +374,11 @@ class RunConfig(_Section):
     seed: int = field(default=0, metadata={"help": (
         "Run seed: the synthetic corpus and every stage's seed derive from it (and the stage name), so a "
         "resumed run ends as an uninterrupted one.")})
+    seeds: int = field(default=1, metadata={"help": (
+        "Training seeds (>= 1; `toolace-r run --seeds N`). The data, init and warm-up stages are shared; every "
+        "seed trains and evaluates every arm with its own stage seeds (seed 0 is the run seed's own stages, "
+        "seed i >= 1 prefixes its stage names with s<i>/). The report gives each accuracy and arm difference "
+        "as the mean over seeds with a 95% bootstrap interval over test samples and seeds.")})
     arms: list[str] = field(default_factory=lambda: list(ARMS), metadata={"help": (
         f"Ablation arms, each trained from the same warm-up model: {_names(ARMS)}. plain: policy all, no "
         "refinement corpus (plain iterated SFT); mait: model-aware selection; mait_refine: selection plus "
@@ -391,6 +396,8 @@ class RunConfig(_Section):
 
     def __post_init__(self) -> None:
         self._convert()  # builds the sections from mappings; each checks itself
+        if self.seeds < 1:
+            self._fail("seeds", f"must be >= 1 (got {self.seeds})")
         if not self.arms:
             self._fail("arms", f"name at least one arm ({_names(ARMS)})")
         for arm in self.arms:

@@ -3,21 +3,22 @@
 Stages, in order (each writes into ``RUN_DIR/stages/<name>/`` through a temporary folder that is
 renamed when the stage is complete, then records itself as done in ``RUN_DIR/state.json``)::
 
-    data                 synthesise the corpus (or read train/dev/test from data.source); samples
-                         the base model was trained on are dropped (toolace_r.models.base)
-    init                 model.init=scratch only: tokenizer + randomly initialised Llama model
-                         (the embedded default starts from the base model shipped in the package)
-    warmup               warm-up SFT of M_0 (train.warmup_steps > 0 only; scratch needs it)
-    eval/base            M_0 on the test split, single pass: where every arm starts from
-    for each arm in (plain, mait, mait_refine):       # the ablation, same optimizer steps
-      for t in 0 .. T-1:                              # one MAIT round: toolace_r.mait
-        probe/<model>    k answers per pool item from the current model, scored (arms that
-                         probe; shared when two arms probe the same model, e.g. M_0 at t = 0)
-        <arm>/r<t>/train select D_t, build the refinement corpus R_t (arms with one),
-                         SFT for train.steps_per_round steps
-        <arm>/r<t>/dev   greedy dev accuracy of the new model; then the stop rule
-      eval/<arm>         test split with the arm's best round on dev: none / adaptive / fixed:N
-    report               report.md, plots, metrics.jsonl
+    data                   synthesise the corpus (or read train/dev/test from data.source); samples
+                           the base model was trained on are dropped (toolace_r.models.base)
+    init                   model.init=scratch only: tokenizer + randomly initialised Llama model
+                           (the embedded default starts from the base model shipped in the package)
+    warmup                 warm-up SFT of M_0 (train.warmup_steps > 0 only; scratch needs it)
+    eval/base              M_0 on the test split, single pass: where every arm starts from
+    for each training seed i in 0 .. seeds-1:           # P = "" for seed 0, "s<i>/" after
+      for each arm in (plain, mait, mait_refine):       # the ablation, same optimizer steps
+        for t in 0 .. T-1:                              # one MAIT round: toolace_r.mait
+          P probe/<model>    k answers per pool item from the current model, scored (arms that
+                             probe; shared when two arms probe the same model, e.g. M_0 at t = 0)
+          P <arm>/r<t>/train select D_t, build the refinement corpus R_t (arms with one),
+                             SFT for train.steps_per_round steps
+          P <arm>/r<t>/dev   greedy dev accuracy of the new model; then the stop rule
+        P eval/<arm>         test split with the arm's best round on dev: none / adaptive / fixed:N
+    report                 report.md, results.json, plots, metrics.jsonl
 
 This module keeps the stages, their files and the resume semantics; every decision of a round
 (the arm's policy, the selection and its fallback, the refinement corpus, the stop rule, the best
@@ -27,6 +28,14 @@ A killed or interrupted run (Ctrl-C included) is continued with ``toolace-r run 
 finished stages are skipped and the unfinished one starts again from its inputs. Every stage
 derives its seeds from the run seed and its own name, so a resumed run ends with the same results
 as an uninterrupted one.
+
+Training seeds (``seeds``, ``toolace-r run --seeds N``): the data, the initial model and the
+warm-up are shared (the base model the arms start from, as a pretrained model would be); every
+training seed runs all arms again (probes, selection, refinement corpus, SFT, dev, evaluation) under
+stage names prefixed with ``s<i>/`` (none for seed 0). As every seed derives from the stage name, the
+prefix gives seed i its own probe, selection and SFT seeds, and seed 0 is exactly a one-seed run.
+The report (:mod:`toolace_r.results`) gives every accuracy and arm difference as the mean over
+seeds with a bootstrap interval over test samples and seeds.
 
 Arms (:data:`toolace_r.mait.ARMS`): (a) ``plain``: plain SFT rounds on the whole pool (policy
 ``all``, no refinement data); (b) ``mait``: model-aware selection (``mait.policy``); (c)
@@ -77,6 +86,12 @@ def stage_seed(seed: int, name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}/{name}".encode()).digest()[:4], "little")
 
 
+def seed_prefix(i: int) -> str:
+    """The stage-name prefix of training seed ``i``: none for seed 0, so a one-seed run keeps its
+    stage names (and so its stage seeds), ``s<i>/`` for the others."""
+    return f"s{i}/" if i else ""
+
+
 @dataclass
 class Run:
     """A run folder and its record of finished stages."""
@@ -95,6 +110,10 @@ class Run:
 
     def done(self, name: str) -> dict[str, Any] | None:
         return self.state["stages"].get(name)
+
+    def seed_stage(self, i: int, name: str) -> str:
+        """The name of stage ``name`` (e.g. ``eval/plain``) for training seed ``i``."""
+        return seed_prefix(i) + name
 
     def _save_state(self) -> None:
         write_json(self.dir / STATE_FILE, self.state)
@@ -169,8 +188,10 @@ def run(config: RunConfig | str | Path | None = None, out: str | Path | None = N
         log: Callable[[str], None] = print) -> dict[str, Any]:
     """The whole method from Python, as ``toolace-r run`` does it: ``config`` is a
     :class:`RunConfig`, a YAML path or None (the embedded default), ``overrides`` ``key=value``
-    strings; ``resume=True`` continues the run in ``out``. Returns the run's results
-    (``arms``: each arm's evaluated model, round and dev accuracy; ``seconds``)."""
+    strings; ``resume=True`` continues the run in ``out``. Returns the run's results: ``seeds``
+    (per training seed, ``arms``: each arm's evaluated model, round and dev accuracy), ``arms`` (seed
+    0's), ``results`` (what ``results.json`` holds: accuracies and paired differences with their
+    intervals, the goals) and ``seconds``."""
     if resume:
         if out is None or config is not None or overrides:
             raise RunError("resume continues the run in `out` with its saved config: give out only")
@@ -184,7 +205,7 @@ def planned_stages(cfg: RunConfig) -> int:
     n = 2 + (cfg.model.init == "scratch") + (cfg.train.warmup_steps > 0)
     probing = [a for a in arms(cfg.arms) if a.probes]
     probes = (1 if probing else 0) + len(probing) * (cfg.mait.rounds - 1)
-    return n + probes + len(cfg.arms) * (2 * cfg.mait.rounds + 1)
+    return n + cfg.seeds * (probes + len(cfg.arms) * (2 * cfg.mait.rounds + 1))
 
 
 def run_pipeline(run: Run) -> dict[str, Any]:
@@ -193,37 +214,43 @@ def run_pipeline(run: Run) -> dict[str, Any]:
     splits = _stage_data(run)
     model0 = _stage_init(run, splits["train"])
     warm = _stage_warmup(run, model0, splits["train"])
-    pool = splits["train"][: cfg.data.pool_size]
-    dev, test = splits["dev"], splits["test"]
-    _stage_eval_base(run, warm, test)
+    _stage_eval_base(run, warm, splits["test"])
+    # every training seed starts from the same warm-up model and meets the same dev and test samples
+    per_seed = [{"seed": i, "arms": _run_seed(run, i, warm, splits)} for i in range(cfg.seeds)]
+    results = write_report(run)
+    return {"seeds": per_seed, "arms": per_seed[0]["arms"], "results": results,
+            "seconds": round(time.time() - t_start, 1)}
 
-    results: dict[str, Any] = {"arms": {}}
+
+def _run_seed(run: Run, i: int, warm: Path, splits: dict[str, list[Sample]]) -> dict[str, Any]:
+    """Every arm's rounds and test evaluation for training seed ``i`` (stage names prefixed with
+    :func:`seed_prefix`); per arm, the evaluated model, its round and its dev accuracy."""
+    cfg = run.cfg
+    prefix = seed_prefix(i)
+    pool = splits["train"][: cfg.data.pool_size]
+    out: dict[str, Any] = {}
     for arm in arms(cfg.arms):
         model = warm
         rounds = ArmRounds(arm, arm.selection_policy(cfg.mait.policy), cfg.mait.stop_when_unchanged, best_model=warm)
         for t in range(cfg.mait.rounds):
-            items = _stage_probe(run, _model_tag(model, warm), model, pool) if arm.probes else None
+            items = _stage_probe(run, prefix, _model_tag(model, warm), model, pool) if arm.probes else None
             base = model if cfg.train.continue_from == "previous" else warm
-            selected = _stage_train(run, arm, t, base, pool, items)
-            model = run.stage_dir(f"{arm.name}/r{t}/train") / "model"
-            stop = rounds.record(t, model, selected, _stage_dev(run, arm.name, t, model, dev))
+            selected = _stage_train(run, prefix, arm, t, base, pool, items)
+            model = run.stage_dir(f"{prefix}{arm.name}/r{t}/train") / "model"
+            stop = rounds.record(t, model, selected, _stage_dev(run, prefix, arm.name, t, model, splits["dev"]))
             if stop:
-                run.log(f"{arm.name}: stopping after round {t}: {stop}")
+                run.log(f"{prefix}{arm.name}: stopping after round {t}: {stop}")
                 break
         # every arm is evaluated with its best round on dev (the stop rule's "keep the best M_t")
-        results["arms"][arm.name] = {"model": str(rounds.best_model), "round": rounds.best_round,
-                                     "dev_accuracy": rounds.best_dev}
-        _stage_eval(run, arm.name, rounds.best_model, test, rounds.best_round)
-
-    write_report(run)
-    results["seconds"] = round(time.time() - t_start, 1)
-    return results
+        out[arm.name] = {"model": str(rounds.best_model), "round": rounds.best_round, "dev_accuracy": rounds.best_dev}
+        _stage_eval(run, prefix, arm.name, rounds.best_model, splits["test"], rounds.best_round)
+    return out
 
 
 def _model_tag(model: Path, warm: Path) -> str:
     if model == warm:
         return "m0"
-    return f"{model.parents[2].name}_{model.parents[1].name}"  # stages/<arm>/r<t>/train/model -> <arm>_r<t>
+    return f"{model.parents[2].name}_{model.parents[1].name}"  # stages/[s<i>/]<arm>/r<t>/train/model -> <arm>_r<t>
 
 
 def _stage_data(run: Run) -> dict[str, list[Sample]]:
@@ -332,9 +359,9 @@ def _generation(run: Run, model: Path) -> dict[str, Any]:
     return {"model": str(model), "backend": cfg.model.backend, "backend_kw": kw}
 
 
-def _stage_probe(run: Run, tag: str, model: Path, pool: list[Sample]) -> list[ProbeItem]:
+def _stage_probe(run: Run, prefix: str, tag: str, model: Path, pool: list[Sample]) -> list[ProbeItem]:
     cfg = run.cfg
-    name = f"probe/{tag}"
+    name = f"{prefix}probe/{tag}"
     if not run.done(name):
         with run.stage(name) as (out, m):
             task = ProbeTask(**_generation(run, model), samples=_split_file(run, "train"), limit=len(pool),
@@ -359,10 +386,11 @@ def _read_probe(path: Path) -> list[ProbeItem]:
     return [ProbeItem.from_dict(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def _stage_train(run: Run, arm: Arm, t: int, base: Path, pool: list[Sample], items: list[ProbeItem] | None) -> list[str]:
+def _stage_train(run: Run, prefix: str, arm: Arm, t: int, base: Path, pool: list[Sample],
+                 items: list[ProbeItem] | None) -> list[str]:
     """Round ``t`` of ``arm``: D_t (+ R_t) and the SFT of ``base`` on it; the selected ids."""
     cfg = run.cfg
-    name = f"{arm.name}/r{t}/train"
+    name = f"{prefix}{arm.name}/r{t}/train"
     if not run.done(name):
         with run.stage(name) as (out, m):
             sel = round_selection(arm, items, [s.id for s in pool], cfg.mait, seed=stage_seed(cfg.seed, name),
@@ -405,8 +433,8 @@ def _evaluate(run: Run, model: Path, split: str, n: int, modes: list[str], out: 
     return launch.run(task, out / "job", cfg.launch)
 
 
-def _stage_dev(run: Run, arm: str, t: int, model: Path, dev: list[Sample]) -> float:
-    name = f"{arm}/r{t}/dev"
+def _stage_dev(run: Run, prefix: str, arm: str, t: int, model: Path, dev: list[Sample]) -> float:
+    name = f"{prefix}{arm}/r{t}/dev"
     if not run.done(name):
         with run.stage(name) as (out, m):
             summary = _evaluate(run, model, "dev", len(dev), ["none"], out)
@@ -424,11 +452,11 @@ def _stage_eval_base(run: Run, model: Path, test: list[Sample]) -> None:
             m["summary"] = {mode: run_summary(s) for mode, s in summary.items()}
 
 
-def _stage_eval(run: Run, arm: str, model: Path, test: list[Sample], round_: int) -> dict[str, Any]:
+def _stage_eval(run: Run, prefix: str, arm: str, model: Path, test: list[Sample], round_: int) -> dict[str, Any]:
     """Evaluate the arm's chosen model on the test split in every ``eval.modes`` mode; state.json
     records the headline numbers per mode, summary.json the whole summary by mode."""
     cfg = run.cfg
-    name = f"eval/{arm}"
+    name = f"{prefix}eval/{arm}"
     if not run.done(name):
         with run.stage(name) as (out, m):
             summary = _evaluate(run, model, "test", len(test), cfg.eval.modes, out)

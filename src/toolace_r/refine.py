@@ -202,6 +202,10 @@ def refine_modes(
         # The one place for per-chunk generate options: a prefix KV cache made here and passed to
         # the chunk's first pass and every mode's rounds is dropped when the chunk is done.
         generate_kw: dict[str, Any] = {}
+        if getattr(generator, "prefix_reuse", False):  # the hf backend: reuse each prefix's KV
+            from toolace_r.models.prefix_cache import PrefixCache
+
+            generate_kw["cache"] = PrefixCache()
         t0 = time.perf_counter()
         if first is None:
             comps = first_pass(generator, chunk, prompt_cfg=prompt_cfg, max_new_tokens=max_new_tokens,

@@ -1,95 +1,75 @@
-"""The run report: ``report.md``, PNG plots, and a one-screen summary, built from the stage
-records in ``state.json`` and the evaluation stages' files (``summary.json``: the summary by mode,
-``outputs.jsonl``: the output rows; formats in :mod:`toolace_r.evaluation`). Everything here is
-read back from the run folder, so a report can be rebuilt at any time (``toolace-r run --resume``
-does it last). matplotlib is imported only to draw the plots."""
+"""The run report: ``report.md``, ``results.json``, PNG plots, and a one-screen summary, built
+from the stage records in ``state.json`` and the evaluation stages' files of every training seed
+(``summary.json``: the summary by mode, ``outputs.jsonl``: the output rows; formats in
+:mod:`toolace_r.evaluation`). Accuracies, differences with their intervals and the goals come from
+:mod:`toolace_r.results`. Everything here is read back from the run folder, so a report can be
+rebuilt at any time (``toolace-r run --resume`` does it last). matplotlib is imported only to draw
+the plots."""
 
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toolace_r.data.io import atomic_write_text
+from toolace_r import results as results_mod
+from toolace_r.data.io import atomic_write_text, write_json
 from toolace_r.evaluation import read_rows, refinement_flips
-from toolace_r.mait import ARMS
+from toolace_r.results import ARM_TITLES
 
 if TYPE_CHECKING:
     from toolace_r.pipeline import Run
 
-# the titles live with the arms themselves (mait.Arm)
-ARM_TITLES = {name: arm.title for name, arm in ARMS.items()}
+RESULTS_FILE = "results.json"
 
 
-def _eval_summaries(run: "Run") -> dict[str, dict[str, Any]]:
+def _eval_summaries(run: "Run", seeds: list[int]) -> dict[str, list[dict[str, Any]]]:
+    """Per arm, the evaluation summary (by mode) of each of ``seeds``."""
     out = {}
     for arm in run.cfg.arms:
-        f = run.stage_dir(f"eval/{arm}") / "summary.json"
-        if f.is_file():
-            out[arm] = json.loads(f.read_text(encoding="utf-8"))
+        files = [run.stage_dir(run.seed_stage(i, f"eval/{arm}")) / "summary.json" for i in seeds]
+        if files and all(f.is_file() for f in files):
+            out[arm] = [json.loads(f.read_text(encoding="utf-8")) for f in files]
     return out
 
 
-def _dev_curves(run: "Run") -> dict[str, list[tuple[int, float]]]:
-    curves: dict[str, list[tuple[int, float]]] = {}
-    for name, m in run.state["stages"].items():
-        if name.endswith("/dev"):
-            curves.setdefault(m["arm"], []).append((m["round"], m["dev_accuracy"]))
-    return curves
+def goals(res: dict[str, Any] | None) -> list[str]:
+    """The goals of the embedded default with their measured values and intervals, as report lines."""
+    return [f"- {g['text']}" for g in (res or {}).get("goals", [])]
 
 
-def goals(summaries: dict[str, dict[str, Any]]) -> list[str]:
-    """The issue's goals for the embedded default, checked against the measured numbers."""
-    lines = []
-    a, c = summaries.get("plain"), summaries.get("mait_refine")
-    if a and c and "none" in a and "adaptive" in c:
-        delta = 100 * (c["adaptive"]["accuracy"] - a["none"]["accuracy"])
-        lines.append(f"- (c) + adaptive vs (a) single pass: {delta:+.1f} points (goal: >= +5) "
-                     f"-> {'met' if delta >= 5 else 'NOT met'}")
-    for arm, s in summaries.items():
-        if {"none", "adaptive", "fixed:3"} <= s.keys():
-            gain_fixed = s["fixed:3"]["accuracy"] - s["none"]["accuracy"]
-            gain_ad = s["adaptive"]["accuracy"] - s["none"]["accuracy"]
-            tok_ratio = s["adaptive"]["mean_tokens"] / max(1e-9, s["none"]["mean_tokens"])
-            if gain_fixed > 0:
-                kept = gain_ad / gain_fixed
-                ok = kept >= 0.9 and tok_ratio <= 1.5
-                lines.append(f"- {ARM_TITLES[arm]}: adaptive keeps {100 * kept:.0f}% of the fixed-3 gain "
-                             f"({100 * gain_ad:+.1f} vs {100 * gain_fixed:+.1f} points) at {tok_ratio:.2f}x the "
-                             f"single-pass tokens (goal: >= 90% at <= 1.5x) -> {'met' if ok else 'NOT met'}")
-            else:
-                lines.append(f"- {ARM_TITLES[arm]}: fixed-3 refinement gains nothing over one pass "
-                             f"({100 * gain_fixed:+.1f} points; adaptive {100 * gain_ad:+.1f}) at "
-                             f"{tok_ratio:.2f}x tokens for adaptive: no gain to keep")
-    if any("adaptive" in s for s in summaries.values()):
-        lines.append("- Note on the token goal: adaptive refinement stops only when the model repeats its answer, so "
-                     "every sample pays at least one refinement pass as long as the first; measured in generated "
-                     "tokens it costs about 2x a single pass at the least, and the 1.5x bound cannot be met by "
-                     "this stopping rule (method.md 1.3). What it saves is the rounds after the repeat.")
-    return lines
-
-
-def _refinement_flips(run: "Run") -> dict[str, dict[str, dict[str, Any]]]:
+def _refinement_flips(run: "Run", seeds: list[int]) -> dict[str, dict[str, dict[str, Any]]]:
     """Per arm and refinement mode: how many test samples refinement fixed and broke against the
-    first pass, from the evaluation's output rows."""
+    first pass, summed over ``seeds``, from the evaluations' output rows."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for arm in run.cfg.arms:
-        f = run.stage_dir(f"eval/{arm}") / "outputs.jsonl"
-        if f.is_file():
-            flips = refinement_flips(read_rows(f))
-            if flips:
-                out[arm] = flips
+        files = [run.stage_dir(run.seed_stage(i, f"eval/{arm}")) / "outputs.jsonl" for i in seeds]
+        for f in files:
+            if not f.is_file():
+                continue
+            for mode, fl in refinement_flips(read_rows(f)).items():
+                d = out.setdefault(arm, {}).setdefault(mode, {"fixed": 0, "broken": 0, "broken_by_category": Counter()})
+                d["fixed"] += fl["fixed"]
+                d["broken"] += fl["broken"]
+                d["broken_by_category"].update(fl["broken_by_category"])
     return out
 
 
-def refinement_cost(run: "Run", summaries: dict[str, dict[str, Any]]) -> list[str]:
+def refinement_cost(run: "Run", per_seed: dict[str, list[dict[str, Any]]], seeds: list[int]) -> list[str]:
     """The table "Refinement cost and effect (test split)": per arm and mode, the mean refinement
     rounds, generated and prefilled tokens per sample, wall seconds (the shared first pass plus
     the mode's rounds), first answers fixed / broken, and tokens and wall time as multiples of
-    mode none. "-" where a number was not recorded (older runs; backends that do not count prefill)."""
-    if not summaries:
+    mode none. "-" where a number was not recorded (older runs; backends that do not count prefill).
+    Means over the seeds; fixed / broken / confirmed summed over them."""
+    if not per_seed:
         return []
-    flips = _refinement_flips(run)
+    flips = _refinement_flips(run, seeds)
+    keys = ("mean_rounds", "mean_tokens", "mean_prefill_tokens", "wall_s")
+    summaries = {arm: {mode: {**{k: sum(s[mode].get(k) or 0 for s in runs) / len(runs) for k in keys},
+                              "confirmations": sum(s[mode].get("confirmations") or 0 for s in runs)}
+                       for mode in runs[0]} for arm, runs in per_seed.items()}
     num = lambda x, fmt: "-" if not x else format(x, fmt)  # noqa: E731 (0: not recorded)
     ratio = lambda a, b: f"{a / b:.2f}x" if a and b else "-"  # noqa: E731
     lines = ["## Refinement cost and effect (test split)", "",
@@ -117,35 +97,70 @@ def _groups(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def write_report(run: "Run") -> Path:
+def _mean_groups(per_seed: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """By mode and group, the accuracy averaged over the seeds (each seed has the same test samples)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for mode in per_seed[0]:
+        groups = [_groups(s[mode]) for s in per_seed]
+        out[mode] = {g: {"n": v["n"], "accuracy": sum(x[g]["accuracy"] for x in groups) / len(groups)}
+                     for g, v in groups[0].items()}
+    return out
+
+
+def _round_label(rounds: list[Any]) -> str:
+    """The round an arm evaluated in every seed: `` (round 1)``, `` (warm-up model)``, or per seed
+    `` (round by seed: 0, 1)`` (-1: the warm-up model)."""
+    if not rounds or any(not isinstance(r, int) for r in rounds):
+        return ""
+    if len(set(rounds)) > 1:
+        return " (round by seed: " + ", ".join(map(str, rounds)) + ")"
+    return " (warm-up model)" if rounds[0] == -1 else f" (round {rounds[0]})"
+
+
+def write_report(run: "Run") -> dict[str, Any] | None:
+    """``report.md``, ``results.json`` and the plots into the run folder; returns the results
+    (:func:`toolace_r.results.compute`; None before any evaluation)."""
     cfg = run.cfg
-    summaries = _eval_summaries(run)
-    curves = _dev_curves(run)
+    res = results_mod.compute(run)
+    if res is not None:
+        write_json(run.dir / RESULTS_FILE, res)
+    seeds = res["seeds"] if res else [0]
+    summaries = _eval_summaries(run, seeds)
+    dev = results_mod.dev_accuracy(run)
     stages = run.state["stages"]
     lines = ["# toolace-r run report", ""]
-    lines += [f"Run folder: `{run.dir}`. Seed {cfg.seed}; policy `{cfg.mait.policy}`, {cfg.mait.rounds} round(s), "
-              f"k = {cfg.mait.k}, {cfg.train.steps_per_round} optimizer steps per round (batch {cfg.train.batch_size}) "
-              f"for every arm; model `{cfg.model.init}`. Test accuracy is scored by the checker in strict mode "
-              "(a malformed output is never a correct abstention).", ""]
+    lines += [f"Run folder: `{run.dir}`. Seed {cfg.seed}, {cfg.seeds} training seed(s); policy `{cfg.mait.policy}`, "
+              f"{cfg.mait.rounds} round(s), k = {cfg.mait.k}, {cfg.train.steps_per_round} optimizer steps per round "
+              f"(batch {cfg.train.batch_size}) for every arm; model `{cfg.model.init}`. Test accuracy is scored by the "
+              "checker in strict mode (a malformed output is never a correct abstention).", ""]
 
-    if summaries:
-        modes = cfg.eval.modes
+    if res and summaries:
+        modes = res["modes"]
+        # accuracy first, as a one-seed report has always shown it, then its interval, then the cost
         lines += ["## Ablation (test split)", "",
-                  "| arm | " + " | ".join(f"{m} acc" for m in modes) + " | " + " | ".join(f"{m} rounds / tokens" for m in modes) + " |",
-                  "|---|" + "---:|" * (2 * len(modes))]
-        for arm, s in summaries.items():
-            accs = " | ".join(f"{100 * s[m]['accuracy']:.1f}%" for m in modes)
-            cost = " | ".join(f"{s[m]['mean_rounds']:.2f} / {s[m]['mean_tokens']:.1f}" for m in modes)
-            r = stages.get(f"eval/{arm}", {}).get("round")
-            at = f" (round {r})" if isinstance(r, int) and r >= 0 else (" (warm-up model)" if r == -1 else "")
-            lines.append(f"| {ARM_TITLES.get(arm, arm)}{at} | {accs} | {cost} |")
-        lines += ["", "Each arm is evaluated with its best round on dev. Rounds: refinement calls after the first pass, "
-                  "per sample; tokens: generated tokens per sample, all passes.", ""]
-        lines += ["### Goals", ""] + (goals(summaries) or ["- (not enough arms or modes to check)"]) + [""]
+                  "| arm | " + " | ".join(f"{m} acc" for m in modes) + " | " + " | ".join(f"{m} 95% interval" for m in modes)
+                  + " | " + " | ".join(f"{m} rounds / tokens" for m in modes) + " |",
+                  "|---|" + "---:|" * (3 * len(modes))]
+        for arm in res["arms"]:
+            acc = res["accuracy"][arm]
+            accs = " | ".join(f"{100 * acc[m]['value']:.1f}%" for m in modes)
+            cis = " | ".join(f"[{100 * acc[m]['low']:.1f}, {100 * acc[m]['high']:.1f}]" for m in modes)
+            cost = " | ".join(f"{res['mean_rounds'][arm][m]:.2f} / {res['mean_tokens'][arm][m]:.1f}" for m in modes)
+            lines.append(f"| {ARM_TITLES.get(arm, arm)}{_round_label(res['evaluated_round'][arm])} | {accs} | {cis} | {cost} |")
+        lines += ["", "Each arm is evaluated with its best round on dev. " + results_mod.covers_text(res) +
+                  " Rounds: refinement calls after the first pass, per sample; tokens: generated tokens per sample, "
+                  "all passes" + (" (means over seeds)." if len(seeds) > 1 else "."), ""]
+        lines += ["### Goals", ""] + (goals(res) or ["- (not enough arms or modes to check)"])
+        lines += ["", "Wall time per refinement mode is not recorded by the evaluation stage; cost is in generated "
+                  "tokens.", ""]
+        lines += results_mod.differences_lines(res)
+        if len(res["seeds"]) > 1:
+            lines += results_mod.per_seed_lines(res)
 
-        by_group = {arm: {m: _groups(v) for m, v in s.items()} for arm, s in summaries.items()}
+        by_group = {arm: _mean_groups(s) for arm, s in summaries.items()}
         groups = sorted({g for s in by_group.values() for g in s[modes[0]]})
-        lines += [f"## Test accuracy by group (mode `{modes[0]}`" + (", and `adaptive`" if "adaptive" in modes else "") + ")", "",
+        lines += [f"## Test accuracy by group (mode `{modes[0]}`" + (", and `adaptive`" if "adaptive" in modes else "") + ")"
+                  + (f", mean over {len(seeds)} seeds" if len(seeds) > 1 else ""), "",
                   "| group | n | " + " | ".join(ARM_TITLES.get(a, a) for a in summaries) + " |",
                   "|---|---:|" + "---:|" * len(summaries)]
         for g in groups:
@@ -160,9 +175,10 @@ def write_report(run: "Run") -> Path:
             lines.append(f"| {g} | {n} | " + " | ".join(cells) + " |")
         lines.append("")
 
-    flips = _refinement_flips(run)
+    flips = _refinement_flips(run, seeds)
     if flips:
-        lines += ["## What refinement changed (test split, against the first pass)", "",
+        over = f", summed over {len(seeds)} seeds" if len(seeds) > 1 else ""
+        lines += [f"## What refinement changed (test split, against the first pass{over})", "",
                   "| arm | mode | fixed (wrong -> right) | broken (right -> wrong) | net | broken by category |",
                   "|---|---|---:|---:|---:|---|"]
         for arm, by_mode in flips.items():
@@ -173,14 +189,9 @@ def write_report(run: "Run") -> Path:
         lines += ["", "Refinement gains only where the model fixes more first answers than it breaks: a model "
                   "that cannot yet judge its own answer changes right ones too.", ""]
 
-    lines += refinement_cost(run, summaries)
-    if curves:
-        lines += ["## Dev accuracy per round (greedy, no refinement)", "", "| arm | " + " | ".join(f"r{t}" for t in range(cfg.mait.rounds)) + " |",
-                  "|---|" + "---:|" * cfg.mait.rounds]
-        for arm, pts in curves.items():
-            d = dict(pts)
-            lines.append(f"| {ARM_TITLES.get(arm, arm)} | " + " | ".join(f"{100 * d[t]:.1f}%" if t in d else "-" for t in range(cfg.mait.rounds)) + " |")
-        lines.append("")
+    lines += refinement_cost(run, summaries, seeds)
+    if dev:
+        lines += results_mod.dev_lines(dev, cfg.mait.rounds)
 
     rounds = [(k, v) for k, v in stages.items() if k.endswith("/train") and k != "warmup"]
     if rounds:
@@ -191,7 +202,7 @@ def write_report(run: "Run") -> Path:
             cats = ", ".join(f"{c} {n}" for c, n in v.get("selected_by_category", {}).items())
             lines.append(f"| {k} | {v.get('policy', '')} | {v.get('n_selected', '')} | {v.get('n_refine', 0)} | {cats} | {loss} |")
         lines.append("")
-    probes = [(k, v) for k, v in stages.items() if k.startswith("probe/")]
+    probes = [(k, v) for k, v in stages.items() if re.match(r"(s\d+/)?probe/", k)]
     if probes:
         lines += ["## Probes: distribution of c(x) = correct answers out of k", "",
                   "| probe | " + " | ".join(f"c={c}" for c in range(cfg.mait.k + 1)) + " | pass@k | mean p |",
@@ -215,16 +226,16 @@ def write_report(run: "Run") -> Path:
     peaks = [x for v in stages.values() for x in (v.get("peak_rss_mb"), v.get("job_peak_rss_mb")) if x is not None]
     lines += [f"| **total** | {total:.1f} | {mib(max(peaks, default=None))} | | |", ""]
 
-    plots = _plots(run, summaries, curves)
+    plots = _plots(run, res, summaries, dev)
     if plots:
         lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots] + [""]
 
-    out = run.dir / "report.md"
-    atomic_write_text(out, ["\n".join(lines)])
-    return out
+    atomic_write_text(run.dir / "report.md", ["\n".join(lines)])
+    return res
 
 
-def _plots(run: "Run", summaries: dict[str, Any], curves: dict[str, Any]) -> list[Path]:
+def _plots(run: "Run", res: dict[str, Any] | None, summaries: dict[str, list[dict[str, Any]]],
+           dev: dict[str, list[list[float]]]) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -238,31 +249,37 @@ def _plots(run: "Run", summaries: dict[str, Any], curves: dict[str, Any]) -> lis
         return p
 
     paths = []
-    if curves:
+    if dev:
         fig, ax = plt.subplots(figsize=(5, 3.2))
-        for arm, pts in curves.items():
-            xs, ys = zip(*sorted(pts))
-            ax.plot(xs, [100 * y for y in ys], marker="o", label=ARM_TITLES.get(arm, arm))
+        for k, (arm, per_seed) in enumerate(dev.items()):
+            for i, accs in enumerate(per_seed):  # one colour per arm, a line per seed
+                if accs:
+                    ax.plot(range(len(accs)), [100 * y for y in accs], marker="o", color=f"C{k}", alpha=1 if i == 0 else 0.5,
+                            label=ARM_TITLES.get(arm, arm) if i == 0 else None)
         ax.set_xlabel("round")
         ax.set_ylabel("dev accuracy (%)")
         ax.legend(fontsize=7)
         paths.append(save(fig, "dev_accuracy.png"))
-    if summaries:
-        modes = run.cfg.eval.modes
-        arms = list(summaries)
+    if res and summaries:
+        modes, arms = res["modes"], res["arms"]
         short = [ARM_TITLES.get(a, a).split(" ", 1)[0] for a in arms]
+        acc = {m: [res["accuracy"][a][m] for a in arms] for m in modes}
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
-        _grouped_bars(ax1, short, {m: [100 * summaries[a][m]["accuracy"] for a in arms] for m in modes})
-        _grouped_bars(ax2, short, {m: [summaries[a][m]["mean_tokens"] for a in arms] for m in modes})
-        ax1.set_title("test accuracy (%)", fontsize=9)
+        # error bars: the 95% bootstrap intervals
+        _grouped_bars(ax1, short, {m: [100 * e["value"] for e in v] for m, v in acc.items()},
+                      errors={m: [[100 * (e["value"] - e["low"]) for e in v], [100 * (e["high"] - e["value"]) for e in v]]
+                              for m, v in acc.items()})
+        _grouped_bars(ax2, short, {m: [res["mean_tokens"][a][m] for a in arms] for m in modes})
+        ax1.set_title("test accuracy (%), 95% intervals", fontsize=9)
         ax2.set_title("generated tokens / sample", fontsize=9)
         ax1.legend(fontsize=7)
         paths.append(save(fig, "ablation.png"))
 
         mode = modes[0]
-        cats = sorted({c for s in summaries.values() for c in s[mode]["categories"]})
+        groups = {a: _mean_groups(summaries[a])[mode] for a in arms}
+        cats = sorted({g.split("/", 1)[1] for v in groups.values() for g in v if g.startswith("category/")})
         fig, ax = plt.subplots(figsize=(7, 3.2))
-        _grouped_bars(ax, cats, {ARM_TITLES.get(a, a): [100 * summaries[a][mode]["categories"].get(c, {"accuracy": 0})["accuracy"]
+        _grouped_bars(ax, cats, {ARM_TITLES.get(a, a): [100 * groups[a].get(f"category/{c}", {"accuracy": 0})["accuracy"]
                                                         for c in cats] for a in arms}, fontsize=7)
         ax.set_ylabel(f"test accuracy (%), {mode}")
         ax.legend(fontsize=7)
@@ -270,21 +287,28 @@ def _plots(run: "Run", summaries: dict[str, Any], curves: dict[str, Any]) -> lis
     return paths
 
 
-def _grouped_bars(ax: Any, groups: list[str], series: dict[str, list[float]], fontsize: int | None = None) -> None:
-    """One bar per series inside each group, groups side by side."""
+def _grouped_bars(ax: Any, groups: list[str], series: dict[str, list[float]], fontsize: int | None = None,
+                  errors: dict[str, list[list[float]]] | None = None) -> None:
+    """One bar per series inside each group, groups side by side; ``errors``: per series, the
+    distances [below, above] of each bar's interval ends."""
     width = 0.8 / max(1, len(series))
     for j, (label, values) in enumerate(series.items()):
-        ax.bar([i + j * width for i in range(len(groups))], values, width, label=label)
+        ax.bar([i + j * width for i in range(len(groups))], values, width, label=label,
+               yerr=errors[label] if errors else None, capsize=2 if errors else 0)
     ax.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(groups))])
     ax.set_xticklabels(groups, fontsize=fontsize)
 
 
 def summary_text(run: "Run") -> str:
-    """A short plain-text summary for the end of `toolace-r run`."""
-    summaries = _eval_summaries(run)
-    lines = []
-    for arm, s in summaries.items():
-        parts = [f"{m} {100 * v['accuracy']:.1f}% ({v['mean_tokens']:.0f} tok)" for m, v in s.items()]
+    """A short plain-text summary for the end of `toolace-r run`: accuracy per arm and mode with
+    its interval, generated tokens, and the goals (from results.json, or computed)."""
+    f = run.dir / RESULTS_FILE
+    res = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else results_mod.compute(run)
+    if not res:
+        return "(no arm evaluated yet)"
+    lines = [results_mod.covers_text(res)]
+    for arm in res["arms"]:
+        parts = [f"{m} {results_mod.acc_cell(res, arm, m)} ({res['mean_tokens'][arm][m]:.0f} tok)" for m in res["modes"]]
         lines.append(f"{ARM_TITLES.get(arm, arm):32s} " + ", ".join(parts))
-    lines += goals(summaries)
+    lines += goals(res)
     return "\n".join(lines)

@@ -16,6 +16,9 @@ def run(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default: runs/run-<date>-<time>)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder from its last finished stage."),
     force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
+    seeds: Optional[int] = typer.Option(
+        None, "--seeds", help="Train and evaluate every arm with N training seeds (shared data and warm-up); the "
+                              "report gives means over seeds with bootstrap intervals (= seeds=N)."),
     launcher: Optional[str] = typer.Option(
         None, "--launcher", help="Where the SFT, probe and eval stages run: none (this process, the default), process "
                                  "(a child process each), or multi-process jobs through accelerate or torchrun "
@@ -33,14 +36,16 @@ def run(
 
     console = Console(stderr=True)
     overrides = list(overrides or [])
+    if seeds is not None:
+        overrides.append(f"seeds={seeds}")
     for key, value in (("launcher", launcher), ("num_processes", num_processes), ("accelerate_config", accelerate_config)):
         if value is not None:
             overrides.append(f"launch.{key}={value}")
     try:
         if resume is not None:
             if config is not None or overrides or out is not None:
-                raise RunError("--resume continues a run with its saved config: pass no --config, --out, launch "
-                               "options or overrides")
+                raise RunError("--resume continues a run with its saved config: pass no --config, --out, --seeds, "
+                               "launch options or overrides")
             cfg = None
             run_dir = resume
         else:
