@@ -171,7 +171,7 @@ class TrainConfig(_Section):
         "Global batch: examples per optimizer step, split evenly over launch.num_processes (>= 1).")})
     lr: float = field(default=2e-3, metadata={"help": (
         "Peak learning rate of each round's SFT (cosine schedule, 3% warm-up; > 0).")})
-    round_lr_decay: float = field(default=1.0, metadata={"help": (
+    round_lr_decay: float = field(default=0.5, metadata={"help": (
         "Round t's SFT peaks at lr x round_lr_decay^t, so later rounds refine what earlier ones learnt "
         "instead of restarting at full rate; in (0, 1].")})
     warmup_lr: float = field(default=3e-3, metadata={"help": "Peak learning rate of the warm-up SFT (> 0)."})
