@@ -151,8 +151,8 @@ def write_report(run: "Run") -> dict[str, Any] | None:
                   " Rounds: refinement calls after the first pass, per sample; tokens: generated tokens per sample, "
                   "all passes" + (" (means over seeds)." if len(seeds) > 1 else "."), ""]
         lines += ["### Goals", ""] + (goals(res) or ["- (not enough arms or modes to check)"])
-        lines += ["", "Wall time per refinement mode is not recorded by the evaluation stage; cost is in generated "
-                  "tokens.", ""]
+        lines += ["", "Wall time per refinement mode against one pass: the table \"Refinement cost and effect\" "
+                  "below.", ""]
         lines += results_mod.differences_lines(res)
         if len(res["seeds"]) > 1:
             lines += results_mod.per_seed_lines(res)
