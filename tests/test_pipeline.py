@@ -148,11 +148,11 @@ def test_planned_stages_count_every_seed():
     from toolace_r.config import ConfigError, load_config
     from toolace_r.pipeline import planned_stages
 
-    # the default: data, init, warmup + per seed 3 probes (M_0 shared, then one per probing arm and
-    # later round) and 3 arms x (2 rounds x (train, dev) + eval); one seed is the 21 stages of
-    # benchmarks/default_run_report.md
-    assert planned_stages(load_config(None, [])) == 3 + 18
-    assert planned_stages(load_config(None, ["seeds=3"])) == 3 + 3 * 18
+    # the default: data, eval/base (the shipped base: no init, no warm-up) + per seed 3 probes (M_0
+    # shared, then one per probing arm and later round) and 3 arms x (2 rounds x (train, dev) + eval)
+    assert planned_stages(load_config(None, [])) == 2 + 18
+    assert planned_stages(load_config(None, ["seeds=3"])) == 2 + 3 * 18
+    assert planned_stages(load_config(None, ["model.init=scratch", "train.warmup_steps=5"])) == 4 + 18
     with pytest.raises(ConfigError, match="^seeds: must be >= 1"):
         load_config(None, ["seeds=0"])
 
@@ -176,16 +176,16 @@ def test_two_training_seeds(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     state = json.loads((run_dir / "state.json").read_text())
     assert state["config"]["seeds"] == 2
-    one_seed = ["plain/r0/train", "plain/r0/dev", "eval/plain", "probe/warmup", "mait_refine/r0/train",
+    one_seed = ["plain/r0/train", "plain/r0/dev", "eval/plain", "probe/m0", "mait_refine/r0/train",
                 "mait_refine/r0/dev", "eval/mait_refine"]
     # seed 0 keeps a one-seed run's stage names; seed 1 repeats them under s1/
-    assert list(state["stages"]) == ["data", "init", "warmup", *one_seed, *(f"s1/{n}" for n in one_seed)]
+    assert list(state["stages"]) == ["data", "init", "warmup", "eval/base", *one_seed, *(f"s1/{n}" for n in one_seed)]
     stages = run_dir / "stages"
     for name in ("plain/r0/train", "mait_refine/r0/train"):
         s0, s1 = _sft_seed(stages / name), _sft_seed(stages / "s1" / name)
         assert s0 == stage_seed(0, name) and s1 == stage_seed(0, f"s1/{name}") and s0 != s1
     # seed 1 samples its own probe answers
-    assert (stages / "probe/warmup/probe.jsonl").read_text() != (stages / "s1/probe/warmup/probe.jsonl").read_text()
+    assert (stages / "probe/m0/probe.jsonl").read_text() != (stages / "s1/probe/m0/probe.jsonl").read_text()
 
     results = json.loads((run_dir / "results.json").read_text())
     assert results["seeds"] == [0, 1] and results["n_test"] == 16
