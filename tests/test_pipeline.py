@@ -170,8 +170,9 @@ def test_two_training_seeds(tmp_path):
     from toolace_r.pipeline import stage_seed
 
     run_dir = tmp_path / "run"
+    # the fewest stages that still compare two arms in two modes: (c) - (a), adaptive - none
     args = ["--config", "configs/quick.yaml", *MICRO, "arms=[plain,mait_refine]", "mait.rounds=1",
-            "eval.modes=[none,adaptive]"]
+            "eval.modes=[none,adaptive]", "eval.max_rounds=1"]
     res = _run([*args, "--out", str(run_dir), "--seeds", "2"])
     assert res.returncode == 0, res.stderr[-3000:]
     state = json.loads((run_dir / "state.json").read_text())
