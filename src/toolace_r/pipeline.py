@@ -268,7 +268,8 @@ def _stage_data(run: Run) -> dict[str, list[Sample]]:
                         raise RunError(f"data.source {src} must hold train.jsonl, dev.jsonl and test.jsonl")
             limits = {"train": None, "dev": cfg.data.dev_size, "test": cfg.data.test_size}
             # the base must not have seen the pool, dev or test: drop what it was trained on
-            seen = read_seen(_base_dir(cfg)) if _base_dir(cfg) else set()
+            base_dir = _base_dir(cfg)
+            seen = read_seen(base_dir) if base_dir else set()
             for split, limit in limits.items():
                 samples = [s for s in read_samples(src / f"{split}.jsonl") if s.answer is not None]
                 samples, m[f"n_{split}_seen_by_base"] = seen_filter(samples, seen)
