@@ -190,22 +190,22 @@ def test_two_training_seeds(tmp_path):
 
     results = json.loads((run_dir / "results.json").read_text())
     assert results["seeds"] == [0, 1] and results["n_test"] == 16
-    for arm in ("plain", "mait_refine"):
-        for mode in ("none", "adaptive"):
-            acc = results["accuracy"][arm][mode]
-            per_seed = []
-            for prefix in ("", "s1/"):
-                rows = [json.loads(x) for x in (stages / f"{prefix}eval/{arm}/outputs.jsonl").read_text().splitlines()]
-                verdicts = [r["valid"] for r in rows if r["mode"] == mode]
-                per_seed.append(sum(verdicts) / len(verdicts))
-            assert acc["per_seed"] == pytest.approx(per_seed)
-            assert acc["value"] == pytest.approx(sum(per_seed) / 2)
-            assert acc["low"] <= acc["value"] <= acc["high"] and acc["n_seeds"] == 2
+    # eval.refine_arms (default: mait_refine) -- (a) is evaluated in mode none only
+    assert results["arm_modes"] == {"plain": ["none"], "mait_refine": ["none", "adaptive"]}
+    assert set(json.loads((stages / "eval/plain/summary.json").read_text())) == {"none"}
+    for arm, mode in (("plain", "none"), ("mait_refine", "none"), ("mait_refine", "adaptive")):
+        acc = results["accuracy"][arm][mode]
+        per_seed = []
+        for prefix in ("", "s1/"):
+            rows = [json.loads(x) for x in (stages / f"{prefix}eval/{arm}/outputs.jsonl").read_text().splitlines()]
+            verdicts = [r["valid"] for r in rows if r["mode"] == mode]
+            per_seed.append(sum(verdicts) / len(verdicts))
+        assert acc["per_seed"] == pytest.approx(per_seed)
+        assert acc["value"] == pytest.approx(sum(per_seed) / 2)
+        assert acc["low"] <= acc["value"] <= acc["high"] and acc["n_seeds"] == 2
     labels = [d["label"] for d in results["differences"]]
-    assert labels == ["(c) - (a), none", "(c) - (a), adaptive", "(c) adaptive - (a) none", "(a): adaptive - none",
-                      "(c): adaptive - none"]
-    assert [g["goal"] for g in results["goals"]] == ["c_adaptive_over_a", "c_adaptive_over_none", "tokens_plain",
-                                                     "tokens_mait_refine"]
+    assert labels == ["(c) - (a), none", "(c) adaptive - (a) none", "(c): adaptive - none"]
+    assert [g["goal"] for g in results["goals"]] == ["c_adaptive_over_a", "c_adaptive_over_none", "tokens_mait_refine"]
 
     report = (run_dir / "report.md").read_text()
     for heading in ("## Ablation", "### Goals", "## Paired differences", "## Test accuracy per seed",
@@ -222,6 +222,7 @@ def test_two_training_seeds(tmp_path):
     assert "over the 16 test samples and the 2 training seeds" in report
     assert re.search(r"- \(c\) \+ adaptive minus \(a\) single pass: [+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\] "
                      r"points .* -> (met|NOT met)", report)
+    assert re.search(r"\| \(a\) plain SFT \(round[^)]*\) \| \d+\.\d% \| - \| \[[^]]*\] \| - \|", report)
     # the dev table has a row per arm and seed
     assert re.search(r"\| \(a\) plain SFT \| 1 \| \d+\.\d% \|", report)
 

@@ -453,14 +453,20 @@ def _stage_eval_base(run: Run, model: Path, test: list[Sample]) -> None:
             m["summary"] = {mode: run_summary(s) for mode, s in summary.items()}
 
 
+def eval_modes(cfg: RunConfig, arm: str) -> list[str]:
+    """The modes ``arm`` is evaluated in: all of ``eval.modes`` for the arms of ``eval.refine_arms``,
+    single pass only for the others."""
+    return list(cfg.eval.modes) if arm in cfg.eval.refine_arms else ["none"]
+
+
 def _stage_eval(run: Run, prefix: str, arm: str, model: Path, test: list[Sample], round_: int) -> dict[str, Any]:
-    """Evaluate the arm's chosen model on the test split in every ``eval.modes`` mode; state.json
+    """Evaluate the arm's chosen model on the test split in its modes (:func:`eval_modes`); state.json
     records the headline numbers per mode, summary.json the whole summary by mode."""
     cfg = run.cfg
     name = f"{prefix}eval/{arm}"
     if not run.done(name):
         with run.stage(name) as (out, m):
-            summary = _evaluate(run, model, "test", len(test), cfg.eval.modes, out)
+            summary = _evaluate(run, model, "test", len(test), eval_modes(cfg, arm), out)
             m["arm"] = arm
             m["round"] = round_  # the round whose model is evaluated (best on dev)
             m["summary"] = {mode: run_summary(s) for mode, s in summary.items()}

@@ -143,13 +143,17 @@ def write_report(run: "Run") -> dict[str, Any] | None:
                   "|---|" + "---:|" * (3 * len(modes))]
         for arm in res["arms"]:
             acc = res["accuracy"][arm]
-            accs = " | ".join(f"{100 * acc[m]['value']:.1f}%" for m in modes)
-            cis = " | ".join(f"[{100 * acc[m]['low']:.1f}, {100 * acc[m]['high']:.1f}]" for m in modes)
-            cost = " | ".join(f"{res['mean_rounds'][arm][m]:.2f} / {res['mean_tokens'][arm][m]:.1f}" for m in modes)
+            accs = " | ".join(f"{100 * acc[m]['value']:.1f}%" if m in acc else "-" for m in modes)
+            cis = " | ".join(f"[{100 * acc[m]['low']:.1f}, {100 * acc[m]['high']:.1f}]" if m in acc else "-"
+                             for m in modes)
+            cost = " | ".join(f"{res['mean_rounds'][arm][m]:.2f} / {res['mean_tokens'][arm][m]:.1f}" if m in acc
+                              else "-" for m in modes)
             lines.append(f"| {ARM_TITLES.get(arm, arm)}{_round_label(res['evaluated_round'][arm])} | {accs} | {cis} | {cost} |")
         lines += ["", "Each arm is evaluated with its best round on dev. " + results_mod.covers_text(res) +
                   " Rounds: refinement calls after the first pass, per sample; tokens: generated tokens per sample, "
-                  "all passes" + (" (means over seeds)." if len(seeds) > 1 else "."), ""]
+                  "all passes" + (" (means over seeds)." if len(seeds) > 1 else ".") +
+                  (" -: not evaluated in that mode (eval.refine_arms)." if any(
+                      len(v) < len(modes) for v in res.get("arm_modes", {}).values()) else ""), ""]
         lines += ["### Goals", ""] + (goals(res) or ["- (not enough arms or modes to check)"])
         lines += ["", "Wall time per refinement mode against one pass: the table \"Refinement cost and effect\" "
                   "below.", ""]
@@ -263,13 +267,14 @@ def _plots(run: "Run", res: dict[str, Any] | None, summaries: dict[str, list[dic
     if res and summaries:
         modes, arms = res["modes"], res["arms"]
         short = [ARM_TITLES.get(a, a).split(" ", 1)[0] for a in arms]
-        acc = {m: [res["accuracy"][a][m] for a in arms] for m in modes}
+        nan = {"value": float("nan"), "low": float("nan"), "high": float("nan")}  # a mode the arm skipped
+        acc = {m: [res["accuracy"][a].get(m, nan) for a in arms] for m in modes}
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
         # error bars: the 95% bootstrap intervals
         _grouped_bars(ax1, short, {m: [100 * e["value"] for e in v] for m, v in acc.items()},
                       errors={m: [[100 * (e["value"] - e["low"]) for e in v], [100 * (e["high"] - e["value"]) for e in v]]
                               for m, v in acc.items()})
-        _grouped_bars(ax2, short, {m: [res["mean_tokens"][a][m] for a in arms] for m in modes})
+        _grouped_bars(ax2, short, {m: [res["mean_tokens"][a].get(m, float("nan")) for a in arms] for m in modes})
         ax1.set_title("test accuracy (%), 95% intervals", fontsize=9)
         ax2.set_title("generated tokens / sample", fontsize=9)
         ax1.legend(fontsize=7)
@@ -308,7 +313,8 @@ def summary_text(run: "Run") -> str:
         return "(no arm evaluated yet)"
     lines = [results_mod.covers_text(res)]
     for arm in res["arms"]:
-        parts = [f"{m} {results_mod.acc_cell(res, arm, m)} ({res['mean_tokens'][arm][m]:.0f} tok)" for m in res["modes"]]
+        parts = [f"{m} {results_mod.acc_cell(res, arm, m)} ({res['mean_tokens'][arm][m]:.0f} tok)"
+                 for m in res["modes"] if m in res["accuracy"][arm]]
         lines.append(f"{ARM_TITLES.get(arm, arm):32s} " + ", ".join(parts))
     lines += goals(res)
     return "\n".join(lines)

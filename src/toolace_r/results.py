@@ -12,6 +12,8 @@ resampled; a paired comparison applies one draw to both sides); ``bootstrap`` in
 ``results.json``::
 
     seeds, n_test, arms, modes               the seeds and arms evaluated, test samples, modes
+    arm_modes[arm]                           the modes the arm was evaluated in (eval.refine_arms);
+                                             the per-mode entries below hold these only
     bootstrap                                {resamples, level, resample_seeds, seed}
     accuracy[arm][mode]                      {value, low, high, level, n_seeds, n_samples, resamples,
                                               per_seed: [accuracy of each seed]}
@@ -59,8 +61,12 @@ class SeedRows:
 
     seeds: list[int]
     ids: list[str]
-    modes: list[str]
+    modes: list[str]  # every mode any arm was evaluated in, in the config's order
     rows: dict[str, list[list[dict[str, Any]]]]  # arm -> per seed, that seed's rows
+    arm_modes: dict[str, list[str]]  # arm -> the modes it was evaluated in (eval.refine_arms)
+
+    def has(self, arm: str, mode: str) -> bool:
+        return arm in self.rows and mode in self.arm_modes[arm]
 
     def matrix(self, arm: str, mode: str, key: str = "valid") -> "np.ndarray":
         """seeds x samples of one row field (``valid``: 0/1 verdicts, ``tokens``, ``rounds``)."""
@@ -82,10 +88,12 @@ def load(run: "Run") -> SeedRows | None:
     if not arms or not seeds:
         return None
     rows = {a: [read_rows(outputs(i, a)) for i in seeds] for a in arms}
+    order = ["none"] + [m for m in cfg.eval.modes if m != "none"]  # arms outside eval.refine_arms: none only
+    arm_modes = {a: [m for m in order if any(r["mode"] == m for r in rows[a][0])] for a in arms}
+    modes = [m for m in order if any(m in v for v in arm_modes.values())]
     first = rows[arms[0]][0]
-    modes = [m for m in cfg.eval.modes if any(r["mode"] == m for r in first)]
-    ids = [r["id"] for r in first if r["mode"] == modes[0]]
-    return SeedRows(seeds, ids, modes, rows)
+    ids = [r["id"] for r in first if r["mode"] == arm_modes[arms[0]][0]]
+    return SeedRows(seeds, ids, modes, rows, arm_modes)
 
 
 def compute(run: "Run", *, resamples: int = stats.RESAMPLES, level: float = stats.LEVEL,
@@ -96,14 +104,15 @@ def compute(run: "Run", *, resamples: int = stats.RESAMPLES, level: float = stat
         return None
     # one bootstrap seed for every comparison: deterministic, and the run seed changes it
     kw = {"resamples": resamples, "level": level, "seed": run.cfg.seed, "resample_seeds": resample_seeds}
-    arms, modes = list(data.rows), data.modes
+    arms = list(data.rows)
     res: dict[str, Any] = {
-        "seeds": data.seeds, "n_test": len(data.ids), "arms": arms, "modes": modes,
+        "seeds": data.seeds, "n_test": len(data.ids), "arms": arms, "modes": data.modes, "arm_modes": data.arm_modes,
         "bootstrap": {"resamples": resamples, "level": level, "resample_seeds": resample_seeds, "seed": run.cfg.seed},
         "accuracy": {}, "mean_tokens": {}, "mean_rounds": {}, "token_ratio": {}, "flips": {},
     }
     for arm in arms:
         acc = {}
+        modes = data.arm_modes[arm]
         for mode in modes:
             x = data.matrix(arm, mode)
             acc[mode] = {**stats.mean_ci(x, **kw).to_dict(), "per_seed": [float(v) for v in x.mean(axis=1)]}
@@ -157,13 +166,13 @@ def _differences(data: SeedRows, kw: dict[str, Any]) -> list[dict[str, Any]]:
 
     for mode in data.modes:
         for a, b in ARM_PAIRS:
-            if a in data.rows and b in data.rows:
+            if data.has(a, mode) and data.has(b, mode):
                 add(f"{SHORT[a]} - {SHORT[b]}, {mode}", a, mode, b, mode)
-    if "mait_refine" in data.rows and "plain" in data.rows and {"none", "adaptive"} <= set(data.modes):
+    if data.has("mait_refine", "adaptive") and data.has("plain", "none"):
         add("(c) adaptive - (a) none", "mait_refine", "adaptive", "plain", "none")
-    if "none" in data.modes:
-        for arm in data.rows:
-            for mode in data.modes:
+    for arm in data.rows:
+        if data.has(arm, "none"):
+            for mode in data.arm_modes[arm]:
                 if mode != "none":
                     add(f"{SHORT.get(arm, arm)}: {mode} - none", arm, mode, arm, "none")
     return out
@@ -221,8 +230,10 @@ def goals(res: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def acc_cell(res: dict[str, Any], arm: str, mode: str) -> str:
-    """``18.5% [14.8, 22.3]``: the mean accuracy over seeds and its interval."""
-    a = res["accuracy"][arm][mode]
+    """``18.5% [14.8, 22.3]``: the mean accuracy over seeds and its interval ("-": not evaluated)."""
+    a = res["accuracy"][arm].get(mode)
+    if a is None:
+        return "-"
     return f"{100 * a['value']:.1f}% [{100 * a['low']:.1f}, {100 * a['high']:.1f}]"
 
 
@@ -257,7 +268,8 @@ def per_seed_lines(res: dict[str, Any]) -> list[str]:
     for k, seed in enumerate(res["seeds"]):
         for arm in res["arms"]:
             r = res["evaluated_round"][arm][k]
-            accs = " | ".join(f"{100 * res['accuracy'][arm][m]['per_seed'][k]:.1f}%" for m in modes)
+            accs = " | ".join(f"{100 * res['accuracy'][arm][m]['per_seed'][k]:.1f}%" if m in res["accuracy"][arm]
+                              else "-" for m in modes)
             lines.append(f"| {seed} | {ARM_TITLES.get(arm, arm)} | {r if r is not None else '-'} | {accs} |")
     return lines + [""]
 
