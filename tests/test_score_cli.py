@@ -56,3 +56,59 @@ def test_strict_mode_flag(tmp_path):
     strict = runner.invoke(app, ["score", str(inp), "--mode", "strict"])
     assert json.loads(bfcl.stdout.splitlines()[0])["valid"] is True
     assert json.loads(strict.stdout.splitlines()[0])["valid"] is False
+
+
+HOSTILE = [  # (line, what the error says)
+    (b'\xff{"functions": []}', "invalid UTF-8: byte 0xff"),
+    (b'{"functions": [', "invalid JSON"),
+    (b'{"functions": [], "output": "x", "possible_answer": null, "category": "irrelevance", "s": NaN}',
+     "NaN is not valid JSON"),
+    (b'{"functions": [], "output": "x", "possible_answer": null, "category": "irrelevance", "s": Infinity}',
+     "Infinity is not valid JSON"),
+    (b"[" * 100_000, "nested deeper than 128 levels"),
+    (b'{"functions": 5, "output": "x", "category": "irrelevance"}', "field 'functions' must be a list, got int"),
+    (b'{"functions": [], "output": "x", "possible_answer": null, "category": "[/bold]"}',
+     "category '[/bold]' needs 'possible_answer'"),
+]
+
+
+def _hostile(tmp_path, lines):
+    p = tmp_path / "in.jsonl"
+    good = [json.dumps(r).encode() for r in _rows()]
+    p.write_bytes(b"\n".join([good[0], *lines, *good[1:]]) + b"\n")
+    return p
+
+
+def test_each_malformed_line_is_one_line_error(tmp_path):
+    runner = CliRunner()
+    for line, needle in HOSTILE:
+        inp = _hostile(tmp_path, [line])
+        res = runner.invoke(app, ["score", str(inp)])
+        assert res.exit_code == 2
+        assert res.exception is None or isinstance(res.exception, SystemExit)
+        err = [ln for ln in res.stderr.splitlines() if ln.strip()]
+        assert len(err) == 1, res.stderr
+        assert err[0].startswith(f"error: {inp}:2: ") and needle in err[0], err[0]
+        assert err[0].endswith("(fix the line, or pass --skip-invalid to skip such lines)")
+
+
+def test_skip_invalid_counts_add_up(tmp_path):
+    inp, out = _hostile(tmp_path, [line for line, _ in HOSTILE]), tmp_path / "o.jsonl"
+    res = CliRunner().invoke(app, ["score", str(inp), "--skip-invalid", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    n = len(HOSTILE)
+    assert f"{inp}: {n + 3} records, 3 scored, {n} skipped" in res.stderr
+    assert [json.loads(x)["valid"] for x in out.read_text().splitlines()] == [True, False, True]
+    for i, (_, needle) in enumerate(HOSTILE, 2):
+        assert f"{inp}:{i}: {needle}" in res.stderr
+
+
+def test_skip_invalid_in_a_subprocess_never_tracebacks(tmp_path):
+    """The nesting bomb and invalid UTF-8 through the real console script (the stack depth of a fresh process)."""
+    inp = _hostile(tmp_path, [line for line, _ in HOSTILE])
+    res = subprocess.run([sys.executable, "-m", "toolace_r", "score", str(inp), "--skip-invalid"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert f"{len(HOSTILE) + 3} records, 3 scored, {len(HOSTILE)} skipped" in res.stderr
+    res = subprocess.run([sys.executable, "-m", "toolace_r", "score", str(inp)], capture_output=True, text=True)
+    assert res.returncode == 2 and res.stderr.startswith(f"error: {inp}:2: invalid UTF-8"), res.stderr

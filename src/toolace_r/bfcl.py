@@ -26,7 +26,6 @@ unweighted mean of irrelevance and live_irrelevance; relevance is live_relevance
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -38,6 +37,7 @@ from typing import Any, Callable, Iterable
 
 from pydantic import ValidationError
 
+from toolace_r import jsonin
 from toolace_r.data.normalize import ConvertError, tools_from_value
 from toolace_r.data.io import summarize_validation_error
 from toolace_r.data.schema import Sample
@@ -102,8 +102,14 @@ class BfclSource:
             raise BfclError(f"BFCL data at {self.describe()} has no {name}")
         if self.archive:
             with zipfile.ZipFile(self.path) as z:
-                return z.read(self.prefix + name).decode("utf-8")
-        return (self.path / name).read_text(encoding="utf-8")
+                raw = z.read(self.prefix + name)
+        else:
+            raw = (self.path / name).read_bytes()
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = raw.count(b"\n", 0, e.start) + 1
+            raise BfclError(f"{self.describe()}/{name}:{line}: invalid UTF-8 (byte 0x{raw[e.start]:02x})") from None
 
 
 def _from_zip(path: Path) -> BfclSource:
@@ -228,9 +234,9 @@ def _jsonl(source: BfclSource, name: str) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise BfclError(f"{source.describe()}/{name}:{lineno}: not valid JSON ({e.msg})") from None
+            obj = jsonin.loads(line)
+        except jsonin.JsonInputError as e:
+            raise BfclError(f"{source.describe()}/{name}:{lineno}: {e}") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
             raise BfclError(f"{source.describe()}/{name}:{lineno}: expected an object with a string 'id'")
         out.append(obj)

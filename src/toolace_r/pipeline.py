@@ -27,7 +27,11 @@ round) is made by :mod:`toolace_r.mait`, whose docstring describes the round and
 A killed or interrupted run (Ctrl-C included) is continued with ``toolace-r run --resume RUN_DIR``:
 finished stages are skipped and the unfinished one starts again from its inputs. Every stage
 derives its seeds from the run seed and its own name, so a resumed run ends with the same results
-as an uninterrupted one.
+as an uninterrupted one. Before it continues, resume checks that ``state.json`` is what a run
+writes and that every finished stage's folder is there, and says in one line how to recover if
+not. One process at a time works on a run folder: it holds a lock on ``RUN_DIR/run.lock`` (an OS
+file lock, released when the process ends, also when it crashes or is killed), and a second
+``toolace-r run`` on the folder stops with an error.
 
 Training seeds (``seeds``, ``toolace-r run --seeds N``): the data, the initial model and the
 warm-up are shared (the base model the arms start from, as a pretrained model would be); every
@@ -62,8 +66,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from toolace_r import launch, memory
-from toolace_r.config import RunConfig, config_from_dict, load_config, save_config, to_dict
+from filelock import FileLock, Timeout
+
+from toolace_r import jsonin, launch, memory
+from toolace_r.config import ConfigError, RunConfig, config_from_dict, load_config, save_config, to_dict
 from toolace_r.data.io import read_samples, write_json, write_jsonl
 from toolace_r.data.schema import Sample
 from toolace_r.data.synth import write_corpus
@@ -76,6 +82,7 @@ from toolace_r.report import write_report
 from toolace_r.tasks import EvalTask, ProbeTask, SFTTask
 
 STATE_FILE = "state.json"
+LOCK_FILE = "run.lock"
 
 
 class RunError(RuntimeError):
@@ -100,6 +107,13 @@ class Run:
     cfg: RunConfig
     state: dict[str, Any] = field(default_factory=dict)
     log: Callable[[str], None] = print
+    lock: FileLock | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        """Give the run folder back to other processes (the end of the process does it too)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     @property
     def stages_dir(self) -> Path:
@@ -154,26 +168,110 @@ class Run:
 
 
 def open_run(run_dir: Path, cfg: RunConfig | None, *, resume: bool, force: bool, log: Callable[[str], None] = print) -> Run:
-    state_path = run_dir / STATE_FILE
+    """The run folder ``run_dir``, locked for this process: a new run (``cfg``; ``force`` empties a
+    folder that is not empty) or, with ``resume``, the run recorded there, checked. Every problem is
+    a :class:`RunError` in one line that says how to go on."""
     if resume:
-        if not state_path.is_file():
+        if not (run_dir / STATE_FILE).is_file():
             raise RunError(f"{run_dir} is not a run folder to resume (no {STATE_FILE}); start a new run with --out")
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-        saved = config_from_dict(state["config"])
-        if cfg is not None and to_dict(cfg) != to_dict(saved):
-            raise RunError("--resume continues a run with its own saved config; do not pass --config or overrides")
-        return Run(run_dir, saved, state, log)
+        lock = lock_run_dir(run_dir)
+        try:
+            state, saved = _load_state(run_dir)
+            if cfg is not None and to_dict(cfg) != to_dict(saved):
+                raise RunError("--resume continues a run with its own saved config; do not pass --config or overrides")
+            _check_stage_folders(run_dir, state)
+        except BaseException:
+            lock.release()
+            raise
+        return Run(run_dir, saved, state, log, lock)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"{run_dir} is a file, not a run folder; choose another --out")
     if run_dir.exists() and any(run_dir.iterdir()):
         if not force:
+            if (run_dir / LOCK_FILE).is_file():
+                lock_run_dir(run_dir).release()  # a live run says so, rather than suggest --force
             raise RunError(f"run folder {run_dir} exists and is not empty; pass --force to overwrite it, "
                            f"or --resume {run_dir} to continue it")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+        lock = lock_run_dir(run_dir)  # never empty a folder another process is working in
+        _empty_but_lock(run_dir)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = lock_run_dir(run_dir)
     assert cfg is not None
-    run = Run(run_dir, cfg, {"config": to_dict(cfg), "stages": {}}, log)
+    run = Run(run_dir, cfg, {"config": to_dict(cfg), "stages": {}}, log, lock)
     save_config(cfg, run_dir / "config.yaml")
     run._save_state()
     return run
+
+
+def lock_run_dir(run_dir: Path) -> FileLock:
+    """Hold ``run_dir/run.lock`` for this process, or :class:`RunError` when another process holds
+    it. An OS lock (flock): it goes with the process, however that ends."""
+    lock = FileLock(str(run_dir / LOCK_FILE), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RunError(f"run folder {run_dir} is in use by another toolace-r process; wait for it to end "
+                       "(or stop it), or use another --out") from None
+    except OSError as e:
+        raise RunError(f"cannot lock run folder {run_dir}: {e.strerror or e}") from None
+    return lock
+
+
+def _empty_but_lock(run_dir: Path) -> None:
+    """Remove everything in ``run_dir`` but the lock file this process holds."""
+    for p in run_dir.iterdir():
+        if p.name == LOCK_FILE:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+
+
+def _load_state(run_dir: Path) -> tuple[dict[str, Any], RunConfig]:
+    """``state.json`` and its config, checked: :class:`RunError` saying what is wrong and how to go on."""
+    path = run_dir / STATE_FILE
+    restart = (f"start the run again with  toolace-r run --config {run_dir / 'config.yaml'} --out {run_dir} "
+               "--force" if (run_dir / "config.yaml").is_file() else f"start a new run with --out {run_dir} --force")
+    try:
+        state = jsonin.loads(path.read_bytes())
+    except (jsonin.JsonInputError, OSError) as e:
+        raise RunError(f"{path} cannot be read ({e}): the run's record of finished stages is lost; {restart}") from None
+    problem = _state_problem(state)
+    if problem is None:
+        try:
+            return state, config_from_dict(state["config"])
+        except (ConfigError, TypeError, ValueError) as e:
+            problem = f"its config is not valid ({e})"
+    raise RunError(f"{path} is not a run's state: {problem}; {restart}")
+
+
+def _state_problem(state: Any) -> str | None:
+    """What makes ``state`` unlike what :class:`Run` writes (None: nothing)."""
+    if not isinstance(state, dict):
+        return f"expected a JSON object, got {type(state).__name__}"
+    if not isinstance(state.get("config"), dict):
+        return "'config' is missing or not an object"
+    stages = state.get("stages")
+    if not isinstance(stages, dict):
+        return "'stages' is missing or not an object"
+    bad = [name for name, m in stages.items()
+           if not isinstance(m, dict) or not name or name.startswith("/") or ".." in name.split("/")]
+    if bad:
+        return f"stage entry {bad[0]!r} is not a stage name with an object of metrics"
+    return None
+
+
+def _check_stage_folders(run_dir: Path, state: dict[str, Any]) -> None:
+    """Every stage that ``state.json`` records as finished has its folder: a missing one (deleted
+    by hand, or a disk cleaned up) would fail the later stages that read it, or go unnoticed."""
+    for name in state["stages"]:
+        folder = run_dir / "stages" / name
+        if not folder.is_dir():
+            raise RunError(f"stage {name!r} is recorded as finished in {run_dir / STATE_FILE} but its folder "
+                           f"{folder} is missing; to redo it, delete its entry (and those of the stages after it) "
+                           f"from 'stages' in {STATE_FILE} and resume again, or start again with --force")
 
 
 # ------------------------------------------------------------------------------------------
@@ -195,9 +293,16 @@ def run(config: RunConfig | str | Path | None = None, out: str | Path | None = N
     if resume:
         if out is None or config is not None or overrides:
             raise RunError("resume continues the run in `out` with its saved config: give out only")
-        return run_pipeline(open_run(Path(out), None, resume=True, force=False, log=log))
+        return _run_and_close(open_run(Path(out), None, resume=True, force=False, log=log))
     cfg = config if isinstance(config, RunConfig) else load_config(config, overrides)
-    return run_pipeline(open_run(Path(out) if out else default_run_dir(), cfg, resume=False, force=force, log=log))
+    return _run_and_close(open_run(Path(out) if out else default_run_dir(), cfg, resume=False, force=force, log=log))
+
+
+def _run_and_close(run: Run) -> dict[str, Any]:
+    try:
+        return run_pipeline(run)
+    finally:
+        run.close()
 
 
 def planned_stages(cfg: RunConfig) -> int:

@@ -12,12 +12,12 @@ Kept free of heavy imports so that it starts fast.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolace_r.checker import check, is_relevance_category
+from toolace_r.jsonin import iter_lines
 
 if TYPE_CHECKING:
     from toolace_r.data.schema import Sample
@@ -84,18 +84,19 @@ def summarize(rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict
 def read_rows(path: Path, skip_invalid: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows of a ``toolace-r score`` JSONL file, validated, and the messages of skipped lines.
 
-    A malformed line raises :class:`RowError` (``path:line: what is wrong``) unless
-    ``skip_invalid``, which skips it and records the message. Blank lines are ignored."""
+    The file is read line by line (:func:`toolace_r.jsonin.iter_lines`: strict JSON, bounded
+    lines and nesting). A malformed line raises :class:`RowError` (``path:line: what is wrong``)
+    unless ``skip_invalid``, which skips it and records the message. Blank lines are ignored;
+    every other line is either a row or a skipped message."""
     rows, skipped = [], []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(validate_row(json.loads(line)))
-            except (ValueError, RowError) as e:
-                msg = f"{path}:{lineno}: {e}"
-                if not skip_invalid:
-                    raise RowError(msg + " (fix the line, or pass --skip-invalid to skip such lines)") from None
-                skipped.append(msg)
+    for line in iter_lines(path):
+        try:
+            if line.error is not None:
+                raise RowError(line.error)
+            rows.append(validate_row(line.value))
+        except RowError as e:
+            msg = f"{path}:{line.lineno}: {e}"
+            if not skip_invalid:
+                raise RowError(msg + " (fix the line, or pass --skip-invalid to skip such lines)") from None
+            skipped.append(msg)
     return rows, skipped

@@ -53,7 +53,7 @@ def xlam_file(tmp_path: Path) -> Path:
 def test_convert_stops_at_a_bad_record_with_one_line(xlam_file: Path, tmp_path: Path):
     out = tmp_path / "out.jsonl"
     line = _one_line_error(_run("convert", "--from", "xlam", str(xlam_file), str(out)))
-    assert f"{xlam_file}:3" in line and "tools is not valid JSON" in line
+    assert f"{xlam_file}:3" in line and "tools is not valid JSON" in line and "--skip-invalid" in line
     assert not out.exists()
 
 
@@ -62,12 +62,13 @@ def test_convert_skip_invalid_reports_what_it_skipped(xlam_file: Path, tmp_path:
     report = tmp_path / "report.json"
     r = _run("convert", "--from", "xlam", str(xlam_file), str(out), "--skip-invalid", "--report", str(report))
     assert r.exit_code == 0, r.output
-    assert "2 samples from 3 records, 1 skipped" in r.stderr
+    assert "2 samples from 3 records (2 converted, 1 skipped)" in r.stderr
     assert f"skipped {xlam_file}:3" in r.stderr
     samples = read_samples(out)
     assert [s.category for s in samples] == ["simple", "parallel"]
     rep = json.loads(report.read_text())
     assert rep["converted"] == 2 and rep["skipped"] == 1
+    assert rep["records"] == rep["records_converted"] + rep["skipped"] == 3
 
 
 def test_export_then_stats(xlam_file: Path, tmp_path: Path):
@@ -151,3 +152,109 @@ def test_data_commands_do_not_import_heavy_libraries():
             "print(heavy); sys.exit(1 if heavy else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# --------------------------------------------------------------------------------------
+# Hostile input: every malformed record is one line without --skip-invalid, skipped and counted with it
+
+HOSTILE = [  # (line, what the error says)
+    (b'\xff\xfe{"id": 9}', "invalid UTF-8: byte 0xff"),
+    (b'{"id": 9, "query": ', "invalid JSON: Expecting value"),
+    (b'{"id": 9, "query": NaN}', "NaN is not valid JSON"),
+    (b'{"id": 9, "query": -Infinity}', "-Infinity is not valid JSON"),
+    (b'{"id": 9, "query": 1e999}', "the number 1e999 is too large for a float"),
+    (b"[" * 100_000, "nested deeper than 128 levels"),
+    (b'{"id": 9, "query": "\\ud800"}', "lone UTF-16 surrogate"),
+    (b'{"id": 9, "query": 5, "tools": "[]", "answers": "[]"}', "'query' is missing or empty"),
+    (b'{"id": 9, "query": "q", "tools": 5, "answers": "[]"}', "tools"),
+    (b"5", "expected a JSON object, got int"),
+    (b"x" * 300_000, "line longer than 200000 bytes"),
+]
+
+
+def _hostile_file(tmp_path: Path, lines: list[bytes]) -> Path:
+    """The two good xlam rows with ``lines`` between them."""
+    good = [json.dumps(r).encode() for r in XLAM_ROWS[:2]]
+    p = tmp_path / "hostile.jsonl"
+    p.write_bytes(b"\n".join([good[0], *lines, good[1]]) + b"\n")
+    return p
+
+
+@pytest.fixture
+def short_lines(monkeypatch):
+    from toolace_r import jsonin
+
+    monkeypatch.setattr(jsonin, "MAX_LINE_BYTES", 200_000)
+
+
+@pytest.mark.parametrize(("line", "needle"), HOSTILE)
+def test_convert_names_each_malformed_line(tmp_path: Path, line: bytes, needle: str, short_lines):
+    p = _hostile_file(tmp_path, [line])
+    out = tmp_path / "out.jsonl"
+    err = _one_line_error(_run("convert", "--from", "xlam", str(p), str(out)))
+    assert err.startswith(f"error: {p}:2: ") and needle in err, err
+    assert err.endswith("(fix or remove that record, or pass --skip-invalid to skip and count such records)")
+    assert not out.exists()
+
+
+def test_convert_skip_invalid_counts_every_malformed_line(tmp_path: Path, short_lines):
+    p = _hostile_file(tmp_path, [line for line, _ in HOSTILE])
+    out, report = tmp_path / "out.jsonl", tmp_path / "report.json"
+    r = _run("convert", "--from", "xlam", str(p), str(out), "--skip-invalid", "--report", str(report))
+    assert r.exit_code == 0, r.output
+    n = len(HOSTILE)
+    assert f"2 samples from {n + 2} records (2 converted, {n} skipped)" in r.stderr
+    rep = json.loads(report.read_text())
+    assert rep["records"] == rep["records_converted"] + rep["skipped"] == n + 2
+    assert [e["location"] for e in rep["skipped_examples"]] == [f"{p}:{i}" for i in range(2, n + 2)]
+    for (_, needle), example in zip(HOSTILE, rep["skipped_examples"]):
+        assert needle in example["reason"]
+    assert [s.id for s in read_samples(out)] == ["xlam-1", "xlam-2"]
+
+
+def test_convert_openai_wrong_types_are_reasons_not_tracebacks(tmp_path: Path):
+    user = {"role": "user", "content": "hi"}
+    rows = [
+        {"messages": [user, {"role": "assistant", "tool_calls": 5}]},
+        {"messages": [user, {"role": "assistant", "tool_calls": [5]}]},
+        {"messages": [user, {"role": "assistant", "tool_calls": [{"function": {"name": 5, "arguments": "{"}}]}]},
+        {"messages": 5},
+        {"messages": [user, {"role": "assistant", "content": "ok"}], "tools": 5},
+        {"messages": [user, {"role": "assistant", "content": "ok"}]},
+    ]
+    p = tmp_path / "openai.jsonl"
+    write_jsonl(p, rows)
+    out = tmp_path / "out.jsonl"
+    line = _one_line_error(_run("convert", "--from", "openai", str(p), str(out)))
+    assert f"{p}:1: messages[1].tool_calls must be a list, not int" in line
+    r = _run("convert", "--from", "openai", str(p), str(out), "--skip-invalid")
+    assert r.exit_code == 0, r.output
+    assert "1 samples from 6 records (1 converted, 5 skipped)" in r.stderr
+    assert "Traceback" not in r.output and "unexpected record shape" not in r.stderr
+
+
+def test_convert_json_array_skips_refused_elements_and_stops_at_bad_syntax(tmp_path: Path):
+    good = [json.dumps(r) for r in XLAM_ROWS[:2]]
+    p = tmp_path / "x.json"
+    p.write_text(f'[\n{good[0]},\n{{"id": 5, "query": NaN}},\n{good[1]}\n]\n')
+    out = tmp_path / "out.jsonl"
+    line = _one_line_error(_run("convert", "--from", "xlam", str(p), str(out)))
+    assert f"{p}:3: NaN is not valid JSON" in line and "--skip-invalid" in line
+    r = _run("convert", "--from", "xlam", str(p), str(out), "--skip-invalid")
+    assert r.exit_code == 0 and "2 samples from 3 records (2 converted, 1 skipped)" in r.stderr
+    p.write_text(f'[\n{good[0]},\n{{"id": 5, "query": }},\n{good[1]}\n]\n')
+    line = _one_line_error(_run("convert", "--from", "xlam", str(p), str(out), "--skip-invalid"))
+    assert f"{p}:3: invalid JSON: Expecting value" in line and "cannot be read past it" in line
+    p.write_bytes(b'[\n{"id": "\xff"}\n]\n')
+    line = _one_line_error(_run("convert", "--from", "xlam", str(p), str(out)))
+    assert f"{p}:2: invalid UTF-8: byte 0xff" in line
+
+
+@pytest.mark.parametrize("command", ["stats", "export"])
+def test_sample_readers_name_a_malformed_line(tmp_path: Path, command: str):
+    p = tmp_path / "s.jsonl"
+    p.write_bytes(b'{"id": "a", "messages": [{"role": "user", "content": "hi"}], "category": "simple", "text": "x"}\n'
+                  + b"[" * 100_000 + b"\n")
+    args = [command, str(p)] if command == "stats" else [command, "--to", "openai", str(p), str(tmp_path / "o.jsonl")]
+    line = _one_line_error(_run(*args))
+    assert line == f"error: {p}:2: nested deeper than 128 levels (fix or remove that record)"

@@ -14,7 +14,7 @@ from toolace_r.checker import check
 from toolace_r.data import convert as cv
 from toolace_r.data import export as ex
 from toolace_r.data import normalize as nz
-from toolace_r.data.io import ConversionReport, DataError, write_jsonl
+from toolace_r.data.io import ConversionReport, DataError, Record, RecordError, write_jsonl
 from toolace_r.data.schema import Message, Sample, answer_from_calls
 
 # --------------------------------------------------------------------------------------
@@ -433,3 +433,61 @@ def test_synth_samples_export_and_come_back(tmp_path: Path):
     for to in ex.WRITE_FORMATS:
         back = cv.convert_records(to, [cv.Record(str(i), r) for i, r in enumerate(ex.export(to, samples))])
         assert back == _canonical(samples)
+
+
+# --------------------------------------------------------------------------------------
+# Wrong types anywhere in a record are reasons, never exceptions
+
+
+def _paths(obj, prefix=()):
+    yield prefix
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for k, v in items:
+        yield from _paths(v, prefix + (k,))
+
+
+def _replaced(obj, path, value):
+    if not path:
+        return value
+    out = json.loads(json.dumps(obj))
+    cur = out
+    for k in path[:-1]:
+        cur = cur[k]
+    cur[path[-1]] = value
+    return out
+
+
+def _json_text_at(obj, path):
+    """The value of the JSON text at ``path`` in ``obj``, if a JSON array or object is there."""
+    for k in path:
+        obj = obj[k]
+    if not isinstance(obj, str) or obj[:1] not in "[{":
+        return None
+    try:
+        return json.loads(obj)
+    except json.JSONDecodeError:
+        return None
+
+
+def test_a_wrong_type_anywhere_is_a_reason():
+    """Every field of every fixture record (and of the JSON strings inside them) replaced by a value
+    of another type: the converter refuses with a reason of its own, or converts; nothing else."""
+    values = [5, "x", None, [], {}, True, 1.5, [5], {"a": 5}, [{}], "[", "[5]"]
+    answers = {a["id"]: a["ground_truth"] for a in BFCL_ANSWERS}
+    n = 0
+    for fmt, rows in (("toolace", TOOLACE), ("xlam", XLAM), ("openai", OPENAI), ("sharegpt", SHAREGPT),
+                      ("bfcl", BFCL_QUESTIONS)):
+        for row in rows:
+            variants = [_replaced(row, p, v) for p in _paths(row) for v in values]
+            for p in _paths(row):  # xlam and sharegpt keep tools and answers as JSON text
+                inner = _json_text_at(row, p)
+                if inner is not None:
+                    variants += [_replaced(row, p, json.dumps(_replaced(inner, q, v)))
+                                 for q in _paths(inner) for v in values]
+            for variant in variants:
+                n += 1
+                try:
+                    cv.convert_records(fmt, [Record("x.jsonl:1", variant)], answers=answers if fmt == "bfcl" else None)
+                except RecordError as e:
+                    assert "unexpected record shape" not in str(e), (fmt, variant, str(e))
+    assert n > 3000

@@ -12,6 +12,7 @@ import pytest
 from toolace_r.data.io import (
     ConversionReport,
     DataError,
+    RecordError,
     read_records,
     read_samples,
     write_json,
@@ -129,3 +130,39 @@ def test_a_folder_is_read_through_datasets(tmp_path: Path):
     recs = list(read_records(folder))
     assert [r.data for r in recs] == rows
     assert recs[1].location == f"{folder}[train]#1"
+
+
+def test_unreadable_lines_are_skipped_and_counted_with_samples(tmp_path: Path):
+    good = json.dumps(_sample(1).model_dump(mode="json"))
+    p = tmp_path / "s.jsonl"
+    p.write_bytes(good.encode() + b'\n{"id": NaN}\n\xc3\x28\n' + b"[" * 5000 + b"\n")
+    with pytest.raises(RecordError, match=rf"^{p}:2: NaN is not valid JSON"):
+        read_samples(p)
+    report = ConversionReport()
+    assert [s.id for s in read_samples(p, skip_invalid=True, report=report)] == ["s1"]
+    assert report.records == report.kept + report.n_skipped == 4
+    assert [r.split(" (")[0].split(":")[0] for _, r in report.skipped] == [
+        "NaN is not valid JSON", "invalid UTF-8", "nested deeper than 128 levels"]
+
+
+def test_json_file_refused_values_are_records_with_errors(tmp_path: Path):
+    p = tmp_path / "a.json"
+    p.write_text('[\n{"a": 1},\n{"a": Infinity},\n{"a": "\\ud800"},\n{"a": 2}\n]\n', encoding="utf-8")
+    with pytest.raises(RecordError, match=rf"^{p}:3: Infinity"):
+        list(read_records(p))
+    recs = list(read_records(p, skip_invalid=True))
+    assert [(r.location.rsplit(":", 1)[1], r.data, r.error is None) for r in recs] == [
+        ("2", {"a": 1}, True), ("3", None, False), ("4", None, False), ("5", {"a": 2}, True)]
+    p.write_text("[" * 100_000, encoding="utf-8")  # a nesting bomb ends the read: its end is unknown
+    with pytest.raises(DataError, match=rf"^{p}:1: nested deeper than 128 levels"):
+        list(read_records(p, skip_invalid=True))
+
+
+def test_hub_rows_are_checked_too(tmp_path: Path):
+    pytest.importorskip("datasets")
+    folder = tmp_path / "hub_copy"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text('{"q": "a", "score": 1.5}\n{"q": "b", "score": NaN}\n')
+    with pytest.raises(RecordError, match=r"\[train\]#1: NaN is not valid JSON"):
+        list(read_records(folder))
+    assert [r.error is None for r in read_records(folder, skip_invalid=True)] == [True, False]

@@ -84,7 +84,13 @@ def test_missing_category_file_and_ground_truth(tmp_path):
     with pytest.raises(bfcl.BfclError, match="multiple_1: no ground truth"):
         bfcl.load_category(src, "multiple")
     (data / "BFCL_v4_parallel.json").write_text("{oops\n")
-    with pytest.raises(bfcl.BfclError, match=r"BFCL_v4_parallel.json:1: not valid JSON"):
+    with pytest.raises(bfcl.BfclError, match=r"BFCL_v4_parallel.json:1: invalid JSON"):
+        bfcl.load_category(src, "parallel")
+    (data / "BFCL_v4_parallel.json").write_text('{"id": "parallel_0", "x": NaN}\n')
+    with pytest.raises(bfcl.BfclError, match=r"BFCL_v4_parallel.json:1: NaN is not valid JSON"):
+        bfcl.load_category(src, "parallel")
+    (data / "BFCL_v4_parallel.json").write_bytes(b'{"id": "parallel_0"}\n{"id": "\xff"}\n')
+    with pytest.raises(bfcl.BfclError, match=r"BFCL_v4_parallel.json:2: invalid UTF-8"):
         bfcl.load_category(src, "parallel")
 
 

@@ -17,12 +17,14 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from toolace_r.cli._common import die
 from toolace_r.data.convert import READ_FORMATS, convert_records, load_bfcl_answers
 from toolace_r.data.export import WRITE_FORMATS, export
 from toolace_r.data.io import (
     ConversionReport,
+    RecordError,
     read_records,
     read_samples,
     summarize_validation_error,
@@ -35,13 +37,20 @@ from toolace_r.data.stats import compute_stats, format_stats
 data_app = typer.Typer(no_args_is_help=True)
 
 
+_FIX = "fix or remove that record"
+_FIX_OR_SKIP = "fix or remove that record, or pass --skip-invalid to skip and count such records"
+
+
 @contextmanager
-def _errors() -> Iterator[None]:
-    """Turn expected failures (bad data, bad arguments, unreadable files) into one line."""
+def _errors(fix: str = _FIX) -> Iterator[None]:
+    """Turn expected failures (bad data, bad arguments, unreadable files) into one line; a bad
+    record's line ends with ``fix``, what to do about it."""
     try:
         yield
     except typer.Exit:
         raise
+    except RecordError as e:
+        die(f"{e} ({fix})")
     except ValidationError as e:
         die(summarize_validation_error(e))
     except (ValueError, OSError, RuntimeError) as e:
@@ -64,11 +73,12 @@ def convert_cmd(
     output: Path = typer.Argument(..., help="Where to write the samples (JSONL)."),
     from_: str = typer.Option(..., "--from", help="Input format: toolace, xlam, openai, sharegpt or bfcl."),
     answers: Optional[str] = typer.Option(None, "--answers", help="bfcl only: the possible_answer file of the same category."),
-    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip records that cannot be converted (counted, with reasons) instead of stopping."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip records that cannot be read or converted "
+                                      "(bad JSON or UTF-8, NaN, too deep, wrong shape): counted, with reasons, instead of stopping."),
     report_path: Optional[Path] = typer.Option(None, "--report", help="Also write the conversion report as JSON here."),
 ) -> None:
     """Convert a public tool-use data set into unified samples (one per assistant turn)."""
-    with _errors():
+    with _errors(_FIX_OR_SKIP):
         if from_ not in READ_FORMATS:
             die(f"--from must be one of {', '.join(READ_FORMATS)}, not {from_!r}")
         if answers and from_ != "bfcl":
@@ -76,12 +86,13 @@ def convert_cmd(
         ans = load_bfcl_answers(answers) if answers else None
         report = ConversionReport()
         with _progress(f"converting {input}") as tick:
-            samples = convert_records(from_, read_records(input), answers=ans, skip_invalid=skip_invalid,
+            records = read_records(input, skip_invalid=skip_invalid)
+            samples = convert_records(from_, records, answers=ans, skip_invalid=skip_invalid,
                                       report=report, on_record=tick)
         write_samples(output, samples)
         if report_path is not None:
             write_json(report_path, report.to_dict())
-    typer.echo(f"{output}: {report.summary()}", err=True)
+    typer.echo(f"{output}: {report.summary()}", err=True)  # records = converted + skipped
     for loc, reason in report.skipped[:10]:
         typer.echo(f"  skipped {loc}: {reason}", err=True)
     if report.n_skipped > 10:
@@ -140,9 +151,9 @@ def stats_cmd(
     if as_json:
         typer.echo(json.dumps(st))
         return
-    table = Table(title=str(input), show_header=False)
+    table = Table(title=Text(str(input)), show_header=False)
     table.add_column("what")
     table.add_column("value")
     for label, value in format_stats(st):
-        table.add_row(label, value)
+        table.add_row(Text(label), Text(value))  # category and source names are data, not markup
     Console().print(table)

@@ -16,7 +16,8 @@ from toolace_r import distributed
 from toolace_r.calls import parse_calls
 from toolace_r.checker import check
 from toolace_r.cli._common import die
-from toolace_r.data.io import read_samples
+from toolace_r.data.io import DataError, RecordError, read_samples
+from toolace_r.data.schema import Sample
 from toolace_r.models import prompting
 from toolace_r.models.embedded import SIZES, init_model
 from toolace_r.models.generation import make_generator
@@ -27,6 +28,14 @@ train_app = typer.Typer(no_args_is_help=True)
 
 def _fail(msg: str) -> NoReturn:
     die(msg, 1, color=typer.colors.RED)
+
+
+def _samples(data: Path) -> list[Sample]:
+    """The samples of ``--data``; a bad record ends the command with its file, line and reason."""
+    try:
+        return read_samples(data)
+    except DataError as e:
+        _fail(f"{e} (fix or remove that record)" if isinstance(e, RecordError) else str(e))
 
 
 @model_app.command("init")
@@ -41,7 +50,7 @@ def model_init(
         _fail(f"--size must be one of {sorted(SIZES)}, got {size!r}")
     if not data.is_file():
         _fail(f"--data {data} does not exist")
-    info = init_model(data, out, size=size, seed=seed)
+    info = init_model(_samples(data), out, size=size, seed=seed)
     typer.echo(json.dumps(info, indent=2))
 
 
@@ -85,7 +94,7 @@ def model_generate(
     """Print a few completions next to the gold answers (= right, x wrong by the checker)."""
     if not data.is_file():
         _fail(f"--data {data} does not exist")
-    samples = read_samples(data)[: max(0, limit)]
+    samples = _samples(data)[: max(0, limit)]
     local = Path(model) if backend != "openai" else None
     cfg = prompting.PromptConfig(tools_in=tools_in) if tools_in else prompting.load_prompt_config(local)
     kw = {"base_url": base_url} if backend == "openai" else {}
@@ -150,6 +159,6 @@ def train_sft_cmd(
                           progress=distributed.is_main())
     except ValueError as e:
         _fail(f"bad training settings: {e}")
-    metrics = train_sft(model, read_samples(data), out, cfg)
+    metrics = train_sft(model, _samples(data), out, cfg)
     if distributed.is_main():
         typer.echo(json.dumps({k: v for k, v in metrics.items() if k != "settings"}, indent=2))

@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
@@ -31,6 +32,7 @@ def run(
     ablation arms, evaluation with and without adaptive refinement, and the report."""
     # the run's own modules load with the command (they are the whole method)
     from toolace_r.config import ConfigError, load_config
+    from toolace_r.data.io import DataError
     from toolace_r.pipeline import RunError, default_run_dir, open_run, planned_stages, run_pipeline
     from toolace_r.report import summary_text
 
@@ -53,7 +55,7 @@ def run(
             run_dir = out or default_run_dir()
         run_obj = open_run(run_dir, cfg, resume=resume is not None, force=force, log=console.log)
     except (ConfigError, RunError) as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(2)
 
     # one progress display: the libraries' own bars (dataset preparation, weight loading) would tear it
@@ -77,6 +79,9 @@ def run(
         except KeyboardInterrupt:
             console.print(f"[yellow]interrupted[/yellow]: continue with  toolace-r run --resume {run_dir}")
             raise typer.Exit(130)
+        except (RunError, DataError) as e:  # e.g. a data.source file with a bad line
+            console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
+            raise typer.Exit(2)
         progress.update(task, completed=total)
     console.rule("toolace-r run: summary")
     console.print(summary_text(run_obj))

@@ -3,7 +3,10 @@
 Each input line: ``{"functions": [...], "output": "<raw model text>", "possible_answer":
 <BFCL ground_truth list, or null for irrelevance/relevance>, "category": "<BFCL category>"}``
 (an ``id`` is carried over when present). Each output line, in the same order:
-``{"valid": bool, "error_type": str, "errors": [...]}``. A summary goes to stderr.
+``{"valid": bool, "error_type": str, "errors": [...]}``. A summary goes to stderr, with the
+counts (records = scored + skipped). A malformed line (bad JSON or UTF-8, ``NaN``, a nesting
+bomb, wrong types) stops the command with one line naming it (exit 2), or with
+``--skip-invalid`` is skipped and listed.
 
 Kept free of heavy imports so that it starts fast.
 """
@@ -18,6 +21,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from toolace_r.cli._common import die
 from toolace_r.scoring import RowError, read_rows, score_rows, summarize
@@ -38,32 +42,40 @@ def score(
         rows, skipped = read_rows(input, skip_invalid)
     except RowError as e:
         die(str(e), 2)
+    except OSError as e:
+        die(f"cannot read {input}: {e.strerror or e}", 2)
     results = score_rows(rows, mode)
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
     if output is None:
         sys.stdout.write(text)
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = output.with_name(output.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(output)
-    _print_summary(summarize(rows, results), skipped)
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            tmp = output.with_name(output.name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(output)
+        except OSError as e:
+            die(f"cannot write {output}: {e.strerror or e}", 2)
+    _print_summary(input, summarize(rows, results), skipped)
 
 
-def _print_summary(summary: dict[str, dict[str, float]], skipped: list[str]) -> None:
+def _print_summary(input: Path, summary: dict[str, dict[str, float]], skipped: list[str]) -> None:
     console = Console(stderr=True)
     table = Table(title="Accuracy by category")
     table.add_column("category")
     table.add_column("correct", justify="right")
     table.add_column("total", justify="right")
     table.add_column("accuracy", justify="right")
-    for cat, s in summary.items():
-        table.add_row(cat, str(s["correct"]), str(s["total"]), f"{100 * s['accuracy']:.2f}%")
+    for cat, s in summary.items():  # a category is data, never rich markup: Text
+        table.add_row(Text(cat), str(s["correct"]), str(s["total"]), f"{100 * s['accuracy']:.2f}%")
     console.print(table)
+    scored = summary["overall"]["total"]
+    console.print(f"{input}: {scored + len(skipped)} records, {scored} scored, {len(skipped)} skipped",
+                  markup=False, highlight=False, soft_wrap=True)
     if skipped:
         console.print(f"[yellow]skipped {len(skipped)} invalid line(s):[/yellow]")
         for msg in skipped[:20]:
-            console.print(f"  {msg}")
+            console.print(f"  {msg}", markup=False, highlight=False, soft_wrap=True)
         if len(skipped) > 20:
             console.print(f"  ... and {len(skipped) - 20} more")
 

@@ -43,7 +43,14 @@ from typing import Any, Callable, Iterable
 from pydantic import ValidationError
 
 from toolace_r.calls import parse_calls
-from toolace_r.data.io import ConversionReport, DataError, Record, read_records, summarize_validation_error
+from toolace_r.data.io import (
+    ConversionReport,
+    DataError,
+    Record,
+    RecordError,
+    read_records,
+    summarize_validation_error,
+)
 from toolace_r.data.normalize import ConvertError, make_call, plain_value, safe_name, tools_from_value
 from toolace_r.data.schema import Message, Sample, ToolCall, ToolSpec, answer_from_calls, gold_calls
 
@@ -278,7 +285,10 @@ def openai_messages(raw: Any) -> list[Message]:
         role = m.get("role")
         if role == "assistant":
             calls = []
-            for tc in m.get("tool_calls") or []:
+            raw_calls = m.get("tool_calls") or []
+            if not isinstance(raw_calls, list):
+                raise ConvertError(f"messages[{j}].tool_calls must be a list, not {type(raw_calls).__name__}")
+            for tc in raw_calls:
                 fn = tc.get("function", tc) if isinstance(tc, dict) else None
                 if not isinstance(fn, dict):
                     raise ConvertError(f"messages[{j}].tool_calls has an entry that is not an object")
@@ -360,11 +370,14 @@ def bfcl_category_of(bfcl_id: str) -> str:
 def load_bfcl_answers(source: str) -> dict[str, list]:
     """``{id: ground_truth}`` from a BFCL possible-answer file."""
     out: dict[str, list] = {}
-    for rec in read_records(source):
-        d = rec.data
-        if not isinstance(d, dict) or "id" not in d or "ground_truth" not in d:
-            raise DataError(f"{rec.location}: a possible answer needs 'id' and 'ground_truth'")
-        out[str(d["id"])] = d["ground_truth"]
+    try:
+        for rec in read_records(source):
+            d = rec.data
+            if not isinstance(d, dict) or "id" not in d or "ground_truth" not in d:
+                raise DataError(f"{rec.location}: a possible answer needs 'id' and 'ground_truth'")
+            out[str(d["id"])] = d["ground_truth"]
+    except RecordError as e:  # not a record of the input: --skip-invalid does not skip it
+        raise DataError(f"{e} (in the possible-answer file)") from None
     return out
 
 
@@ -459,32 +472,49 @@ def convert_records(
     report: ConversionReport | None = None,
     on_record: Callable[[], None] | None = None,
 ) -> list[Sample]:
-    """Convert raw records of one format. A bad record raises :class:`DataError` naming its
-    location, or with ``skip_invalid`` is skipped and recorded in ``report``."""
+    """Convert raw records of one format. A bad record (one that could not be read, see
+    :func:`~toolace_r.data.io.read_records`, or cannot be converted) raises :class:`RecordError`
+    naming its location, or with ``skip_invalid`` is skipped and recorded in ``report``."""
     read = reader_for(fmt, answers=answers)
     report = report if report is not None else ConversionReport()
     out: list[Sample] = []
     seen: dict[str, str] = {}
     for index, rec in enumerate(records):
-        report.records += 1
         if on_record is not None:
             on_record()
         try:
-            samples = read(rec.data, index)
-            for s in samples:
-                if s.id in seen:
-                    raise ConvertError(f"duplicate sample id {s.id!r} (first at {seen[s.id]})")
-        except (ConvertError, ValidationError) as e:
-            msg = summarize_validation_error(e) if isinstance(e, ValidationError) else str(e)
+            samples = _convert_one(read, rec, index, seen)
+        except RecordError as e:
             if not skip_invalid:
-                raise DataError(f"{rec.location}: {msg}") from None
-            report.skip(rec.location, msg)
+                raise
+            report.skip(rec.location, str(e)[len(rec.location) + 2:])
             continue
         for s in samples:
             seen[s.id] = rec.location
         out.extend(samples)
+        report.kept += 1
         report.converted += len(samples)
     return out
+
+
+def _convert_one(read: Callable[[Any, int], list[Sample]], rec: Record, index: int,
+                 seen: dict[str, str]) -> list[Sample]:
+    """One record's samples, or :class:`RecordError` (location: reason). A type error from a
+    converter is a record of an unexpected shape (a number where a list belongs), not a crash."""
+    if rec.error is not None:
+        raise RecordError(f"{rec.location}: {rec.error}")
+    try:
+        samples = read(rec.data, index)
+        for s in samples:
+            if s.id in seen:
+                raise ConvertError(f"duplicate sample id {s.id!r} (first at {seen[s.id]})")
+    except ConvertError as e:
+        raise RecordError(f"{rec.location}: {e}") from None
+    except ValidationError as e:
+        raise RecordError(f"{rec.location}: {summarize_validation_error(e)}") from None
+    except (TypeError, AttributeError, KeyError, IndexError, RecursionError) as e:
+        raise RecordError(f"{rec.location}: unexpected record shape ({type(e).__name__}: {e})") from None
+    return samples
 
 
 def convert(
@@ -500,5 +530,5 @@ def convert(
     if fmt != "bfcl" and answers:
         raise DataError("possible answers (--answers) are only for the bfcl format")
     ans = load_bfcl_answers(answers) if answers else None
-    return convert_records(fmt, read_records(source, split=split), answers=ans,
+    return convert_records(fmt, read_records(source, split=split, skip_invalid=skip_invalid), answers=ans,
                            skip_invalid=skip_invalid, report=report)

@@ -7,7 +7,11 @@ files (one object per line), or a Hugging Face ``datasets`` name (``org/name`` o
 Every record carries a *location* (``file:line`` for local files, ``name[split]#row`` for a
 hub data set), so that an error names where the bad record is and what is wrong with it.
 With ``skip_invalid`` a bad record is skipped instead, and a :class:`ConversionReport` counts
-it with its reason: nothing is dropped silently.
+it with its reason: nothing is dropped silently, and the counts add up (records = converted +
+skipped). JSON is read strictly (:mod:`toolace_r.jsonin`): invalid UTF-8, ``NaN`` / ``Infinity``,
+nesting bombs, lone surrogates and over-long lines are bad records like any other. JSON-lines
+files are read line by line; a ``.json`` file is read whole, and a syntax error in it stops the
+read even with ``skip_invalid`` (nothing after it can be located).
 
 Writes are atomic: the data goes to a temporary file beside the target, which then replaces
 the target in one ``os.replace`` (a crash never leaves half a file under the real name).
@@ -15,6 +19,7 @@ the target in one ``os.replace`` (a crash never leaves half a file under the rea
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import tempfile
@@ -25,6 +30,7 @@ from typing import Any, Iterable, Iterator
 
 from pydantic import ValidationError
 
+from toolace_r import jsonin
 from toolace_r.data.schema import Sample
 
 
@@ -32,20 +38,26 @@ class DataError(ValueError):
     """Bad input data; the message names the file, the line and what is wrong."""
 
 
+class RecordError(DataError):
+    """One bad record (its location, then what is wrong): the kind of error ``skip_invalid`` skips."""
+
+
 @dataclass
 class Record:
-    """One raw JSON object and where it came from (``file:line`` or ``dataset#row``)."""
+    """One raw JSON value and where it came from (``file:line`` or ``dataset#row``); a record that
+    could not be read (only with ``skip_invalid``) has ``data`` None and ``error`` saying why."""
 
     location: str
     data: Any
+    error: str | None = None
 
 
 @dataclass
 class ConversionReport:
     """What a read or conversion kept and what it skipped, with each skip's reason."""
 
-    converted: int = 0
-    records: int = 0
+    converted: int = 0  # samples made
+    kept: int = 0  # records that made them
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def skip(self, location: str, reason: str) -> None:
@@ -55,20 +67,27 @@ class ConversionReport:
     def n_skipped(self) -> int:
         return len(self.skipped)
 
+    @property
+    def records(self) -> int:
+        """Records read: every one is either kept or skipped."""
+        return self.kept + self.n_skipped
+
     def reasons(self) -> Counter:
         """Skips counted by reason, with the record-specific detail cut off after ':'."""
         return Counter(r.split(":", 1)[0] for _, r in self.skipped)
 
     def summary(self) -> str:
-        line = f"{self.converted} samples from {self.records} records, {self.n_skipped} skipped"
+        line = (f"{self.converted} samples from {self.records} records "
+                f"({self.kept} converted, {self.n_skipped} skipped)")
         if self.skipped:
             top = ", ".join(f"{n}x {r}" for r, n in self.reasons().most_common(5))
-            line += f" ({top})"
+            line += f": {top}"
         return line
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "records": self.records,
+            "records_converted": self.kept,
             "converted": self.converted,
             "skipped": self.n_skipped,
             "skip_reasons": dict(self.reasons().most_common()),
@@ -98,51 +117,54 @@ def is_local_source(source: str | os.PathLike) -> bool:
     return p.is_file() or (not p.exists() and p.suffix.lower() in (".json", ".jsonl"))
 
 
-def read_records(source: str | os.PathLike, *, split: str | None = None) -> Iterator[Record]:
-    """Raw JSON objects from a local .json/.jsonl file or a Hugging Face data set name.
+def read_records(source: str | os.PathLike, *, split: str | None = None,
+                 skip_invalid: bool = False) -> Iterator[Record]:
+    """Raw JSON values from a local .json/.jsonl file or a Hugging Face data set name.
 
     A hub name may carry its split after a colon (``Team-ACE/ToolACE:train``); the default
     split is ``train``. A local folder is also read through ``datasets`` (its data files).
-    Malformed JSON raises :class:`DataError` naming file and line."""
+    A record that cannot be read (invalid UTF-8 or JSON, ``NaN``, too deep, too long) raises
+    :class:`RecordError` naming file and line; with ``skip_invalid`` it comes as a
+    :class:`Record` whose ``error`` says what is wrong, for the caller to count."""
     src = str(source)
     if is_local_source(src):
         path = Path(src)
         if not path.is_file():
             raise DataError(f"{path}: no such file")
-        if path.suffix.lower() == ".jsonl":
-            yield from _read_jsonl(path)
-        else:
-            yield from _read_json(path)
-        return
-    yield from _read_hub(src, split)
+        reader = _read_jsonl if path.suffix.lower() == ".jsonl" else _read_json
+        records = reader(path)
+    else:
+        records = _read_hub(src, split)
+    for rec in records:
+        if rec.error is not None and not skip_invalid:
+            raise RecordError(f"{rec.location}: {rec.error}")
+        yield rec
 
 
 def _read_jsonl(path: Path) -> Iterator[Record]:
-    with path.open("r", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
-            yield Record(f"{path}:{lineno}", obj)
+    for line in jsonin.iter_lines(path):
+        yield Record(f"{path}:{line.lineno}", line.value, line.error)
 
 
 def _read_json(path: Path) -> Iterator[Record]:
-    text = path.read_text(encoding="utf-8")
-    dec = json.JSONDecoder()
+    raw = path.read_bytes()
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise DataError(f"{path}:{line}: invalid UTF-8: byte 0x{raw[e.start]:02x} (save the file as UTF-8; "
+                        "a .json file cannot be read past it)") from None
+    decode = _Decoder(path, text)
     i = _skip_ws(text, 0)
     if i >= len(text):
         return
     if text[i] != "[":
         # One object (or a .json file that is really JSON lines): decode value after value.
         while i < len(text):
-            try:
-                obj, end = dec.raw_decode(text, i)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
-            yield Record(f"{path}:{_line_of(text, i)}", obj)
+            record, end = decode(i)
+            yield record
             i = _skip_ws(text, end)
         return
     # A top-level array: decode element by element, so each record knows its line.
@@ -150,30 +172,52 @@ def _read_json(path: Path) -> Iterator[Record]:
     if i < len(text) and text[i] == "]":
         return
     while True:
-        try:
-            obj, end = dec.raw_decode(text, i)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
-        yield Record(f"{path}:{_line_of(text, i)}", obj)
+        record, end = decode(i)
+        yield record
         i = _skip_ws(text, end)
         if i < len(text) and text[i] == ",":
             i = _skip_ws(text, i + 1)
             continue
         if i < len(text) and text[i] == "]":
             if _skip_ws(text, i + 1) < len(text):
-                raise DataError(f"{path}:{_line_of(text, i + 1)}: invalid JSON: extra data after the array")
+                raise DataError(f"{path}:{decode.line_of(i + 1)}: invalid JSON: extra data after the array")
             return
-        raise DataError(f"{path}:{_line_of(text, i)}: invalid JSON: expected ',' or ']' in the top-level array")
+        raise DataError(f"{path}:{decode.line_of(i)}: invalid JSON: expected ',' or ']' in the top-level array")
+
+
+class _Decoder:
+    """Decodes the values of one .json text in order, counting lines as it goes (not from the
+    start for every value, which is quadratic in a large file)."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path, self.text = path, text
+        self._offset, self._line = 0, 1
+
+    def line_of(self, offset: int) -> int:
+        if offset < self._offset:
+            return self.text.count("\n", 0, offset) + 1
+        self._line += self.text.count("\n", self._offset, offset)
+        self._offset = offset
+        return self._line
+
+    def __call__(self, i: int) -> tuple[Record, int]:
+        """The record whose value starts at ``text[i]``, and where it ends. A well-formed value
+        that is refused (``NaN``, too deep) is a record with an error; bad syntax ends the read."""
+        loc = f"{self.path}:{self.line_of(i)}"
+        try:
+            value, end, error = jsonin.raw_decode(self.text, i)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{self.path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno}; a .json file "
+                            "cannot be read past it)") from None
+        except jsonin.JsonInputError as e:
+            raise DataError(f"{loc}: {e} (a .json file cannot be read past it)") from None
+        return Record(loc, value, error), end
 
 
 def _skip_ws(text: str, i: int) -> int:
     while i < len(text) and text[i] in " \t\r\n":
         i += 1
     return i
-
-
-def _line_of(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
 
 
 def _read_hub(name: str, split: str | None) -> Iterator[Record]:
@@ -189,7 +233,13 @@ def _read_hub(name: str, split: str | None) -> Iterator[Record]:
     except Exception as e:  # the hub raises many kinds; one line says which data set failed
         raise DataError(f"{name}[{split}]: cannot load data set: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
     for i, row in enumerate(ds):
-        yield Record(f"{name}[{split}]#{i}", dict(row))
+        row = dict(row)
+        try:
+            jsonin.check_value(row)  # a float column may hold NaN
+        except jsonin.JsonInputError as e:
+            yield Record(f"{name}[{split}]#{i}", None, str(e))
+            continue
+        yield Record(f"{name}[{split}]#{i}", row)
 
 
 # --------------------------------------------------------------------------------------
@@ -199,11 +249,11 @@ def _read_hub(name: str, split: str | None) -> Iterator[Record]:
 def validate_sample(record: Record) -> Sample:
     """Validate one raw record as a :class:`Sample`; :class:`DataError` names where and why."""
     if not isinstance(record.data, dict):
-        raise DataError(f"{record.location}: expected a JSON object, got {type(record.data).__name__}")
+        raise RecordError(f"{record.location}: expected a JSON object, got {type(record.data).__name__}")
     try:
         return Sample.model_validate(record.data)
     except ValidationError as e:
-        raise DataError(f"{record.location}: invalid sample: {summarize_validation_error(e)}") from None
+        raise RecordError(f"{record.location}: invalid sample: {summarize_validation_error(e)}") from None
 
 
 def read_samples(
@@ -216,18 +266,21 @@ def read_samples(
     """Read and validate samples in the unified format (see :mod:`toolace_r.data.schema`).
 
     With ``skip_invalid`` an invalid record is skipped and recorded in ``report``; without
-    it the first invalid record raises :class:`DataError`."""
+    it the first invalid record raises :class:`RecordError`."""
     report = report if report is not None else ConversionReport()
     out: list[Sample] = []
-    for rec in read_records(source, split=split):
-        report.records += 1
+    for rec in read_records(source, split=split, skip_invalid=skip_invalid):
+        if rec.error is not None:
+            report.skip(rec.location, rec.error)
+            continue
         try:
             out.append(validate_sample(rec))
-        except DataError as e:
+        except RecordError as e:
             if not skip_invalid:
                 raise
-            report.skip(rec.location, str(e).split(": ", 1)[1])
+            report.skip(rec.location, str(e)[len(rec.location) + 2:])
             continue
+        report.kept += 1
         report.converted += 1
     return out
 
