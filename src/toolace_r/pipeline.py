@@ -77,6 +77,7 @@ from toolace_r.evaluation import run_summary
 from toolace_r.mait import Arm, ArmRounds, ProbeItem, arms, p_histogram, round_lr, round_refinement, round_selection
 from toolace_r.models.base import BASE_DIR, base_available, read_seen, seen_filter
 from toolace_r.models.embedded import init_model
+from toolace_r.models.refs import ModelRefError, resolve_model
 from toolace_r.models.sft import SFTSettings
 from toolace_r.report import write_report
 from toolace_r.tasks import EvalTask, ProbeTask, SFTTask
@@ -316,8 +317,9 @@ def planned_stages(cfg: RunConfig) -> int:
 def run_pipeline(run: Run) -> dict[str, Any]:
     cfg = run.cfg
     t_start = time.time()
-    splits = _stage_data(run)
-    model0 = _stage_init(run, splits["train"])
+    start = start_model(cfg)
+    splits = _stage_data(run, start)
+    model0 = start or _stage_init(run, splits["train"])
     warm = _stage_warmup(run, model0, splits["train"])
     _stage_eval_base(run, warm, splits["test"])
     # every training seed starts from the same warm-up model and meets the same dev and test samples
@@ -358,7 +360,7 @@ def _model_tag(model: Path, warm: Path) -> str:
     return f"{model.parents[2].name}_{model.parents[1].name}"  # stages/[s<i>/]<arm>/r<t>/train/model -> <arm>_r<t>
 
 
-def _stage_data(run: Run) -> dict[str, list[Sample]]:
+def _stage_data(run: Run, start: Path | None) -> dict[str, list[Sample]]:
     cfg = run.cfg
     name = "data"
     if not run.done(name):
@@ -373,8 +375,7 @@ def _stage_data(run: Run) -> dict[str, list[Sample]]:
                         raise RunError(f"data.source {src} must hold train.jsonl, dev.jsonl and test.jsonl")
             limits = {"train": None, "dev": cfg.data.dev_size, "test": cfg.data.test_size}
             # the base must not have seen the pool, dev or test: drop what it was trained on
-            base_dir = _base_dir(cfg)
-            seen = read_seen(base_dir) if base_dir else set()
+            seen = read_seen(start) if start else set()
             for split, limit in limits.items():
                 samples = [s for s in read_samples(src / f"{split}.jsonl") if s.answer is not None]
                 samples, m[f"n_{split}_seen_by_base"] = seen_filter(samples, seen)
@@ -391,24 +392,26 @@ def _stage_data(run: Run) -> dict[str, list[Sample]]:
     return splits
 
 
-def _base_dir(cfg: RunConfig) -> Path | None:
-    """The folder of M_0 when it is a local one (the shipped base for model.init=embedded)."""
-    if cfg.model.init == "embedded":
-        return BASE_DIR
-    if cfg.model.init != "scratch" and Path(cfg.model.init).is_dir():
-        return Path(cfg.model.init)
-    return None
-
-
-def _stage_init(run: Run, train: list[Sample]) -> Path:
-    cfg = run.cfg
+def start_model(cfg: RunConfig) -> Path | None:
+    """The folder of M_0 (the shipped base for model.init=embedded, a folder, or a hub id resolved
+    through the HF cache), or None for model.init=scratch, whose M_0 the init stage makes. Checked
+    before any stage runs: a bad reference is a one-line :class:`RunError`."""
+    if cfg.model.init == "scratch":
+        return None
     if cfg.model.init == "embedded":
         if not base_available():
             raise RunError(f"the embedded base model is missing from the package ({BASE_DIR}): reinstall "
                            "toolace-r, or make one with `toolace-r model base --out DIR` and set model.init=DIR")
         return BASE_DIR
-    if cfg.model.init != "scratch":
-        return Path(cfg.model.init)
+    try:
+        return resolve_model(cfg.model.init, what="model.init")
+    except ModelRefError as e:
+        raise RunError(str(e)) from None
+
+
+def _stage_init(run: Run, train: list[Sample]) -> Path:
+    """M_0 from random weights (model.init=scratch): the embedded tokenizer and model, made on ``train``."""
+    cfg = run.cfg
     name = "init"
     if not run.done(name):
         with run.stage(name) as (out, m):

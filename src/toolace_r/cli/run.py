@@ -33,7 +33,7 @@ def run(
     # the run's own modules load with the command (they are the whole method)
     from toolace_r.config import ConfigError, load_config
     from toolace_r.data.io import DataError
-    from toolace_r.pipeline import RunError, default_run_dir, open_run, planned_stages, run_pipeline
+    from toolace_r.pipeline import RunError, default_run_dir, open_run, planned_stages, run_pipeline, start_model
     from toolace_r.report import summary_text
 
     console = Console(stderr=True)
@@ -52,6 +52,7 @@ def run(
             run_dir = resume
         else:
             cfg = load_config(config, overrides)
+            start_model(cfg)  # a bad model.init is one line here, before a run folder is made
             run_dir = out or default_run_dir()
         run_obj = open_run(run_dir, cfg, resume=resume is not None, force=force, log=console.log)
     except (ConfigError, RunError) as e:
