@@ -12,9 +12,13 @@ The public Python API (each name is imported on first use, so ``import toolace_r
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+try:  # the installed distribution's version (pyproject.toml), so there is one place to bump it
+    __version__ = importlib.metadata.version("toolace-r")
+except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+    __version__ = "0+unknown"
 
 # public name -> the module that defines it
 _API = {

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from toolace_r import mait
+from toolace_r.data.split import DEFAULT_DEV, DEFAULT_TEST
 from toolace_r.models.embedded import SIZES
 from toolace_r.models.generation import BACKENDS
 from toolace_r.models.prompting import CONFIRM_MODES
@@ -100,8 +101,11 @@ class DataConfig(_Section):
 
     SECTION: ClassVar[str] = "data"
     source: str = field(default="synth", metadata={"help": (
-        "'synth': generate the synthetic corpus (toolace-r data synth); or a folder holding train.jsonl, "
-        "dev.jsonl and test.jsonl in toolace-r's sample format (samples without an answer are dropped).")})
+        "'synth': generate the synthetic corpus (toolace-r data synth); a folder holding train.jsonl, "
+        "dev.jsonl and test.jsonl in toolace-r's sample format; or one .jsonl file of samples (e.g. from "
+        "toolace-r data convert), split in the data stage as toolace-r data split does with its defaults "
+        f"(dev {DEFAULT_DEV:.0%}, test {DEFAULT_TEST:.0%}, stratified by category, dialogues kept whole; "
+        "the split is in the stage's metrics). Samples without an answer are dropped.")})
     synth_n: int = field(default=12000, metadata={"help": (
         "Samples in the synthetic corpus, split by the generator into train / dev / test "
         "(source=synth only; >= 50).")})
@@ -120,7 +124,8 @@ class DataConfig(_Section):
     def __post_init__(self) -> None:
         self._convert()
         if not self.source:
-            self._fail("source", "name 'synth' or a folder with train.jsonl, dev.jsonl and test.jsonl")
+            self._fail("source", "name 'synth', a folder with train.jsonl, dev.jsonl and test.jsonl, "
+                                 "or one .jsonl file")
         if self.source == "synth" and self.synth_n < 50:
             self._fail("synth_n", f"too small to split into train/dev/test ({self.synth_n}); use >= 50")
         self._at_least("warmup_size", 0)

@@ -3,8 +3,9 @@
 Stages, in order (each writes into ``RUN_DIR/stages/<name>/`` through a temporary folder that is
 renamed when the stage is complete, then records itself as done in ``RUN_DIR/state.json``)::
 
-    data                   synthesise the corpus (or read train/dev/test from data.source); samples
-                           the base model was trained on are dropped (toolace_r.models.base)
+    data                   synthesise the corpus (or read train/dev/test from data.source, or split one
+                           data.source .jsonl file: toolace_r.data.split); samples the base model
+                           was trained on are dropped (toolace_r.models.base)
     init                   model.init=scratch only: tokenizer + randomly initialised Llama model
                            (the embedded default starts from the base model shipped in the package)
     warmup                 warm-up SFT of M_0 (train.warmup_steps > 0 only; scratch needs it)
@@ -72,6 +73,7 @@ from toolace_r import jsonin, launch, memory
 from toolace_r.config import ConfigError, RunConfig, config_from_dict, load_config, save_config, to_dict
 from toolace_r.data.io import read_samples, write_json, write_jsonl
 from toolace_r.data.schema import Sample
+from toolace_r.data.split import split_file
 from toolace_r.data.synth import write_corpus
 from toolace_r.evaluation import run_summary
 from toolace_r.mait import Arm, ArmRounds, ProbeItem, arms, p_histogram, round_lr, round_refinement, round_selection
@@ -368,6 +370,9 @@ def _stage_data(run: Run, start: Path | None) -> dict[str, list[Sample]]:
             if cfg.data.source == "synth":
                 write_corpus(out / "corpus", n=cfg.data.synth_n, seed=cfg.seed)
                 src = out / "corpus"
+            elif cfg.data.source.endswith(".jsonl"):  # one converted file: split here, the split recorded
+                src = out / "split"
+                m["split"] = split_file(cfg.data.source, src, seed=stage_seed(cfg.seed, "data/split")).info()
             else:
                 src = Path(cfg.data.source)
                 for split in ("train", "dev", "test"):

@@ -160,7 +160,7 @@ def server(gen):
             state["requests"] += 1
             if state["fail_next"] > 0:
                 state["fail_next"] -= 1
-                return JSONResponse({"error": "overloaded"}, status_code=503, headers={"Retry-After": "0"})
+                return JSONResponse({"error": "overloaded"}, status_code=503, headers={"Retry-After": "0.01"})
             state["in_flight"] += 1
             state["max_in_flight"] = max(state["max_in_flight"], state["in_flight"])
         try:
@@ -188,7 +188,7 @@ def server(gen):
 
 
 def test_openai_backend_matches_the_local_model(server, gen, prompts):
-    client = make_generator("openai", "tiny", base_url=server["url"], api_key="test", concurrency=2, backoff=0.01)
+    client = make_generator("openai", "tiny", base_url=server["url"], api_key="test", concurrency=2)
     with client:
         remote = client.generate(prompts, n=1, temperature=0.0, max_new_tokens=64)
     local = gen.generate(prompts, n=1, temperature=0.0, max_new_tokens=64)
@@ -202,19 +202,20 @@ def test_openai_backend_matches_the_local_model(server, gen, prompts):
 
 def test_openai_backend_retries_then_succeeds(server, prompts):
     server["state"]["fail_next"] = 3
-    with OpenAIGenerator("tiny", base_url=server["url"], concurrency=1, backoff=0.01, max_retries=5) as client:
+    before = server["state"]["requests"]
+    with OpenAIGenerator("tiny", base_url=server["url"], concurrency=1, max_retries=5) as client:
         out = client.generate(prompts[:1], n=3, temperature=0.0, max_new_tokens=64)
-    assert client.n_retries == 3
+    assert client.n_retries == 3 and server["state"]["requests"] - before == 4  # the SDK client retried
     assert [c.text for c in out[0]] == ['[get_weather(city="Paris", unit="celsius")]'] * 3
 
 
 def test_openai_backend_gives_up_with_a_clear_error(server, prompts):
     server["state"]["fail_next"] = 10
-    with OpenAIGenerator("tiny", base_url=server["url"], concurrency=1, backoff=0.01, max_retries=2) as client:
+    with OpenAIGenerator("tiny", base_url=server["url"], concurrency=1, max_retries=2) as client:
         with pytest.raises(EndpointError, match="after 3 attempts.*503"):
             client.generate(prompts[:1])
     server["state"]["fail_next"] = 0
-    with OpenAIGenerator("no-such-model", base_url=server["url"], backoff=0.01) as client:
+    with OpenAIGenerator("no-such-model", base_url=server["url"]) as client:
         with pytest.raises(EndpointError, match="404"):  # not retried: a client error
             client.generate(prompts[:1])
 
@@ -224,7 +225,7 @@ def test_openai_backend_connection_refused_is_retried_then_reported(prompts):
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()  # nothing listens there now
-    with OpenAIGenerator("tiny", base_url=f"http://127.0.0.1:{port}/v1", backoff=0.01, max_retries=2,
+    with OpenAIGenerator("tiny", base_url=f"http://127.0.0.1:{port}/v1", max_retries=2,
                          timeout=2) as client:
         with pytest.raises(EndpointError, match="ConnectError"):
             client.generate(prompts[:1])

@@ -17,6 +17,24 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    """`--version`, eager: print the version and stop before any command runs."""
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the installed toolace-r version and exit."),
+) -> None:
+    # options of `toolace-r` itself, before any command; the app's help text is the one above
+    pass
+
+
 app.command("score", help="Score raw model outputs against BFCL-style gold answers.")(score.score)
 app.command("run", help="Run the ToolACE-R method end to end (embedded default with no arguments).")(run.run)
 app.command("serve", help="Serve a model (or refine an upstream server) behind an OpenAI-compatible API.")(serve.serve)

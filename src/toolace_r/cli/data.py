@@ -1,4 +1,4 @@
-"""`toolace-r data ...` subcommands: convert, export, synth, stats.
+"""`toolace-r data ...` subcommands: convert, export, synth, split, stats.
 
 Kept light at import (no torch, transformers or datasets; the synthetic corpus generator is
 imported when `synth` runs). Bad input ends the command with one line on stderr saying which file,
@@ -136,6 +136,26 @@ def synth_cmd(
             manifest = write_corpus(out, n, seed, share_map, on_sample=tick)
     splits = ", ".join(f"{k} {v}" for k, v in manifest["splits"].items())
     typer.echo(f"{out}: {n} samples ({splits}), {len(manifest['domains'])} domains", err=True)
+
+
+@data_app.command("split")
+def split_cmd(
+    input: Path = typer.Argument(..., help="A JSONL file of unified samples (what `data convert` writes)."),
+    out: Path = typer.Option(..., "--out", help="Folder to write train.jsonl, dev.jsonl and test.jsonl to."),
+    dev: str = typer.Option("0.1", "--dev", metavar="N|F",
+                            help="Dev size: a count of samples (200) or a fraction of the file (0.1)."),
+    test: str = typer.Option("0.1", "--test", metavar="N|F",
+                             help="Test size: a count of samples (200) or a fraction of the file (0.1)."),
+    seed: int = typer.Option(0, "--seed", help="Shuffle seed: the same file, sizes and seed give the same split."),
+    force: bool = typer.Option(False, "--force", help="Overwrite train/dev/test.jsonl already in --out."),
+) -> None:
+    """Split a sample file into train / dev / test: seeded, stratified by category, dialogues kept whole."""
+    from toolace_r.data.split import parse_size, split_file
+
+    with _errors():
+        result = split_file(input, out, dev=parse_size(dev, "--dev"), test=parse_size(test, "--test"),
+                            seed=seed, force=force)
+    typer.echo(f"{out}: {result.summary()}", err=True)
 
 
 @data_app.command("stats")

@@ -4,6 +4,7 @@
 
     toolace-r eval --model models/tiny-sft --bench bfcl --limit 20 --out evals/tiny
     toolace-r eval --model models/tiny-sft --bench corpus/test.jsonl --refine none,adaptive,fixed:3
+    toolace-r eval --model Qwen/Qwen2.5-7B-Instruct --backend vllm --tensor-parallel-size 2 --bench bfcl
     toolace-r eval compare evals/base evals/tiny          # side by side, with deltas
 
 For each entry the first pass (greedy, prompted as the model was trained: ``--prompt-style auto``)
@@ -66,6 +67,10 @@ def eval_command(
     backend: str = typer.Option("hf", "--backend", help=_h("backend")),
     base_url: Optional[str] = typer.Option(None, "--base-url", help=_h("base_url")),
     api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help=_h("api_key_env")),
+    tensor_parallel_size: Optional[int] = typer.Option(None, "--tensor-parallel-size", help=_h("tensor_parallel_size")),
+    gpu_memory_utilization: Optional[float] = typer.Option(None, "--gpu-memory-utilization",
+                                                           help=_h("gpu_memory_utilization")),
+    max_model_len: Optional[int] = typer.Option(None, "--max-model-len", help=_h("max_model_len")),
     bfcl_data: Optional[str] = typer.Option(None, "--bfcl-data", help=_h("bfcl_data")),
     prompt_style: str = typer.Option("auto", "--prompt-style", help=_h("prompt_style")),
     max_new_tokens: int = typer.Option(128, "--max-new-tokens", help=_h("max_new_tokens")),
@@ -85,7 +90,9 @@ def eval_command(
     try:
         opts = EvalOptions(model=model, bench=bench, categories=categories, limit=limit,  # type: ignore[arg-type]
                            refine_modes=refine, max_rounds=max_rounds, confirm=confirm, backend=backend,
-                           base_url=base_url, api_key_env=api_key_env, bfcl_data=bfcl_data, prompt_style=prompt_style,
+                           base_url=base_url, api_key_env=api_key_env, tensor_parallel_size=tensor_parallel_size,
+                           gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
+                           bfcl_data=bfcl_data, prompt_style=prompt_style,
                            max_new_tokens=max_new_tokens, out=out, export_bfcl_dir=export_bfcl_dir,
                            checker_mode=mode, name=name)
         results = run_eval(opts, log=console.log)

@@ -20,7 +20,7 @@ from toolace_r.data.io import DataError, RecordError, read_samples
 from toolace_r.data.schema import Sample
 from toolace_r.models import prompting
 from toolace_r.models.embedded import SIZES, init_model
-from toolace_r.models.generation import make_generator
+from toolace_r.models.generation import make_generator, vllm_engine_kw
 
 model_app = typer.Typer(no_args_is_help=True)
 train_app = typer.Typer(no_args_is_help=True)
@@ -90,14 +90,25 @@ def model_generate(
     tools_in: Optional[str] = typer.Option(
         None, "--tools-in", help="system or template (default: what the model directory records, else system)."
     ),
+    tensor_parallel_size: Optional[int] = typer.Option(None, "--tensor-parallel-size",
+                                                       help="vllm backend: GPUs per engine (default 1)."),
+    gpu_memory_utilization: Optional[float] = typer.Option(None, "--gpu-memory-utilization", help="vllm backend: "
+                                                           "share of each GPU's memory, in (0, 1] (default 0.9)."),
+    max_model_len: Optional[int] = typer.Option(None, "--max-model-len", help="vllm backend: longest prompt + "
+                                                "answer in tokens (default: the model's context length)."),
 ) -> None:
     """Print a few completions next to the gold answers (= right, x wrong by the checker)."""
+    try:
+        engine_kw = vllm_engine_kw(backend, tensor_parallel_size=tensor_parallel_size,
+                                   gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len)
+    except ValueError as e:
+        _fail(str(e))
     if not data.is_file():
         _fail(f"--data {data} does not exist")
     samples = _samples(data)[: max(0, limit)]
     local = Path(model) if backend != "openai" else None
     cfg = prompting.PromptConfig(tools_in=tools_in) if tools_in else prompting.load_prompt_config(local)
-    kw = {"base_url": base_url} if backend == "openai" else {}
+    kw = {"base_url": base_url} if backend == "openai" else engine_kw
     with make_generator(backend, model, **kw) as gen:
         prompts = [prompting.build_messages(s, cfg) for s in samples]
         outs = gen.generate(prompts, n=n, temperature=temperature, top_p=top_p,

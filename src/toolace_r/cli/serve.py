@@ -4,6 +4,7 @@
 
     toolace-r serve --model models/tiny-sft                         # http://127.0.0.1:8000/v1
     toolace-r serve --model Qwen/Qwen2.5-7B-Instruct --backend vllm --refine fixed:2 --port 9000
+    toolace-r serve --model Qwen/Qwen2.5-72B-Instruct --backend vllm --tensor-parallel-size 4 --max-model-len 8192
     toolace-r serve --upstream http://gpu-box:8000/v1 --upstream-model served-name   # refine a remote model
     TOOLACE_R_API_KEY=secret toolace-r serve --model models/tiny-sft --host 0.0.0.0
 
@@ -20,12 +21,20 @@ from typing import Optional
 import typer
 
 from toolace_r.cli._common import die
+from toolace_r.models.generation import vllm_engine_kw
 from toolace_r.serving.server import ServeError, build_generator_factory, check_options, is_loopback, run_server
 
 
 def serve(
     model: Optional[str] = typer.Option(None, "--model", help="Model directory or hub id to load and serve."),
     backend: str = typer.Option("hf", "--backend", help="hf (transformers) or vllm, for --model."),
+    tensor_parallel_size: Optional[int] = typer.Option(None, "--tensor-parallel-size", help="vllm backend: GPUs "
+                                                       "per engine (tensor parallelism; default 1)."),
+    gpu_memory_utilization: Optional[float] = typer.Option(None, "--gpu-memory-utilization", help="vllm backend: "
+                                                           "share of each GPU's memory the engine takes, in (0, 1] "
+                                                           "(default 0.9)."),
+    max_model_len: Optional[int] = typer.Option(None, "--max-model-len", help="vllm backend: longest prompt + "
+                                                "answer in tokens (default: the model's context length)."),
     upstream: Optional[str] = typer.Option(None, "--upstream", help="Serve no model: refine the answers of this "
                                            "OpenAI-compatible server (base URL ending in /v1)."),
     upstream_model: Optional[str] = typer.Option(None, "--upstream-model", help="Model name at the upstream "
@@ -73,11 +82,13 @@ def serve(
         extra = check_options(refine=refine, max_rounds=max_rounds, confirm=confirm, upstream=upstream,
                               upstream_extra_body=upstream_extra_body, default_max_tokens=default_max_tokens,
                               max_tokens_limit=max_tokens_limit)
+        engine_kw = vllm_engine_kw(backend, tensor_parallel_size=tensor_parallel_size,
+                                   gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len)
         name, factory = build_generator_factory(
             model=model, backend=backend, upstream=upstream, upstream_model=upstream_model,
             upstream_api_key=upstream_api_key, upstream_prompt_style=upstream_prompt_style,
             upstream_extra_body=extra, device=device, concurrency=max_batch, timeout=timeout,
-            torch_threads=torch_threads)
+            torch_threads=torch_threads, engine_kw=engine_kw)
     except (ServeError, ValueError) as e:
         die(str(e), 2)
     if not is_loopback(host) and not api_key:

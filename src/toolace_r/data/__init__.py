@@ -3,7 +3,8 @@
 Submodules: :mod:`~toolace_r.data.schema` (the format), :mod:`~toolace_r.data.io` (reading
 and writing), :mod:`~toolace_r.data.convert` (public formats in), :mod:`~toolace_r.data.export`
 (public formats out), :mod:`~toolace_r.data.normalize` (types, names, tool lists),
-:mod:`~toolace_r.data.synth` (the procedural corpus), :mod:`~toolace_r.data.stats`.
+:mod:`~toolace_r.data.synth` (the procedural corpus), :mod:`~toolace_r.data.split` (train / dev / test
+from one file), :mod:`~toolace_r.data.stats`.
 """
 
 from toolace_r.data.io import ConversionReport, DataError, read_samples, write_samples

@@ -14,7 +14,7 @@ from toolace_r import bfcl
 from toolace_r.evaluation.core import (EvalError, Log, add_wall_seconds, bfcl_items, category_order, jsonl_items,
                                        parse_modes, run_modes, score_outputs, summarize_modes)
 from toolace_r.evaluation.files import default_name, export_bfcl, write_results
-from toolace_r.models.generation import BACKENDS, make_generator
+from toolace_r.models.generation import BACKENDS, make_generator, vllm_engine_kw
 from toolace_r.models.prompting import CONFIRM_MODES, PromptConfig
 
 if TYPE_CHECKING:
@@ -49,6 +49,11 @@ class EvalOptions:
     backend: str = _opt("hf", "hf, vllm or openai.")
     base_url: Optional[str] = _opt(None, "openai backend: the endpoint (else OPENAI_BASE_URL).")
     api_key_env: Optional[str] = _opt(None, "openai backend: the environment variable holding the API key.")
+    tensor_parallel_size: Optional[int] = _opt(None, "vllm backend: GPUs per engine (tensor parallelism; default 1).")
+    gpu_memory_utilization: Optional[float] = _opt(None, "vllm backend: share of each GPU's memory the engine "
+                                                   "takes, in (0, 1] (default 0.9).")
+    max_model_len: Optional[int] = _opt(None, "vllm backend: longest prompt + answer in tokens (default: the "
+                                        "model's context length).")
     bfcl_data: Optional[str] = _opt(None, "bfcl-eval wheel, unpacked wheel, its data folder, or a gorilla "
                                     "checkout (default: cached download).")
     prompt_style: str = _opt("auto", "auto (what the model directory records), system or template.")
@@ -58,6 +63,7 @@ class EvalOptions:
     checker_mode: str = _opt("bfcl", "Checker mode: bfcl (official verdicts) or strict.")
     name: Optional[str] = _opt(None, "Label for the model in reports and export folders (default from --model).")
     modes: list[str] = field(init=False, metadata={"help": "The refinement modes, parsed from refine_modes."})
+    engine_kw: dict[str, Any] = field(init=False, metadata={"help": "The vLLM engine settings given, checked."})
 
     def __post_init__(self) -> None:
         # Cheap checks first, before any data or model is loaded.
@@ -72,6 +78,12 @@ class EvalOptions:
         if self.confirm not in CONFIRM_MODES:
             raise EvalError(f"--confirm must be token or repeat, not {self.confirm!r}")
         self.modes = parse_modes(self.refine_modes, self.max_rounds)
+        try:
+            self.engine_kw = vllm_engine_kw(self.backend, tensor_parallel_size=self.tensor_parallel_size,
+                                            gpu_memory_utilization=self.gpu_memory_utilization,
+                                            max_model_len=self.max_model_len)
+        except ValueError as e:
+            raise EvalError(str(e)) from None
         if self.bench != "bfcl" and (self.bfcl_data is not None or self.export_bfcl_dir is not None):
             raise EvalError("--bfcl-data and --export-bfcl are for --bench bfcl")
 
@@ -98,6 +110,7 @@ def make_eval_generator(opts: EvalOptions) -> "Generator":
         raise EvalError("--base-url and --api-key-env are for --backend openai")
     elif not Path(model).exists() and model.count("/") != 1:
         raise EvalError(f"--model {model}: no such directory (and not a hub id like org/name)")
+    kw.update(opts.engine_kw)  # vllm only (checked when opts was made)
     try:
         return make_generator(backend, model, **kw)
     except (OSError, ValueError, ImportError, RuntimeError) as e:
@@ -155,7 +168,9 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
 
     kind = "bfcl" if opts.bench == "bfcl" else "samples"
     results: dict[str, Any] = {
-        "name": name, "model": opts.model, "backend": opts.backend, "bench": bench_label, "bench_kind": kind,
+        "name": name, "model": opts.model, "backend": opts.backend,
+        **({"vllm": opts.engine_kw} if opts.engine_kw else {}),  # the engine settings given
+        "bench": bench_label, "bench_kind": kind,
         "checker_mode": opts.checker_mode, "prompt_style": f"{opts.prompt_style} -> {cfg.tools_in}",
         "modes": modes, "max_rounds": opts.max_rounds, "confirm": opts.confirm, "max_new_tokens": opts.max_new_tokens,
         "limit": opts.limit,

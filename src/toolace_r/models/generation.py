@@ -31,8 +31,9 @@ Backends (:func:`make_generator`):
   :meth:`~VLLMGenerator.close` frees the GPU memory (call it before training on the same GPU).
   Imported only when used.
 * ``openai``: any OpenAI-compatible ``/v1/chat/completions`` endpoint (``OPENAI_BASE_URL`` /
-  ``OPENAI_API_KEY`` or arguments), called through httpx from a thread pool with a concurrency
-  limit, timeouts, and retries with exponential backoff on connection errors, 408/409/429 and 5xx.
+  ``OPENAI_API_KEY`` or arguments), called through the ``openai`` SDK's client from a thread pool
+  with a concurrency limit; the client does the timeouts and the retries (connection errors,
+  408/409/429 and 5xx, Retry-After or exponential backoff).
 
 Launch a quick look from the command line::
 
@@ -45,9 +46,7 @@ import gc
 import inspect
 import json
 import os
-import random
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -421,15 +420,35 @@ class VLLMGenerator(Generator):
             cleanup_dist_env_and_memory()
 
 
+def vllm_engine_kw(backend: str, *, tensor_parallel_size: int | None = None,
+                   gpu_memory_utilization: float | None = None, max_model_len: int | None = None) -> dict[str, Any]:
+    """The vLLM engine settings a command was given (``None``: the engine's default), checked, as
+    keywords for :class:`VLLMGenerator`. ``ValueError`` names the flag (vLLM's own names) when a
+    value is out of range or a setting comes with another backend. Imports nothing: vllm loads only
+    when the engine is made."""
+    given = {name: value for name, value in (("tensor_parallel_size", tensor_parallel_size),
+                                             ("gpu_memory_utilization", gpu_memory_utilization),
+                                             ("max_model_len", max_model_len)) if value is not None}
+    if given and backend != "vllm":
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ValueError(f"{flags} {'is' if len(given) == 1 else 'are'} for --backend vllm, not {backend}")
+    if tensor_parallel_size is not None and tensor_parallel_size < 1:
+        raise ValueError(f"--tensor-parallel-size must be >= 1 (GPUs per engine), got {tensor_parallel_size}")
+    if gpu_memory_utilization is not None and not 0 < gpu_memory_utilization <= 1:
+        raise ValueError("--gpu-memory-utilization must be in (0, 1] (the share of each GPU's memory the "
+                         f"engine takes), got {gpu_memory_utilization}")
+    if max_model_len is not None and max_model_len < 1:
+        raise ValueError(f"--max-model-len must be >= 1 (tokens of prompt + answer), got {max_model_len}; "
+                         "leave it out for the model's own context length")
+    return given
+
+
 # --------------------------------------------------------------------------------------------
 # openai-compatible HTTP endpoint
 
 
 class EndpointError(RuntimeError):
     """A request to the OpenAI-compatible endpoint failed for good (after retries, or not retryable)."""
-
-
-_RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
 
 def message_text(message: dict[str, Any]) -> str:
@@ -449,7 +468,12 @@ def message_text(message: dict[str, Any]) -> str:
 
 
 class OpenAIGenerator(Generator):
-    """Chat completions from an OpenAI-compatible server, ``concurrency`` requests at a time."""
+    """Chat completions from an OpenAI-compatible server, ``concurrency`` requests at a time.
+
+    Requests go through the ``openai`` SDK's client, which does the timeouts and the retries
+    (``max_retries`` more attempts on connection errors, timeouts, 408/409/429 and 5xx; the server's
+    Retry-After when it sends one, else exponential backoff with jitter from 0.5 s up to 8 s). The
+    response is read as the server's JSON, so servers that add to or bend the schema still work."""
 
     def __init__(
         self,
@@ -460,12 +484,10 @@ class OpenAIGenerator(Generator):
         concurrency: int = 8,
         timeout: float = 120.0,
         max_retries: int = 5,
-        backoff: float = 1.0,
-        max_backoff: float = 30.0,
         extra_body: dict[str, Any] | None = None,
         prompt_style: str = "system",
     ):
-        import httpx
+        import openai
 
         base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         if not base_url:
@@ -476,48 +498,52 @@ class OpenAIGenerator(Generator):
         # servers that render them with the model's own chat template (vLLM, toolace-r serve, APIs).
         self.prompt_config = PromptConfig(tools_in=prompt_style)  # type: ignore[arg-type]
         self.url = base_url.rstrip("/") + "/chat/completions"
-        # Local servers (vLLM, llama.cpp) accept any key; "EMPTY" is their convention.
-        key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         self.concurrency = max(1, concurrency)
-        self.max_retries, self.backoff, self.max_backoff = max_retries, backoff, max_backoff
+        self.max_retries = max_retries
         self.extra_body = extra_body or {}
-        self.client = httpx.Client(
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(max_connections=self.concurrency),
-        )
         self._lock = threading.Lock()
-        self.n_retries = 0  # how many requests were retried (for logs and tests)
+        self._attempts = self._calls = 0
+        self.client = openai.OpenAI(
+            base_url=base_url,
+            # Local servers (vLLM, llama.cpp) accept any key; "EMPTY" is their convention.
+            api_key=api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY",
+            max_retries=max_retries,
+            timeout=openai.Timeout(timeout, connect=min(timeout, 10.0)),
+            # the SDK's own HTTP client, with a hook that counts every attempt (for n_retries)
+            http_client=openai.DefaultHttpxClient(event_hooks={"request": [self._count_attempt]}),
+        )
+
+    def _count_attempt(self, request: Any) -> None:
+        with self._lock:
+            self._attempts += 1
+
+    @property
+    def n_retries(self) -> int:
+        """How many requests were sent again after a failure (for logs and tests)."""
+        with self._lock:
+            return self._attempts - self._calls
 
     def close(self) -> None:
         self.client.close()
 
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
-        import httpx
+        """One chat completion (the SDK retries it); its JSON, or :class:`EndpointError` in one line."""
+        import openai
 
-        delay = self.backoff
-        for attempt in range(self.max_retries + 1):
-            retry_after = None
-            try:
-                r = self.client.post(self.url, json=body)
-                if r.status_code == 200:
-                    return r.json()
-                if r.status_code not in _RETRY_STATUS:
-                    raise EndpointError(f"{self.url} answered {r.status_code}: {r.text[:500]}")
-                problem = f"HTTP {r.status_code}: {r.text[:200]}"
-                ra = r.headers.get("retry-after")
-                retry_after = float(ra) if ra and ra.replace(".", "", 1).isdigit() else None
-            except httpx.TransportError as e:  # connection refused/reset, timeouts
-                problem = f"{type(e).__name__}: {e}"
-            if attempt == self.max_retries:
-                raise EndpointError(f"{self.url} failed after {self.max_retries + 1} attempts; last: {problem}")
+        try:
+            raw = self.client.chat.completions.with_raw_response.create(**body, extra_body=self.extra_body)
+            return json.loads(raw.text)
+        except openai.APIStatusError as e:
+            if e.status_code not in (408, 409, 429) and e.status_code < 500:  # what the SDK does not retry
+                raise EndpointError(f"{self.url} answered {e.status_code}: {e.response.text[:500]}") from None
+            problem = f"HTTP {e.status_code}: {e.response.text[:200]}"
+        except openai.APIConnectionError as e:  # connection refused/reset, timeouts
+            cause = e.__cause__ or e
+            problem = f"{type(cause).__name__}: {cause}"
+        finally:
             with self._lock:
-                self.n_retries += 1
-            # Exponential backoff with jitter, so that parallel clients do not retry in lockstep.
-            wait = retry_after if retry_after is not None else delay * (0.5 + random.random())
-            time.sleep(min(wait, self.max_backoff))
-            delay = min(delay * 2, self.max_backoff)
-        raise AssertionError("unreachable")
+                self._calls += 1
+        raise EndpointError(f"{self.url} failed after {self.max_retries + 1} attempts; last: {problem}")
 
     def _one(self, prompt: Prompt, position: int, n, temperature, top_p, max_new_tokens, seed) -> list[Completion]:
         messages, tools = prompt
@@ -528,7 +554,7 @@ class OpenAIGenerator(Generator):
                 "model": self.model, "messages": messages, "n": want, "temperature": temperature,
                 "top_p": top_p, "max_tokens": max_new_tokens,
                 # A per-prompt, per-request seed: reproducible where the server honours seeds.
-                "seed": prompt_seed(seed, position) + len(comps), **self.extra_body,
+                "seed": prompt_seed(seed, position) + len(comps),
             }
             if tools:
                 body["tools"] = tools

@@ -75,8 +75,10 @@ def build_generator_factory(
     *, model: str | None, backend: str, upstream: str | None, upstream_model: str | None,
     upstream_api_key: str | None, upstream_prompt_style: str, upstream_extra_body: dict[str, Any] | None,
     device: str | None, concurrency: int, timeout: float, torch_threads: int | None = None,
+    engine_kw: dict[str, Any] | None = None,
 ) -> tuple[str, GeneratorFactory]:
-    """``(default served name, function that makes the generator)``; validates the options."""
+    """``(default served name, function that makes the generator)``; validates the options.
+    ``engine_kw``: vLLM engine settings for ``--backend vllm`` (:func:`~toolace_r.models.generation.vllm_engine_kw`)."""
     if (model is None) == (upstream is None):
         raise ServeError("give exactly one of --model PATH (a local model) or --upstream URL (a remote server)")
     if upstream is not None:
@@ -86,7 +88,7 @@ def build_generator_factory(
 
         def make_upstream() -> Generator:
             return OpenAIGenerator(name, base_url=upstream, api_key=upstream_api_key, concurrency=concurrency,
-                                   timeout=timeout, max_retries=1, backoff=0.2, extra_body=upstream_extra_body,
+                                   timeout=timeout, max_retries=1, extra_body=upstream_extra_body,
                                    prompt_style=upstream_prompt_style)
 
         return name, make_upstream
@@ -103,7 +105,7 @@ def build_generator_factory(
             torch.set_num_threads(torch_threads)
 
         kw = {"device": device} if backend == "hf" and device else {}
-        return make_generator(backend, model, **kw)
+        return make_generator(backend, model, **kw, **(engine_kw or {}))
 
     return Path(model.rstrip("/")).name or model, make_local
 
