@@ -27,7 +27,9 @@ How the model keeps an answer (``confirm``):
 
 ``fixed:N`` runs N rounds whatever the answers, except that a confirmation (confirm=token) ends the
 trajectory: the conversation would only grow by a turn that changes nothing. ``none`` is the single
-pass. A round is one batched ``generate`` call over the answers still active.
+pass. A round is one batched ``generate`` call over the answers still active. ``fits`` (the
+server's context check) drops an answer from a round whose prompt would not fit: it stops refining
+and keeps its last answer (``RefineResult.context_stop``).
 
 Samples go through in chunks of ``chunk_size``: a chunk's first pass and all its rounds (in every
 mode asked, :func:`refine_modes`) before the next chunk, so that per-chunk state such as a prefix KV
@@ -49,14 +51,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from toolace_r.calls import answers_equal
 from toolace_r.models.prompting import CONFIRM_MODES, PromptConfig, build_messages, is_confirmation, refine_messages
 
 if TYPE_CHECKING:
     from toolace_r.data.schema import Sample
-    from toolace_r.models.generation import Completion, Generator
+    from toolace_r.models.generation import Completion, Generator, Prompt
 
 CHUNK_SIZE = 64  # samples taken through the first pass and every round together
 
@@ -74,6 +76,7 @@ class RefineResult:
     prompt_tokens: int = 0  # prompt tokens over all passes (0 where the backend does not say)
     prefill_tokens: int = 0  # of those, the ones the backend prefilled (fewer with a prefix cache)
     confirmed: bool = False  # the last pass confirmed ``final`` (confirm=token)
+    context_stop: bool = False  # refinement stopped early: the next pass would not fit (``fits``)
 
     def add_pass(self, c: Completion) -> None:
         """Book one generated pass: its text and its cost."""
@@ -159,14 +162,17 @@ def refine(
     sampling: Sampling = GREEDY,
     confirm: str = "token",
     chunk_size: int = CHUNK_SIZE,
+    fits: Callable[[Prompt], bool] | None = None,
 ) -> list[RefineResult]:
     """Run the first pass (:func:`first_pass` with ``sampling``, or take it from ``first``:
     completions already generated for the same plain prompts, ``sampling.n`` per sample, flat)
     and then greedy refinement rounds of every answer. Returns one result per answer:
-    ``len(samples) * sampling.n``, sample-major."""
+    ``len(samples) * sampling.n``, sample-major. ``fits``: whether a refinement prompt may be
+    generated (the server: prompt + max_new_tokens within the model's context); an answer whose
+    next prompt does not fit stops refining and keeps its last answer (``context_stop``)."""
     outputs, _ = refine_modes(generator, samples, [mode], max_rounds=max_rounds, prompt_cfg=prompt_cfg,
                               max_new_tokens=max_new_tokens, first=first, sampling=sampling, confirm=confirm,
-                              chunk_size=chunk_size)
+                              chunk_size=chunk_size, fits=fits)
     return outputs[mode]
 
 
@@ -182,6 +188,7 @@ def refine_modes(
     sampling: Sampling = GREEDY,
     confirm: str = "token",
     chunk_size: int = CHUNK_SIZE,
+    fits: Callable[[Prompt], bool] | None = None,
 ) -> tuple[dict[str, list[RefineResult]], dict[str, float]]:
     """:func:`refine` in several modes over one shared first pass, chunk by chunk. Returns the
     results by mode and the wall seconds spent: ``"first"`` (the first pass) and per mode (its
@@ -218,7 +225,7 @@ def refine_modes(
             t1 = time.perf_counter()
             results = [_start(c) for c in comps]
             _rounds(generator, owner, results, kind, rounds, prompt_cfg=prompt_cfg, max_new_tokens=max_new_tokens,
-                    confirm=confirm, generate_kw=generate_kw)
+                    confirm=confirm, generate_kw=generate_kw, fits=fits)
             outputs[mode] += results
             seconds[mode] += time.perf_counter() - t1
     return outputs, seconds
@@ -231,15 +238,22 @@ def _start(c: Completion) -> RefineResult:
 
 
 def _rounds(generator: Generator, owner: Sequence[Sample], results: list[RefineResult], kind: str, rounds: int, *,
-            prompt_cfg: PromptConfig | None, max_new_tokens: int, confirm: str, generate_kw: dict[str, Any]) -> None:
+            prompt_cfg: PromptConfig | None, max_new_tokens: int, confirm: str, generate_kw: dict[str, Any],
+            fits: Callable[[Prompt], bool] | None = None) -> None:
     """Refine ``results`` (answers to ``owner``) in place for up to ``rounds`` rounds."""
     confirm_text = generator.confirm_text
     active = list(range(len(results)))
     for _ in range(rounds):
-        if not active:
-            break
         # the conversation so far: every answer of this trajectory, each followed by the check request
         prompts = [refine_messages(owner[i], results[i].trajectory, prompt_cfg) for i in active]
+        if fits is not None:
+            ok = [fits(p) for p in prompts]
+            for i, good in zip(active, ok):
+                results[i].context_stop = not good
+            active = [i for i, good in zip(active, ok) if good]
+            prompts = [p for p, good in zip(prompts, ok) if good]
+        if not active:
+            break
         outs = generator.generate(prompts, n=1, temperature=0.0, max_new_tokens=max_new_tokens, **generate_kw)
         still = []
         for i, comps in zip(active, outs):

@@ -53,6 +53,13 @@ BAD = [
         {"role": "assistant", "tool_calls": [{"id": "c", "type": "function",
                                               "function": {"name": "get_weather", "arguments": "{city: Paris"}}]},
         {"role": "tool", "tool_call_id": "c", "content": "sunny"}]), 400, "not valid JSON"),
+    ("lone surrogate in the content", b'{"model": "tiny", "messages": [{"role": "user", "content": "Paris \\ud800?"}]}',
+     400, "lone surrogate"),
+    ("call arguments nesting 5000 levels", _with(messages=[
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {
+            "name": "get_weather", "arguments": '{"city": ' + "[" * 5000 + "]" * 5000 + "}"}}]},
+        {"role": "tool", "tool_call_id": "c", "content": "sunny"}]), 400, "nests deeper"),
     ("image content", _with(messages=[{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]), 400, "only text"),
     ("temperature of the wrong type", _with(temperature="hot"), 400, "temperature"),

@@ -12,7 +12,8 @@ from typing import Any
 
 from toolace_r.calls.calltypes import MAX_DEPTH, DecodeError
 
-_MAX_FOLD_SIZE = 100_000  # bound on strings/sequences/ints built by constant folding
+_MAX_FOLD_SIZE = 100_000  # bound on strings/sequences built by constant folding
+_MAX_INT_BITS = 64 * _MAX_FOLD_SIZE  # bound on the integers it builds
 
 _BIN_OPS = {
     ast.Add: lambda a, b: a + b,
@@ -61,6 +62,8 @@ def _apply(fn, *args):
         raise DecodeError("bad_expression", f"expression fails: {e}") from None
     if isinstance(out, (str, bytes, list, tuple)) and len(out) > _MAX_FOLD_SIZE:
         raise DecodeError("too_large", "expression result too large")
+    if isinstance(out, int) and out.bit_length() > _MAX_INT_BITS:
+        raise DecodeError("too_large", "integer result too large")
     return out
 
 
@@ -73,11 +76,13 @@ def _check_fold_bounds(op: ast.operator, a: Any, b: Any) -> None:
         return 1
 
     if isinstance(op, ast.Pow) and isinstance(a, int) and isinstance(b, int) and not isinstance(b, bool):
-        if b > 0 and size(a) * b > 64 * _MAX_FOLD_SIZE:
+        if b > 0 and size(a) * b > _MAX_INT_BITS:
             raise DecodeError("too_large", "power too large to evaluate")
-    if isinstance(op, ast.LShift) and isinstance(b, int) and b > 64 * _MAX_FOLD_SIZE:
+    if isinstance(op, ast.LShift) and isinstance(b, int) and b > _MAX_INT_BITS:
         raise DecodeError("too_large", "shift too large to evaluate")
     if isinstance(op, ast.Mult):
+        if isinstance(a, int) and isinstance(b, int) and size(a) + size(b) > _MAX_INT_BITS + 1:
+            raise DecodeError("too_large", "product too large to evaluate")
         for seq, n in ((a, b), (b, a)):
             if isinstance(seq, (str, bytes, list, tuple)) and isinstance(n, int) and len(seq) * max(n, 0) > _MAX_FOLD_SIZE:
                 raise DecodeError("too_large", "repetition too large to evaluate")

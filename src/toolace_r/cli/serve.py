@@ -22,7 +22,8 @@ import typer
 
 from toolace_r.cli._common import die
 from toolace_r.models.generation import vllm_engine_kw
-from toolace_r.serving.server import ServeError, build_generator_factory, check_options, is_loopback, run_server
+from toolace_r.serving.server import (ServeError, build_generator_factory, check_api_key, check_options, is_loopback,
+                                      run_server)
 
 
 def serve(
@@ -57,14 +58,16 @@ def serve(
                                 "the confirmation, <|confirm|> or 'Confirmed.'; refinement stops and keeps the "
                                 "previous answer) or repeat (adaptive stops when the calls come back unchanged)."),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="TOOLACE_R_API_KEY", show_default=False,
-                                          help="Require 'Authorization: Bearer KEY' on every route but /health "
-                                          "(env TOOLACE_R_API_KEY)."),
+                                          help="Require 'Authorization: Bearer KEY' on every route but /health. "
+                                          "Prefer the env TOOLACE_R_API_KEY: it stays out of the process list."),
     queue_size: int = typer.Option(64, "--queue-size", min=1, help="Requests that may wait; more get 429."),
     max_batch: int = typer.Option(16, "--max-batch", min=1, help="Waiting requests generated together at most."),
     batch_wait_ms: float = typer.Option(5.0, "--batch-wait-ms", min=0.0, help="How long the worker waits for more "
                                         "requests before running a batch smaller than --max-batch."),
     timeout: float = typer.Option(120.0, "--timeout", min=0.1, help="Seconds a request may take, queueing "
                                   "included (then 504)."),
+    body_timeout: float = typer.Option(30.0, "--body-timeout", min=0.1, help="Seconds a client may take to send "
+                                       "its request body (then 408 and the connection is closed)."),
     max_body_bytes: int = typer.Option(1 << 20, "--max-body-bytes", min=1024, help="Largest request body (then 413)."),
     max_tokens_limit: int = typer.Option(4096, "--max-tokens-limit", min=1, help="Largest max_tokens a request may ask."),
     default_max_tokens: int = typer.Option(256, "--default-max-tokens", min=1, help="max_tokens when a request gives none."),
@@ -79,6 +82,7 @@ def serve(
 ) -> None:
     """Serve POST /v1/chat/completions (tool calls in OpenAI form, adaptive self-refinement), GET /v1/models, GET /health."""
     try:
+        api_key = check_api_key(api_key)  # before anything slow: a blank key is a typo, not "no key"
         extra = check_options(refine=refine, max_rounds=max_rounds, confirm=confirm, upstream=upstream,
                               upstream_extra_body=upstream_extra_body, default_max_tokens=default_max_tokens,
                               max_tokens_limit=max_tokens_limit)
@@ -100,8 +104,8 @@ def serve(
 
     settings = ServeSettings(
         model_name=served_model_name or name, refine=refine, max_rounds=max_rounds, confirm=confirm,
-        api_key=api_key or None,
-        queue_size=queue_size, max_batch=max_batch, batch_wait=batch_wait_ms / 1000, timeout=timeout, max_body_bytes=max_body_bytes,
+        api_key=api_key, queue_size=queue_size, max_batch=max_batch, batch_wait=batch_wait_ms / 1000, timeout=timeout,
+        body_timeout=body_timeout, max_body_bytes=max_body_bytes,
         limits=Limits(max_tokens=max_tokens_limit, default_max_tokens=default_max_tokens, max_n=max_n,
                       max_messages=max_messages, max_tools=max_tools, max_rounds=max_rounds_limit),
     )

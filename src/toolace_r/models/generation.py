@@ -467,6 +467,14 @@ def message_text(message: dict[str, Any]) -> str:
     return content if isinstance(content, str) else ""
 
 
+def _snippet(data: Any) -> str:
+    """The start of a reply, for an error message (never raises)."""
+    try:
+        return json.dumps(data)[:300]
+    except (ValueError, TypeError, RecursionError):
+        return f"<{type(data).__name__}>"
+
+
 class OpenAIGenerator(Generator):
     """Chat completions from an OpenAI-compatible server, ``concurrency`` requests at a time.
 
@@ -532,7 +540,15 @@ class OpenAIGenerator(Generator):
 
         try:
             raw = self.client.chat.completions.with_raw_response.create(**body, extra_body=self.extra_body)
-            return json.loads(raw.text)
+            text = raw.text
+            try:
+                data = json.loads(text)
+            except (ValueError, RecursionError) as e:  # not JSON (or beyond the parser): a protocol error
+                raise EndpointError(f"{self.url} answered 200 with a body that is not JSON "
+                                    f"({type(e).__name__}: {str(e)[:200]}): {text[:200]!r}") from None
+            if not isinstance(data, dict):
+                raise EndpointError(f"{self.url} answered 200 with JSON that is not an object: {text[:200]!r}")
+            return data
         except openai.APIStatusError as e:
             if e.status_code not in (408, 409, 429) and e.status_code < 500:  # what the SDK does not retry
                 raise EndpointError(f"{self.url} answered {e.status_code}: {e.response.text[:500]}") from None
@@ -560,13 +576,21 @@ class OpenAIGenerator(Generator):
                 body["tools"] = tools
             data = self._post(body)
             choices = data.get("choices") or []
-            if not choices:
-                raise EndpointError(f"{self.url} returned no choices: {json.dumps(data)[:300]}")
-            usage = data.get("usage") or {}
+            if not choices or not isinstance(choices, list):
+                raise EndpointError(f"{self.url} returned no choices: {_snippet(data)}")
+            replies = [ch.get("message") if isinstance(ch, dict) else ch for ch in choices[:want]]
+            if not all(isinstance(m, dict) for m in replies):  # e.g. "message": "hi"
+                raise EndpointError(f"{self.url} returned a choice without a message object: {_snippet(data)}")
+            usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
             used, n_prompt = usage.get("completion_tokens"), usage.get("prompt_tokens")
-            n_prompt = n_prompt if isinstance(n_prompt, int) else 0
-            for j, ch in enumerate(choices[:want]):
-                text = message_text(ch.get("message") or {})
+            used = used if isinstance(used, int) and not isinstance(used, bool) and used >= 0 else None
+            n_prompt = n_prompt if isinstance(n_prompt, int) and not isinstance(n_prompt, bool) and n_prompt >= 0 else 0
+            for j, msg in enumerate(replies):
+                try:
+                    text = message_text(msg)
+                except (ValueError, TypeError, AttributeError, RecursionError) as e:
+                    raise EndpointError(f"{self.url} returned a message that cannot be read "
+                                        f"({type(e).__name__}: {str(e)[:200]})") from None
                 # Per-choice token counts are not in the API; split the usage total evenly.
                 n_tok = round(used / len(choices)) if isinstance(used, int) else 0
                 # One request prefills its prompt once for its choices: counted on the first.

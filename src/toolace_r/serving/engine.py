@@ -12,9 +12,18 @@ all of the group's answers are refined together, one batched call per round. The
 backend runs it: a local transformers or vLLM model, or, in upstream mode, an
 :class:`~toolace_r.models.generation.OpenAIGenerator` pointed at another server.
 
+Isolation: one request never fails another. Each job's prompt is built and measured on its own
+(a job whose content cannot be prompted, e.g. text the tokenizer refuses, fails alone with
+:class:`BadInput`, a 400); when a group's generation raises, the group is run again in halves until
+the failing job stands alone, and only that job gets the error. Every refinement pass is checked
+against the model's context (``refine(fits=...)``): an answer whose next pass would not fit keeps
+its last answer. Failures are logged through a :class:`~toolace_r.serving.safe.FailureLog`
+(a bounded traceback once per kind).
+
 :meth:`Engine.wait` bounds the time a request may take, queueing included; a job whose client gave
-up is skipped if it has not started. :meth:`Engine.close` stops taking jobs and lets the queue
-drain, so that in-flight requests are answered before the process exits.
+up (timed out, or disconnected: :meth:`Engine.cancel`) is skipped if it has not started.
+:meth:`Engine.close` stops taking jobs and lets the queue drain, so that in-flight requests are
+answered before the process exits.
 
 Python use (inside an event loop)::
 
@@ -37,6 +46,7 @@ from typing import Any
 
 from toolace_r.models.prompting import build_messages
 from toolace_r.refine import RefineResult, Sampling, check_confirm, refine
+from toolace_r.serving.safe import FailureLog, clean_text, short
 
 log = logging.getLogger("toolace_r.serve")
 
@@ -53,6 +63,10 @@ class ContextTooLong(ValueError):
     """The prompt plus ``max_tokens`` does not fit the model's context window."""
 
 
+class BadInput(ValueError):
+    """The request's own content could not be made into a prompt (the server answers 400)."""
+
+
 @dataclass
 class JobResult:
     results: list[RefineResult]  # one per choice
@@ -66,6 +80,7 @@ class Job:
     plan: Any  # protocol.Plan: n, temperature, top_p, max_tokens, seed, mode, max_rounds
     future: asyncio.Future
     enqueued: float = field(default_factory=time.perf_counter)
+    gone: bool = False  # the client gave up: skip the job if it has not run (read by the engine thread)
 
     def group_key(self) -> tuple:
         p = self.plan
@@ -98,7 +113,7 @@ class Engine:
     """Queue + single worker around a :class:`~toolace_r.models.generation.Generator`."""
 
     def __init__(self, generator: Any, *, queue_size: int = 64, max_batch: int = 16, batch_wait: float = 0.005,
-                 confirm: str = "token"):
+                 confirm: str = "token", failures: FailureLog | None = None):
         if queue_size < 1 or max_batch < 1 or batch_wait < 0:
             raise ValueError("queue_size and max_batch must be >= 1, batch_wait >= 0")
         self.generator = generator
@@ -112,6 +127,8 @@ class Engine:
         self.running = 0  # jobs in the batch being generated now
         self.served = 0
         self.rejected = 0
+        self.dropped = 0  # jobs skipped because their client had gone
+        self.failures = failures or FailureLog(log)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -165,8 +182,13 @@ class Engine:
         try:
             return await asyncio.wait_for(asyncio.shield(job.future), timeout)
         except (asyncio.TimeoutError, asyncio.CancelledError):
-            job.future.cancel()
+            self.cancel(job)
             raise
+
+    def cancel(self, job: Job) -> None:
+        """The client is gone: the job is not run if it has not started, its result discarded if it has."""
+        job.gone = True
+        job.future.cancel()
 
     # --- the worker ----------------------------------------------------------------------
 
@@ -182,6 +204,7 @@ class Engine:
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             live = [j for j in batch if not j.future.done()]  # skip jobs whose client gave up
+            self.dropped += len(batch) - len(live)
             try:
                 if live:
                     self.running = len(live)
@@ -194,8 +217,8 @@ class Engine:
                         else:
                             job.future.set_result(out)
                             self.served += 1
-            except Exception as e:  # pragma: no cover - _run_batch catches per group
-                log.exception("engine batch failed")
+            except Exception as e:  # pragma: no cover - _run_batch catches per job
+                self.failures("engine batch failed", e)
                 for job in live:
                     if not job.future.done():
                         job.future.set_exception(e)
@@ -212,15 +235,49 @@ class Engine:
             groups.setdefault(job.group_key(), []).append(i)
         outcomes: list[JobResult | BaseException] = [RuntimeError("not run")] * len(jobs)
         for idx in groups.values():
-            try:
-                for i, out in zip(idx, self._run_group([jobs[i] for i in idx])):
-                    outcomes[i] = out
-            except Exception as e:
-                log.exception("generation failed for %d request(s)", len(idx))
-                for i in idx:
-                    outcomes[i] = e
+            for i, out in zip(idx, self._run_isolated([jobs[i] for i in idx])):
+                outcomes[i] = out
         log.debug("batch: %d request(s) in %d group(s), %.2f s", len(jobs), len(groups), time.perf_counter() - t0)
         return outcomes
+
+    def _run_isolated(self, jobs: list[Job]) -> list[JobResult | BaseException]:
+        """:meth:`_run_group`; when it raises, the halves again (recursively), so that a failure
+        reaches only the job(s) that cause it. Jobs whose client has gone are not run."""
+        outcomes: list[JobResult | BaseException] = [EngineClosed("the client gave up")] * len(jobs)
+        todo = [i for i, job in enumerate(jobs) if not job.gone]
+        if not todo:
+            return outcomes
+        failed: Exception | None = None
+        try:
+            results = self._run_group([jobs[i] for i in todo])
+        except Exception as e:
+            failed = e
+        if failed is not None:  # (out of the except block: the halves' errors are not chained to this one)
+            if len(todo) == 1:
+                self.failures("generation failed for a request", failed)
+                results = [failed]
+            else:
+                log.warning("generation failed for a group of %d requests (%s: %s); running it again in halves "
+                            "to find the request(s) at fault", len(todo), type(failed).__name__,
+                            short(clean_text(str(failed)), 200))
+                half = len(todo) // 2
+                group = [jobs[i] for i in todo]
+                results = self._run_isolated(group[:half]) + self._run_isolated(group[half:])
+        for i, out in zip(todo, results):
+            outcomes[i] = out
+        return outcomes
+
+    def _fits(self, max_tokens: int):
+        """The context check of every refinement pass, where the model's context is known."""
+        limit, gen = self.context_limit, self.generator
+        if not limit:
+            return None
+
+        def fits(prompt: Any) -> bool:
+            n = prompt_length(gen, prompt)
+            return n is None or n + max_tokens <= limit
+
+        return fits
 
     def _run_group(self, jobs: list[Job]) -> list[JobResult | BaseException]:
         gen = self.generator
@@ -229,7 +286,13 @@ class Engine:
         outcomes: list[JobResult | BaseException | None] = [None] * len(jobs)
         lengths, ok = [], []
         for i, job in enumerate(jobs):
-            n_prompt = prompt_length(gen, build_messages(job.sample, cfg))
+            try:  # one job's content must not fail the others: prompt and measure each on its own
+                n_prompt = prompt_length(gen, build_messages(job.sample, cfg))
+            except Exception as e:
+                self.failures("a request could not be prompted", e, logging.WARNING)
+                outcomes[i] = BadInput(f"the request could not be made into a prompt for the model "
+                                       f"({type(e).__name__}: {short(str(e), 200)})")
+                continue
             if self.context_limit and n_prompt is not None and n_prompt + plan.max_tokens > self.context_limit:
                 outcomes[i] = ContextTooLong(
                     f"the prompt has {n_prompt} tokens; with max_tokens {plan.max_tokens} that is over the "
@@ -242,7 +305,7 @@ class Engine:
         seed = plan.seed if plan.seed is not None else random.randrange(2**31)
         # n sampled choices per request, each refined on its own: the group's n x jobs answers at once
         results = refine(gen, [jobs[i].sample for i in ok], plan.mode, max_rounds=plan.max_rounds, prompt_cfg=cfg,
-                         max_new_tokens=plan.max_tokens, confirm=self.confirm,
+                         max_new_tokens=plan.max_tokens, confirm=self.confirm, fits=self._fits(plan.max_tokens),
                          sampling=Sampling(n=plan.n, temperature=plan.temperature, top_p=plan.top_p, seed=seed))
         for k, i in enumerate(ok):
             mine = results[k * plan.n:(k + 1) * plan.n]

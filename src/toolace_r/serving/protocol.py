@@ -3,7 +3,8 @@
 * :func:`parse_request`: raw body bytes -> a validated :class:`ChatCompletionRequest`, or an
   :class:`APIError` (400) that says what is wrong and where (``param``). Validation is strict: no
   type coercion (``"0.5"`` is not a number, ``"yes"`` is not a boolean), no unknown fields, no
-  ``NaN``/``Infinity``, bounded nesting.
+  ``NaN``/``Infinity``, bounded nesting (64 levels), no lone surrogates in any string
+  (:func:`check_text`); earlier calls' ``arguments`` strings are checked the same way.
 * :func:`check_request`: the server's limits (``max_tokens``, ``n``, number of messages and
   tools, refinement rounds) and the parts of the API this server does not implement
   (``logprobs``, penalties, non-text ``response_format``, image content) -> 400 with a clear message.
@@ -14,7 +15,9 @@
 * :func:`build_response` / :func:`stream_events`: the model's final answer -> an OpenAI response.
   Answer text that parses as calls (:func:`toolace_r.calls.parse_calls`, ``ast``/``json`` only:
   tool arguments are data, never executed) becomes ``message.tool_calls`` with ``arguments`` as a
-  JSON string and ``finish_reason: "tool_calls"``; anything else is ``content``. Refinement cost is
+  JSON string and ``finish_reason: "tool_calls"``; anything else is ``content`` (so are calls
+  whose arguments nest past 64 levels). Every response goes through
+  :func:`toolace_r.serving.safe.json_safe`, so no answer can fail to encode. Refinement cost is
   reported in ``usage`` (``refinement_rounds``, ``refinement_tokens``) and in the ``refinement``
   extension field.
 
@@ -24,7 +27,6 @@ Errors have OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``.
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 import uuid
@@ -38,6 +40,7 @@ from toolace_r.data.convert import openai_messages
 from toolace_r.data.normalize import ConvertError, safe_name, tools_from_value
 from toolace_r.data.schema import Sample
 from toolace_r.refine import parse_mode
+from toolace_r.serving.safe import MAX_DEPTH, MAX_INT_DIGITS, Unencodable, dumps, json_safe, scan_json, short
 
 if TYPE_CHECKING:
     from toolace_r.refine import RefineResult
@@ -152,7 +155,7 @@ class ChatCompletionRequest(_Strict):
     stream: Optional[bool] = False
     stream_options: Optional[StreamOptions] = None
     stop: Union[str, list[str], None] = None
-    seed: Optional[int] = None
+    seed: Optional[int] = Field(None, ge=-(2**63), le=2**64 - 1)  # 64 bits, as OpenAI's
     user: Optional[str] = None
     presence_penalty: Optional[float] = Field(None, ge=-2, le=2)
     frequency_penalty: Optional[float] = Field(None, ge=-2, le=2)
@@ -164,26 +167,26 @@ class ChatCompletionRequest(_Strict):
     max_rounds: Optional[int] = Field(None, ge=1)
 
 
-MAX_JSON_DEPTH = 64
+MAX_JSON_DEPTH = MAX_DEPTH  # 64
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _depth(obj: Any, limit: int) -> int:
-    """Nesting depth of parsed JSON, iteratively (no recursion), stopping past ``limit``."""
-    stack, deepest = [(obj, 1)], 0
-    while stack:
-        o, d = stack.pop()
-        deepest = max(deepest, d)
-        if deepest > limit:
-            return deepest
-        if isinstance(o, dict):
-            stack.extend((v, d + 1) for v in o.values())
-        elif isinstance(o, list):
-            stack.extend((v, d + 1) for v in o)
-    return deepest
+def check_text(data: Any, where: str = "") -> None:
+    """:class:`APIError` 400 when parsed JSON nests past :data:`MAX_JSON_DEPTH` or holds a lone
+    surrogate (an escaped ``\\ud800`` is valid JSON but not text: tokenizers and UTF-8 refuse it)."""
+    problem = scan_json(data, MAX_JSON_DEPTH)
+    if problem is None:
+        return
+    kind, path = problem
+    path = short(".".join(p for p in (where, path) if p).replace(".[", "["), 120)
+    if kind == "depth":
+        raise bad_request(f"{path or 'the request body'}: nests deeper than {MAX_JSON_DEPTH} levels",
+                          path or None, "invalid_json")
+    raise bad_request(f"{path}: the text holds a lone surrogate (an unpaired \\ud800-\\udfff escape), which is not "
+                      "valid Unicode; send the text as UTF-8", path or None, "invalid_text")
 
 
 def _loc(loc: tuple) -> str:
@@ -214,6 +217,26 @@ def summarize_errors(e: ValidationError) -> tuple[str, str | None]:
     return text, where or None
 
 
+def _json_problem(e: ValueError) -> str:
+    if "integer string conversion" in str(e):  # Python's int->str limit, hit by json.loads
+        return f"an integer has more than {MAX_INT_DIGITS} digits"
+    return str(e)
+
+
+def parse_arguments(text: str, where: str) -> None:
+    """Check an earlier call's ``arguments`` JSON string the way the body is checked (JSON, at most
+    :data:`MAX_JSON_DEPTH` levels, no lone surrogates, an object): :class:`APIError` 400 if not."""
+    try:
+        value = json.loads(text, parse_constant=_reject_constant) if text.strip() else {}
+    except ValueError as e:
+        raise bad_request(f"{where}: not valid JSON: {_json_problem(e)}", where) from None
+    except RecursionError:
+        raise bad_request(f"{where}: nests deeper than {MAX_JSON_DEPTH} levels", where, "invalid_json") from None
+    check_text(value, where)
+    if not isinstance(value, dict):
+        raise bad_request(f"{where}: must be a JSON object, not {type(value).__name__}", where)
+
+
 def parse_request(body: bytes) -> ChatCompletionRequest:
     """Body bytes -> request, or :class:`APIError` 400 with a clear message."""
     if not body.strip():
@@ -221,13 +244,12 @@ def parse_request(body: bytes) -> ChatCompletionRequest:
     try:
         data = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as e:
-        raise bad_request(f"the request body is not valid JSON: {e}", code="invalid_json") from None
+        raise bad_request(f"the request body is not valid JSON: {_json_problem(e)}", code="invalid_json") from None
     except RecursionError:
         raise bad_request(f"the request body nests deeper than {MAX_JSON_DEPTH} levels", code="invalid_json") from None
     if not isinstance(data, dict):
         raise bad_request(f"the request body must be a JSON object, not {type(data).__name__}", code="invalid_json")
-    if _depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
-        raise bad_request(f"the request body nests deeper than {MAX_JSON_DEPTH} levels", code="invalid_json")
+    check_text(data)
     try:
         return ChatCompletionRequest.model_validate(data)
     except ValidationError as e:
@@ -321,6 +343,9 @@ def check_request(req: ChatCompletionRequest, limits: Limits, default_mode: str,
                               f"messages[{i}].tool_calls")
         if m.role == "assistant" and m.content is None and not m.tool_calls:
             raise bad_request(f"messages[{i}]: an assistant message needs content or tool_calls", f"messages[{i}]")
+        for j, tc in enumerate(m.tool_calls or []):
+            if isinstance(tc.function.arguments, str):
+                parse_arguments(tc.function.arguments, f"messages[{i}].tool_calls[{j}].function.arguments")
     if req.messages[-1].role == "assistant":
         raise bad_request("messages: the conversation must end with a user or tool message, not an assistant one",
                           "messages")
@@ -420,22 +445,13 @@ def request_to_sample(req: ChatCompletionRequest, request_id: str) -> tuple[Samp
 # Result -> response
 
 
-def _jsonable(v: Any) -> Any:
-    """A parsed argument value as plain JSON data (tuples/sets -> lists, odd keys -> strings,
-    non-finite floats -> strings)."""
-    if isinstance(v, dict):
-        return {k if isinstance(k, str) else str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple, set, frozenset)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, float) and not math.isfinite(v):
-        return str(v)
-    if v is None or isinstance(v, (bool, int, float, str)):
-        return v
-    return str(v)
-
-
 def new_id(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:24]}"
+
+
+def dumps_arguments(arguments: Any) -> str:
+    """A call's arguments as the JSON string of ``function.arguments`` (:func:`json_safe` first)."""
+    return json.dumps(json_safe(arguments, MAX_JSON_DEPTH), ensure_ascii=False, allow_nan=False)
 
 
 def answer_message(text: str, names: dict[str, str], plan: Plan, cut_off: bool) -> tuple[dict[str, Any], str]:
@@ -446,13 +462,17 @@ def answer_message(text: str, names: dict[str, str], plan: Plan, cut_off: bool) 
     parsed = parse_calls(text) if plan.allow_calls else None
     if parsed is not None and parsed.status == "calls" and parsed.calls:
         calls = parsed.calls if plan.parallel else parsed.calls[:1]
-        tool_calls = [
-            {"id": new_id("call_"), "type": "function",
-             "function": {"name": names.get(c.name, c.name),
-                          "arguments": json.dumps(_jsonable(c.arguments), ensure_ascii=False)}}
-            for c in calls
-        ]
-        return {"role": "assistant", "content": None, "tool_calls": tool_calls}, "tool_calls"
+        try:
+            # arguments through json_safe: surrogates replaced, huge integers as hex strings (safe.py)
+            tool_calls = [
+                {"id": new_id("call_"), "type": "function",
+                 "function": {"name": names.get(c.name, c.name), "arguments": dumps_arguments(c.arguments)}}
+                for c in calls
+            ]
+        except Unencodable:
+            pass  # arguments nested past MAX_JSON_DEPTH: the answer goes back as the text it is
+        else:
+            return {"role": "assistant", "content": None, "tool_calls": tool_calls}, "tool_calls"
     return {"role": "assistant", "content": text}, "length" if cut_off else "stop"
 
 
@@ -465,10 +485,13 @@ def build_response(request_id: str, model: str, results: list[RefineResult], fir
         message, finish = answer_message(r.final, names, plan, cut_off=r.last_tokens >= plan.max_tokens)
         choices.append({"index": i, "message": message, "logprobs": None, "finish_reason": finish})
         per_choice.append({"index": i, "rounds": r.rounds, "tokens": r.tokens,
-                           "changed": not answers_equal(r.trajectory[0], r.final), "confirmed": r.confirmed})
+                           "changed": not answers_equal(r.trajectory[0], r.final), "confirmed": r.confirmed,
+                           # only when refinement stopped because its next pass would not fit the context
+                           **({"context_stop": True} if getattr(r, "context_stop", False) else {})})
     completion = sum(r.tokens for r in results)
     rounds = sum(r.rounds for r in results)
-    return {
+    # json_safe over the whole: answers (content, call names) may hold what JSON cannot encode
+    return json_safe({
         "id": request_id, "object": "chat.completion", "created": int(time.time()), "model": model,
         "system_fingerprint": None, "choices": choices,
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
@@ -476,7 +499,7 @@ def build_response(request_id: str, model: str, results: list[RefineResult], fir
                   "refinement_rounds": rounds, "refinement_tokens": completion - sum(first_tokens)},
         "refinement": {"mode": plan.mode, "max_rounds": plan.max_rounds, "rounds": rounds,
                        "tokens": completion, "choices": per_choice},
-    }
+    })
 
 
 _PIECE_RE = re.compile(r"\S+\s*|\s+")
@@ -498,7 +521,7 @@ def stream_events(response: dict[str, Any], include_usage: bool) -> Iterator[str
             "model": response["model"], "system_fingerprint": None}
 
     def event(choices: list[dict[str, Any]], **extra: Any) -> str:
-        return f"data: {json.dumps({**base, 'choices': choices, **extra}, ensure_ascii=False)}\n\n"
+        return f"data: {dumps({**base, 'choices': choices, **extra})}\n\n"
 
     for ch in response["choices"]:
         i, msg = ch["index"], ch["message"]

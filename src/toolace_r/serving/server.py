@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from toolace_r.models.generation import Generator, OpenAIGenerator, make_generator
 from toolace_r.refine import check_confirm, parse_mode
@@ -26,6 +26,26 @@ GeneratorFactory = Callable[[], Generator]
 
 class ServeError(ValueError):
     """A bad option; the message says which and why."""
+
+
+API_KEY_ENV = "TOOLACE_R_API_KEY"
+
+
+def check_api_key(key: str | None, env: Mapping[str, str] = os.environ) -> str | None:
+    """The server's API key (None: no authentication), or :class:`ServeError` for a key that would
+    silently turn authentication off or that no client can send (blank, or whitespace around it).
+    ``key`` is ``--api-key``, else :data:`API_KEY_ENV` (typer reads it; an empty variable reads as
+    unset there, so it is checked here)."""
+    if key is None:
+        if env.get(API_KEY_ENV) is not None and not env[API_KEY_ENV].strip():
+            raise ServeError(f"{API_KEY_ENV} is set but empty: give it a key, or unset it to serve without one")
+        return None
+    if not key.strip():
+        raise ServeError(f"--api-key is empty: give a key (best through {API_KEY_ENV}, which stays out of the "
+                         "process list), or leave the option out to serve without one")
+    if key != key.strip():
+        raise ServeError("the API key starts or ends with whitespace, which no client can send")
+    return key
 
 
 def upstream_model_name(base_url: str, api_key: str | None) -> str:
