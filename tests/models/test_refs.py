@@ -77,3 +77,25 @@ def test_run_refuses_a_bad_model_init_before_any_stage(tmp_path):
     assert "model.init ./no/such/model does not exist here" in res.stdout + res.stderr
     assert "Traceback" not in res.stdout + res.stderr
     assert not out.exists()  # nothing made: no run folder, no .partial stage
+
+
+def test_every_command_refuses_a_missing_model_in_one_line(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from toolace_r.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    data = tmp_path / "d.jsonl"
+    data.write_text("")
+    runner = CliRunner()
+    for args in (["train", "sft", "--model", "models/nomodel", "--data", str(data), "--out", "o"],
+                 ["model", "generate", "--model", "models/nomodel", "--data", str(data)],
+                 ["eval", "--model", "models/nomodel", "--bench", str(data)],
+                 ["serve", "--model", "models/nomodel"],
+                 ["data", "stats", str(data), "--tokenizer", "models/nomodel"]):
+        res = runner.invoke(app, args)
+        out = res.output.strip()
+        assert res.exit_code != 0 and res.exception is None or isinstance(res.exception, SystemExit), (args, out)
+        assert "models/nomodel does not exist here" in out, (args, out)
+        assert "Traceback" not in out

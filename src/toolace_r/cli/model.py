@@ -21,6 +21,7 @@ from toolace_r.data.schema import Sample
 from toolace_r.models import prompting
 from toolace_r.models.embedded import SIZES, init_model
 from toolace_r.models.generation import make_generator, vllm_engine_kw
+from toolace_r.models.refs import ModelRefError, resolve_model
 
 model_app = typer.Typer(no_args_is_help=True)
 train_app = typer.Typer(no_args_is_help=True)
@@ -106,7 +107,13 @@ def model_generate(
     if not data.is_file():
         _fail(f"--data {data} does not exist")
     samples = _samples(data)[: max(0, limit)]
-    local = Path(model) if backend != "openai" else None
+    local = None
+    if backend != "openai":
+        try:
+            local = resolve_model(model, what="--model")
+        except ModelRefError as e:
+            _fail(str(e))
+        model = str(local)
     cfg = prompting.PromptConfig(tools_in=tools_in) if tools_in else prompting.load_prompt_config(local)
     kw = {"base_url": base_url} if backend == "openai" else engine_kw
     with make_generator(backend, model, **kw) as gen:
@@ -128,7 +135,7 @@ def model_generate(
 
 @train_app.command("sft")
 def train_sft_cmd(
-    model: Path = typer.Option(..., "--model", help="Model directory to start from."),
+    model: str = typer.Option(..., "--model", help="Model to start from: a folder, or a hub id (HF cache; HF_HUB_OFFLINE)."),
     data: Path = typer.Option(..., "--data", help="Training JSONL (samples)."),
     out: Path = typer.Option(..., "--out", help="Output directory (model + tokenizer + train_log.jsonl)."),
     lora: bool = typer.Option(False, "--lora", help="Train a LoRA adapter instead of all weights."),
@@ -156,8 +163,10 @@ def train_sft_cmd(
     or `torchrun --nproc_per_node 8 -m toolace_r train sft ...`: --batch-size is per process."""
     from toolace_r.models.sft import SFTSettings, train_sft  # the training stack loads only to train
 
-    if not model.exists():
-        _fail(f"--model {model} does not exist")
+    try:
+        model_dir = resolve_model(model, what="--model")
+    except ModelRefError as e:
+        _fail(str(e))
     if not data.is_file():
         _fail(f"--data {data} does not exist")
     if merge_lora and not lora:
@@ -170,6 +179,6 @@ def train_sft_cmd(
                           progress=distributed.is_main())
     except ValueError as e:
         _fail(f"bad training settings: {e}")
-    metrics = train_sft(model, _samples(data), out, cfg)
+    metrics = train_sft(model_dir, _samples(data), out, cfg)
     if distributed.is_main():
         typer.echo(json.dumps({k: v for k, v in metrics.items() if k != "settings"}, indent=2))

@@ -53,12 +53,13 @@ def load_tokenizer(path: str) -> Callable[[str], int]:
 
         tok = Tokenizer.from_file(str(p))
         return lambda text: len(tok.encode(text).ids)
-    if p.is_dir():
-        from transformers import AutoTokenizer  # heavy: only when asked for
+    from transformers import AutoTokenizer  # heavy: only when asked for
 
-        hf = AutoTokenizer.from_pretrained(str(p))
-        return lambda text: len(hf(text, add_special_tokens=False)["input_ids"])
-    raise FileNotFoundError(f"{path}: no tokenizer file or folder")
+    from toolace_r.models.refs import resolve_model
+
+    # a folder or a hub id (ModelRefError, a ValueError, says what is wrong in one line)
+    hf = AutoTokenizer.from_pretrained(str(resolve_model(path, what="--tokenizer", tokenizer_only=True)))
+    return lambda text: len(hf(text, add_special_tokens=False)["input_ids"])
 
 
 def compute_stats(samples: list[Sample], *, tokenizer: str | None = None) -> dict[str, Any]:

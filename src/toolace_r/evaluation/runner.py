@@ -16,6 +16,7 @@ from toolace_r.evaluation.core import (EvalError, Log, add_wall_seconds, bfcl_it
 from toolace_r.evaluation.files import default_name, export_bfcl, write_results
 from toolace_r.models.generation import BACKENDS, make_generator, vllm_engine_kw
 from toolace_r.models.prompting import CONFIRM_MODES, PromptConfig
+from toolace_r.models.refs import ModelRefError, resolve_model
 
 if TYPE_CHECKING:
     from toolace_r.models.generation import Generator
@@ -93,9 +94,21 @@ class EvalOptions:
         return next(f.metadata["help"] for f in fields(cls) if f.name == name)
 
 
-def make_eval_generator(opts: EvalOptions) -> "Generator":
-    """The generator ``opts`` asks for; :class:`EvalError` with a one-line reason when it cannot be made."""
-    backend, model = opts.backend, opts.model
+def model_folder(opts: EvalOptions) -> str:
+    """The local folder of ``--model`` (a folder or a hub id, :mod:`toolace_r.models.refs`); the
+    openai backend's model is a name on the server, used as it is."""
+    if opts.backend == "openai":
+        return opts.model
+    try:
+        return str(resolve_model(opts.model, what="--model"))
+    except ModelRefError as e:
+        raise EvalError(str(e)) from None
+
+
+def make_eval_generator(opts: EvalOptions, model: str | None = None) -> "Generator":
+    """The generator ``opts`` asks for (``model``: :func:`model_folder`, when already resolved);
+    :class:`EvalError` with a one-line reason when it cannot be made."""
+    backend = opts.backend
     if backend not in BACKENDS:
         raise EvalError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     kw: dict[str, Any] = {}
@@ -108,8 +121,7 @@ def make_eval_generator(opts: EvalOptions) -> "Generator":
             kw["api_key"] = os.environ[opts.api_key_env]
     elif opts.base_url or opts.api_key_env:
         raise EvalError("--base-url and --api-key-env are for --backend openai")
-    elif not Path(model).exists() and model.count("/") != 1:
-        raise EvalError(f"--model {model}: no such directory (and not a hub id like org/name)")
+    model = model or model_folder(opts)
     kw.update(opts.engine_kw)  # vllm only (checked when opts was made)
     try:
         return make_generator(backend, model, **kw)
@@ -125,6 +137,7 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
     """The whole evaluation: returns the results dict (also written to ``results.json``). Raises
     :class:`EvalError` (or :class:`toolace_r.bfcl.BfclError`) on bad arguments or data."""
     modes = opts.modes
+    model = model_folder(opts)  # a bad --model is one line now, before the data is read
     if opts.bench == "bfcl":
         cats = bfcl.parse_categories(opts.categories)
         source = bfcl.locate(opts.bfcl_data, log=log)
@@ -151,7 +164,7 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
         log(f"{len(items)} entries, refinement modes {', '.join(modes)}; loading {opts.model} ({opts.backend})")
 
     t0 = time.perf_counter()
-    gen = make_eval_generator(opts)
+    gen = make_eval_generator(opts, model)
     load_s = time.perf_counter() - t0
     try:
         cfg = gen.prompt_config if opts.prompt_style == "auto" else PromptConfig(tools_in=opts.prompt_style)  # type: ignore[arg-type]

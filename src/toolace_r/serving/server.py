@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from toolace_r.models.generation import Generator, OpenAIGenerator, make_generator
+from toolace_r.models.refs import ModelRefError, resolve_model
 from toolace_r.refine import check_confirm, parse_mode
 
 if TYPE_CHECKING:
@@ -115,8 +116,10 @@ def build_generator_factory(
     if backend not in ("hf", "vllm"):
         raise ServeError(f"--backend must be hf or vllm, not {backend!r} (for a remote server use --upstream)")
     assert model is not None
-    if model.startswith((".", "/")) and not Path(model).exists():
-        raise ServeError(f"--model: {model} does not exist")
+    try:
+        folder = str(resolve_model(model, what="--model"))
+    except ModelRefError as e:
+        raise ServeError(str(e)) from None
 
     def make_local() -> Generator:
         if torch_threads:
@@ -125,7 +128,7 @@ def build_generator_factory(
             torch.set_num_threads(torch_threads)
 
         kw = {"device": device} if backend == "hf" and device else {}
-        return make_generator(backend, model, **kw, **(engine_kw or {}))
+        return make_generator(backend, folder, **kw, **(engine_kw or {}))
 
     return Path(model.rstrip("/")).name or model, make_local
 
