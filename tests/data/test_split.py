@@ -175,11 +175,11 @@ def test_command_names_a_file_given_as_out(corpus_file: Path):
 
 def test_run_data_stage_splits_one_file(corpus_file: Path, tmp_path: Path):
     from toolace_r.config import load_config
-    from toolace_r.pipeline import _stage_data, open_run, stage_seed
+    from toolace_r.pipeline import _stage_data, open_run, stage_seed, start_model
 
     cfg = load_config(None, [f"data.source={corpus_file}", "data.dev_size=1000", "data.test_size=1000"])
     run = open_run(tmp_path / "run", cfg, resume=False, force=False, log=lambda _: None)
-    splits = _stage_data(run)
+    splits = _stage_data(run, start_model(cfg))
     metrics = run.done("data")
     expected = split_samples(read_samples(corpus_file), seed=stage_seed(cfg.seed, "data/split"))
     assert metrics["split"] == expected.info()
