@@ -59,8 +59,8 @@ def model_init(
 def model_base(
     out: Path = typer.Option(..., "--out", help="Folder to write the base model to (replaced if it exists)."),
     size: str = typer.Option("tiny", "--size", help="Model size: micro (tests), tiny (~2.3M parameters) or small."),
-    corpus_n: int = typer.Option(30000, "--corpus-n", help="Samples in the base's own synthetic corpus (80% train)."),
-    steps: int = typer.Option(1500, "--steps", help="SFT optimizer steps."),
+    corpus_n: int = typer.Option(60000, "--corpus-n", help="Samples in the base's own synthetic corpus (80% train)."),
+    steps: int = typer.Option(6000, "--steps", help="SFT optimizer steps."),
     batch_size: int = typer.Option(32, "--batch-size", help="Examples per step."),
     lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (cosine schedule)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the weights' init and the data order."),

@@ -108,7 +108,7 @@ def dev_accuracy(model_dir: Path, samples: list[Sample], max_new_tokens: int = 6
     return out
 
 
-def train_base(out: str | Path, *, size: str = "tiny", corpus_n: int = 30000, steps: int = 1500,
+def train_base(out: str | Path, *, size: str = "tiny", corpus_n: int = 60000, steps: int = 6000,
                batch_size: int = 32, lr: float = 3e-3, seed: int = 0, dev_n: int = 400,
                progress: bool = True) -> dict[str, Any]:
     """Make a base model in ``out`` by the recipe above; returns what ``recipe.json`` records."""
