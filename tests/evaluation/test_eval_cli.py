@@ -179,10 +179,10 @@ def test_other_bad_inputs(tmp_path, samples_file, bfcl_wheel):
     assert r.exit_code == 2 and "unknown sample category 'simple_python'" in r.output
     r = _eval("--model", tmp_path / "absent", "--bench", "bfcl", "--bfcl-data", bfcl_wheel, "--limit", "1",
               "--categories", "simple_python")
-    assert r.exit_code == 2 and "no such directory" in r.output
+    assert r.exit_code == 2 and "does not exist here" in r.output
     r = _eval("--model", tmp_path, "--bench", "bfcl", "--bfcl-data", bfcl_wheel, "--limit", "1",
               "--categories", "simple_python")
-    assert r.exit_code == 2 and "cannot load model" in r.output
+    assert r.exit_code == 2 and "holds no config.json" in r.output
     r = _eval("--model", tmp_path, "--bench", "bfcl", "--bfcl-data", bfcl_wheel)
     assert r.exit_code == 2 and "has no BFCL_v4_parallel_multiple.json (pass --categories" in r.output
     (tmp_path / "afile").write_text("x")

@@ -24,7 +24,7 @@ MAX_NEW_TOKENS, MAX_ROUNDS = 16, 2
 MICRO = ["model.init=scratch", "model.size=micro", "data.synth_n=400", "data.warmup_size=200", "data.pool_size=40", "data.dev_size=12",
          "data.test_size=16", "train.warmup_steps=8", "train.steps_per_round=3", "train.batch_size=8",
          "arms=[plain]", "mait.rounds=1", f"eval.max_new_tokens={MAX_NEW_TOKENS}", f"eval.max_rounds={MAX_ROUNDS}",
-         f"eval.modes=[{','.join(MODES)}]"]
+         f"eval.modes=[{','.join(MODES)}]", "eval.refine_arms=[plain]"]
 
 
 def _rows(path: Path) -> list[dict]:

@@ -86,8 +86,10 @@ def test_every_command_refuses_a_missing_model_in_one_line(tmp_path, monkeypatch
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").mkdir()
-    data = tmp_path / "d.jsonl"
-    data.write_text("")
+    from toolace_r.data.synth import write_corpus
+
+    write_corpus(tmp_path / "c", n=60, seed=0)
+    data = tmp_path / "c" / "test.jsonl"
     runner = CliRunner()
     for args in (["train", "sft", "--model", "models/nomodel", "--data", str(data), "--out", "o"],
                  ["model", "generate", "--model", "models/nomodel", "--data", str(data)],

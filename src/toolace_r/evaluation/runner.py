@@ -137,7 +137,6 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
     """The whole evaluation: returns the results dict (also written to ``results.json``). Raises
     :class:`EvalError` (or :class:`toolace_r.bfcl.BfclError`) on bad arguments or data."""
     modes = opts.modes
-    model = model_folder(opts)  # a bad --model is one line now, before the data is read
     if opts.bench == "bfcl":
         cats = bfcl.parse_categories(opts.categories)
         source = bfcl.locate(opts.bfcl_data, log=log)
@@ -159,6 +158,7 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
     for flag, folder in (("--out", out), ("--export-bfcl", opts.export_bfcl_dir)):
         if folder is not None and folder.exists() and not folder.is_dir():
             raise EvalError(f"{flag} {folder} is a file, not a folder")  # found now, not after generating
+    model = model_folder(opts)  # a bad --model is one line now, before anything loads
     name = opts.name or default_name(opts.model)
     if log:
         log(f"{len(items)} entries, refinement modes {', '.join(modes)}; loading {opts.model} ({opts.backend})")
