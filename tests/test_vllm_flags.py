@@ -50,6 +50,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
                       answer=[], category="irrelevance") for i in range(3)]
     write_samples(tmp_path / "test.jsonl", samples)
     (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")  # a model folder by models.refs' rule; the fake engine loads nothing
     return {"bench": tmp_path / "test.jsonl", "model": tmp_path / "model", "out": tmp_path / "eval"}
 
 
