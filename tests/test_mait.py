@@ -9,8 +9,8 @@ from toolace_r.config import ARMS as CONFIG_ARMS
 from toolace_r.config import MaitConfig, RefineCorpusConfig
 from toolace_r.data.schema import Sample
 from toolace_r.mait import (ARMS, MAIT, MAIT_REFINE, PLAIN, ArmRounds, ProbeItem, arms, p_histogram, probe,
-                            refinement_examples, round_lr, round_refinement, round_selection, select, stop_reason,
-                            top_up)
+                            refinement_examples, replay_draw, round_lr, round_refinement, round_selection, select,
+                            stop_reason, top_up)
 from toolace_r.models.generation import Completion, Generator
 from toolace_r.models.prompting import CONFIRM_TOKEN, REFINE_REQUEST
 from toolace_r.scoring import score_answer
@@ -308,3 +308,13 @@ def test_arm_rounds_keep_the_best_round(tmp_path):
 def test_round_lr_decays_geometrically():
     assert round_lr(2e-3, 1.0, 3) == 2e-3
     assert [round_lr(1e-3, 0.5, t) for t in range(3)] == [1e-3, 5e-4, 2.5e-4]
+
+
+def test_replay_draw_is_seeded_bounded_and_fresh():
+    rest = [f"s{i}" for i in range(10)]
+    a = replay_draw(rest, 4, seed=7)
+    assert len(a) == 4 and len(set(a)) == 4 and set(a) <= set(rest)
+    assert a == replay_draw(rest, 4, seed=7)  # the same seed draws the same samples (every arm)
+    assert a != replay_draw(rest, 4, seed=8)  # another round draws others
+    assert sorted(replay_draw(rest, 50, seed=7)) == sorted(rest)  # never more than there are
+    assert replay_draw(rest, 0, seed=7) == [] and replay_draw([], 3, seed=7) == []

@@ -179,6 +179,10 @@ class TrainConfig(_Section):
     round_lr_decay: float = field(default=0.5, metadata={"help": (
         "Round t's SFT peaks at lr x round_lr_decay^t, so later rounds refine what earlier ones learnt "
         "instead of restarting at full rate; in (0, 1].")})
+    replay_size: int = field(default=0, metadata={"help": (
+        "Fresh train samples (outside the MAIT pool, a new seeded draw every round, the same in every arm) "
+        "added to each round's SFT set, so a round's steps do not overfit the pool and the model keeps "
+        "what it knew (>= 0; 0: none).")})
     warmup_lr: float = field(default=3e-3, metadata={"help": "Peak learning rate of the warm-up SFT (> 0)."})
     continue_from: str = field(default="previous", metadata={"help": (
         f"Where each round's SFT starts: {_names(CONTINUE_FROM)}. previous: from the model of the round "
@@ -192,6 +196,7 @@ class TrainConfig(_Section):
         self._at_least("warmup_steps", 0)
         self._at_least("steps_per_round", 1)
         self._at_least("batch_size", 1)
+        self._at_least("replay_size", 0)
         for name in ("lr", "warmup_lr"):
             if getattr(self, name) <= 0:
                 self._fail(name, f"a learning rate must be > 0, got {getattr(self, name)!r}")

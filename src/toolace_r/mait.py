@@ -54,7 +54,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence, TypeVar
 
 from toolace_r.models.prompting import (PromptConfig, load_prompt_config, model_confirmation, refine_messages,
                                         target_text)
@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from toolace_r.data.schema import Sample
     from toolace_r.models.generation import Generator
 
+T = TypeVar("T")
 
 # ------------------------------------------------------------------------------------------
 # the arms
@@ -382,6 +383,13 @@ def _spaced(text: str) -> str:
     """The text with its runs of whitespace made single spaces: two answers that differ only
     there are the same answer."""
     return " ".join(text.split())
+
+
+def replay_draw(rest: Sequence[T], n: int, seed: int) -> list[T]:
+    """A round's replay: ``n`` samples (all when fewer) drawn from ``rest``, the train samples outside
+    the pool, by ``seed``. Fresh samples in every round keep a few hundred fixed steps from
+    overfitting the small pool, which made the model forget what it knew (dev below the base)."""
+    return random.Random(seed).sample(list(rest), min(n, len(rest))) if n > 0 else []
 
 
 def round_lr(lr: float, decay: float, t: int) -> float:

@@ -16,7 +16,8 @@ renamed when the stage is complete, then records itself as done in ``RUN_DIR/sta
           P probe/<model>    k answers per pool item from the current model, scored (arms that
                              probe; shared when two arms probe the same model, e.g. M_0 at t = 0)
           P <arm>/r<t>/train select D_t, build the refinement corpus R_t (arms with one),
-                             SFT for train.steps_per_round steps
+                             SFT for train.steps_per_round steps on D_t + R_t + the round's
+                             train.replay_size fresh train samples (the same for every arm)
           P <arm>/r<t>/dev   greedy dev accuracy of the new model; then the stop rule
         P eval/<arm>         test split with the arm's best round on dev: none / adaptive / fixed:N
     report                 report.md, results.json, plots, metrics.jsonl
@@ -76,7 +77,8 @@ from toolace_r.data.schema import Sample
 from toolace_r.data.split import split_file
 from toolace_r.data.synth import write_corpus
 from toolace_r.evaluation import run_summary
-from toolace_r.mait import Arm, ArmRounds, ProbeItem, arms, p_histogram, round_lr, round_refinement, round_selection
+from toolace_r.mait import (Arm, ArmRounds, ProbeItem, arms, p_histogram, replay_draw, round_lr, round_refinement,
+                             round_selection)
 from toolace_r.models.base import BASE_DIR, base_available, read_seen, seen_filter
 from toolace_r.models.embedded import init_model
 from toolace_r.models.refs import ModelRefError, resolve_model
@@ -344,7 +346,10 @@ def _run_seed(run: Run, i: int, warm: Path, splits: dict[str, list[Sample]]) -> 
         for t in range(cfg.mait.rounds):
             items = _stage_probe(run, prefix, _model_tag(model, warm), model, pool) if arm.probes else None
             base = model if cfg.train.continue_from == "previous" else warm
-            selected = _stage_train(run, prefix, arm, t, base, pool, items)
+            # the round's fresh samples are drawn per seed and round, not per arm: every arm gets the same
+            replay = replay_draw(splits["train"][len(pool):], cfg.train.replay_size,
+                                 stage_seed(cfg.seed, f"{prefix}r{t}/replay"))
+            selected = _stage_train(run, prefix, arm, t, base, pool, items, replay)
             model = run.stage_dir(f"{prefix}{arm.name}/r{t}/train") / "model"
             stop = rounds.record(t, model, selected, _stage_dev(run, prefix, arm.name, t, model, splits["dev"]))
             if stop:
@@ -501,8 +506,9 @@ def _read_probe(path: Path) -> list[ProbeItem]:
 
 
 def _stage_train(run: Run, prefix: str, arm: Arm, t: int, base: Path, pool: list[Sample],
-                 items: list[ProbeItem] | None) -> list[str]:
-    """Round ``t`` of ``arm``: D_t (+ R_t) and the SFT of ``base`` on it; the selected ids."""
+                 items: list[ProbeItem] | None, replay: list[Sample]) -> list[str]:
+    """Round ``t`` of ``arm``: D_t (+ R_t) and the SFT of ``base`` on it plus the round's fresh
+    ``replay`` samples; the selected ids."""
     cfg = run.cfg
     name = f"{prefix}{arm.name}/r{t}/train"
     if not run.done(name):
@@ -524,7 +530,8 @@ def _stage_train(run: Run, prefix: str, arm: Arm, t: int, base: Path, pool: list
                 m["n_refine"] = len(refs)
                 write_jsonl(out / "refine.jsonl", refs)
             write_json(out / "selected.json", sel.ids)
-            write_jsonl(out / "train_samples.jsonl", selected)
+            write_jsonl(out / "train_samples.jsonl", selected + replay)
+            m["n_replay"] = len(replay)
             lr = round_lr(cfg.train.lr, cfg.train.round_lr_decay, t)
             m["lr"] = lr
             train_m = _train(run, name, base, out, cfg.train.steps_per_round, lr,

@@ -101,3 +101,15 @@ def test_every_command_refuses_a_missing_model_in_one_line(tmp_path, monkeypatch
         assert res.exit_code != 0 and res.exception is None or isinstance(res.exception, SystemExit), (args, out)
         assert "models/nomodel does not exist here" in out, (args, out)
         assert "Traceback" not in out
+
+
+def test_library_loaders_follow_the_same_rule(tmp_path, monkeypatch):
+    """Called as a library (not through a command), the loaders resolve references the same way."""
+    from toolace_r.models.generation import load_model_and_tokenizer
+    from toolace_r.models.sft import train_sft
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelRefError, match="missing does not exist here"):
+        load_model_and_tokenizer(tmp_path / "missing")
+    with pytest.raises(ModelRefError, match="HF_HUB_OFFLINE"):
+        train_sft("nobody-here/no-such-model", [{"input_ids": [1], "loss_mask": [1]}], tmp_path / "out")

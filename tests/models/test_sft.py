@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from toolace_r.models import prompting
+from toolace_r.models.refs import ModelRefError
 from toolace_r.models.sft import SFTSettings, build_trainer, train_sft
 
 QUICK = dict(max_steps=2, batch_size=4, progress=False, plot=False, logging_steps=1)
@@ -81,7 +82,7 @@ def test_bad_inputs(tiny_model_dir, tmp_path):
         train_sft(tiny_model_dir, [], tmp_path, SFTSettings(**QUICK))
     with pytest.raises(ValueError, match="as long as"):
         train_sft(tiny_model_dir, [{"input_ids": [1, 2, 3], "loss_mask": [0, 1]}], tmp_path, SFTSettings(**QUICK))
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ModelRefError, match="nope does not exist here"):
         train_sft(tmp_path / "nope", [], tmp_path, SFTSettings(**QUICK))
     with pytest.raises(ValueError, match="merge_lora needs lora"):
         SFTSettings(merge_lora=True)

@@ -79,9 +79,10 @@ def load_model_and_tokenizer(model_path: str | Path, device: str | None = None,
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = Path(model_path)
-    if not path.exists() and str(model_path).startswith((".", "/")):
-        raise FileNotFoundError(f"model not found: {model_path}")
+    from toolace_r.models.refs import resolve_model
+
+    if not Path(model_path).is_dir():  # a folder is loaded as it is (an adapter folder too)
+        model_path = resolve_model(model_path)
     device = device or _default_device()
     if dtype is None:
         dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32

@@ -276,11 +276,12 @@ def build_trainer(
     from trl import SFTConfig, SFTTrainer
 
     from toolace_r.models.prompting import load_prompt_config
+    from toolace_r.models.refs import resolve_model
 
     cfg = cfg or SFTSettings()
     model_path, out = Path(model_path), Path(out_dir)
-    if not model_path.exists():
-        raise FileNotFoundError(f"model not found: {model_path}")
+    if not model_path.is_dir():  # a hub id: its folder in the HF cache, or one line saying why not
+        model_path = resolve_model(model_path)
     if (model_path / "adapter_config.json").is_file():
         raise ValueError(
             f"{model_path} holds a LoRA adapter; continue training from a merged model (train with --merge-lora)"
