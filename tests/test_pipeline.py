@@ -43,6 +43,8 @@ def test_quick_config_end_to_end(tmp_path):
     for heading in ("## Ablation", "## Dev accuracy per round", "## Time and memory per stage", "## Probes",
                     "## What refinement changed", "## Refinement cost and effect"):
         assert heading in report
+    base_dev = json.loads((run_dir / "state.json").read_text())["stages"]["dev/base"]["dev_accuracy"]
+    assert f"The starting model M_0 scores {100 * base_dev:.1f}% on the same dev samples." in report
     # the fixed / broken counts agree with the verdicts in the evaluation's outputs
     rows = [json.loads(line) for line in (run_dir / "stages/eval/mait_refine/outputs.jsonl").read_text().splitlines()]
     valid = {(r["id"], r["mode"]): r["valid"] for r in rows}  # one row per sample and mode
@@ -54,7 +56,7 @@ def test_quick_config_end_to_end(tmp_path):
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     stages = [m["stage"] for m in metrics]
     assert stages[:3] == ["data", "init", "warmup"]
-    assert {"eval/plain", "eval/mait", "eval/mait_refine", "probe/m0", "eval/base"} <= set(stages)
+    assert {"eval/plain", "eval/mait", "eval/mait_refine", "probe/m0", "eval/base", "dev/base"} <= set(stages)
     summary = json.loads((run_dir / "stages/eval/mait_refine/summary.json").read_text())
     assert set(summary) == {"none", "adaptive", "fixed:2"}
     assert 1 <= summary["adaptive"]["mean_rounds"] <= 2 and summary["fixed:2"]["wall_s"] > 0
@@ -148,11 +150,11 @@ def test_planned_stages_count_every_seed():
     from toolace_r.config import ConfigError, load_config
     from toolace_r.pipeline import planned_stages
 
-    # the default: data, eval/base (the shipped base: no init, no warm-up) + per seed 3 probes (M_0
+    # the default: data, eval/base, dev/base (the shipped base: no init, no warm-up) + per seed 3 probes (M_0
     # shared, then one per probing arm and later round) and 3 arms x (2 rounds x (train, dev) + eval)
-    assert planned_stages(load_config(None, [])) == 2 + 18
-    assert planned_stages(load_config(None, ["seeds=3"])) == 2 + 3 * 18
-    assert planned_stages(load_config(None, ["model.init=scratch", "train.warmup_steps=5"])) == 4 + 18
+    assert planned_stages(load_config(None, [])) == 3 + 18
+    assert planned_stages(load_config(None, ["seeds=3"])) == 3 + 3 * 18
+    assert planned_stages(load_config(None, ["model.init=scratch", "train.warmup_steps=5"])) == 5 + 18
     with pytest.raises(ConfigError, match="^seeds: must be >= 1"):
         load_config(None, ["seeds=0"])
 
@@ -180,7 +182,8 @@ def test_two_training_seeds(tmp_path):
     one_seed = ["plain/r0/train", "plain/r0/dev", "eval/plain", "probe/m0", "mait_refine/r0/train",
                 "mait_refine/r0/dev", "eval/mait_refine"]
     # seed 0 keeps a one-seed run's stage names; seed 1 repeats them under s1/
-    assert list(state["stages"]) == ["data", "init", "warmup", "eval/base", *one_seed, *(f"s1/{n}" for n in one_seed)]
+    assert list(state["stages"]) == ["data", "init", "warmup", "eval/base", "dev/base", *one_seed,
+                                     *(f"s1/{n}" for n in one_seed)]
     stages = run_dir / "stages"
     for name in ("plain/r0/train", "mait_refine/r0/train"):
         s0, s1 = _sft_seed(stages / name), _sft_seed(stages / "s1" / name)

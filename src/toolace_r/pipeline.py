@@ -10,6 +10,7 @@ renamed when the stage is complete, then records itself as done in ``RUN_DIR/sta
                            (the embedded default starts from the base model shipped in the package)
     warmup                 warm-up SFT of M_0 (train.warmup_steps > 0 only; scratch needs it)
     eval/base              M_0 on the test split, single pass: where every arm starts from
+    dev/base               M_0 on the dev split: the line the rounds' dev accuracy is read against
     for each training seed i in 0 .. seeds-1:           # P = "" for seed 0, "s<i>/" after
       for each arm in (plain, mait, mait_refine):       # the ablation, same optimizer steps
         for t in 0 .. T-1:                              # one MAIT round: toolace_r.mait
@@ -312,7 +313,8 @@ def _run_and_close(run: Run) -> dict[str, Any]:
 
 def planned_stages(cfg: RunConfig) -> int:
     """How many stages a full run has (for the progress bar; early stops make it fewer)."""
-    n = 2 + (cfg.model.init == "scratch") + (cfg.train.warmup_steps > 0)
+    # data, eval/base, dev/base (+ init from scratch, + warm-up)
+    n = 3 + (cfg.model.init == "scratch") + (cfg.train.warmup_steps > 0)
     probing = [a for a in arms(cfg.arms) if a.probes]
     probes = (1 if probing else 0) + len(probing) * (cfg.mait.rounds - 1)
     return n + cfg.seeds * (probes + len(cfg.arms) * (2 * cfg.mait.rounds + 1))
@@ -326,6 +328,7 @@ def run_pipeline(run: Run) -> dict[str, Any]:
     model0 = start or _stage_init(run, splits["train"])
     warm = _stage_warmup(run, model0, splits["train"])
     _stage_eval_base(run, warm, splits["test"])
+    _stage_dev(run, "", "", "base", warm, splits["dev"])
     # every training seed starts from the same warm-up model and meets the same dev and test samples
     per_seed = [{"seed": i, "arms": _run_seed(run, i, warm, splits)} for i in range(cfg.seeds)]
     results = write_report(run)
@@ -554,8 +557,10 @@ def _evaluate(run: Run, model: Path, split: str, n: int, modes: list[str], out: 
     return launch.run(task, out / "job", cfg.launch)
 
 
-def _stage_dev(run: Run, prefix: str, arm: str, t: int, model: Path, dev: list[Sample]) -> float:
-    name = f"{prefix}{arm}/r{t}/dev"
+def _stage_dev(run: Run, prefix: str, arm: str, t: int | str, model: Path, dev: list[Sample]) -> float:
+    """Greedy dev accuracy of ``model``: round ``t`` of ``arm``, or (``t="base"``, no arm) of M_0,
+    the line every round is measured against."""
+    name = f"{prefix}{arm}/r{t}/dev" if arm else "dev/base"
     if not run.done(name):
         with run.stage(name) as (out, m):
             summary = _evaluate(run, model, "dev", len(dev), ["none"], out)

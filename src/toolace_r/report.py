@@ -195,7 +195,7 @@ def write_report(run: "Run") -> dict[str, Any] | None:
 
     lines += refinement_cost(run, summaries, seeds)
     if dev:
-        lines += results_mod.dev_lines(dev, cfg.mait.rounds)
+        lines += results_mod.dev_lines(dev, cfg.mait.rounds, (run.done("dev/base") or {}).get("dev_accuracy"))
 
     rounds = [(k, v) for k, v in stages.items() if k.endswith("/train") and k != "warmup"]
     if rounds:

@@ -21,6 +21,7 @@ resampled; a paired comparison applies one draw to both sides); ``bootstrap`` in
     token_ratio[arm][mode]                   the mode's generated tokens over mode none's (estimate)
     evaluated_round[arm]                     per seed, the round evaluated (best on dev; -1: warm-up)
     dev_accuracy[arm]                        per seed, dev accuracy of each round run
+    dev_base                                 dev accuracy of the starting model M_0 (None: not measured)
     differences                              [{label, a, mode_a, b, mode_b, value, low, high, ...}]
     flips[arm][mode]                         {fixed, broken}: first answers refinement fixed / broke,
                                              summed over seeds
@@ -133,6 +134,7 @@ def compute(run: "Run", *, resamples: int = stats.RESAMPLES, level: float = stat
     res["evaluated_round"] = {a: [(run.done(run.seed_stage(i, f"eval/{a}")) or {}).get("round") for i in data.seeds]
                               for a in arms}
     res["dev_accuracy"] = dev_accuracy(run)
+    res["dev_base"] = (run.done("dev/base") or {}).get("dev_accuracy")
     res["differences"] = _differences(data, kw)
     res["goals"] = goals(res)
     return res
@@ -274,8 +276,9 @@ def per_seed_lines(res: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
-def dev_lines(dev: dict[str, list[list[float]]], rounds: int) -> list[str]:
-    """Dev accuracy per round, a row per arm (and seed, when there are several)."""
+def dev_lines(dev: dict[str, list[list[float]]], rounds: int, base: float | None = None) -> list[str]:
+    """Dev accuracy per round, a row per arm (and seed, when there are several), after the starting
+    model's ``base`` dev accuracy when it was measured."""
     several = any(len(v) > 1 for v in dev.values())
     head = "| arm | " + ("seed | " if several else "") + " | ".join(f"r{t}" for t in range(rounds)) + " |"
     lines = ["## Dev accuracy per round (greedy, no refinement)", "", head,
@@ -286,4 +289,6 @@ def dev_lines(dev: dict[str, list[list[float]]], rounds: int) -> list[str]:
                 continue
             cells = " | ".join(f"{100 * accs[t]:.1f}%" if t < len(accs) else "-" for t in range(rounds))
             lines.append(f"| {ARM_TITLES.get(arm, arm)} | " + (f"{i} | " if several else "") + cells + " |")
+    if base is not None:
+        lines += ["", f"The starting model M_0 scores {100 * base:.1f}% on the same dev samples."]
     return lines + [""]
