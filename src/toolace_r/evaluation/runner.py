@@ -129,6 +129,17 @@ def make_eval_generator(opts: EvalOptions, model: str | None = None) -> "Generat
         raise EvalError(f"cannot load model {model!r} with the {backend} backend: {_first_line(e)}") from None
 
 
+def prompt_style_config(model_cfg: PromptConfig, style: str) -> PromptConfig:
+    """The prompt config for ``--prompt-style``: auto, the model's own; system, our system prompt
+    (Python-call answers, BFCL's prompt mode); template, the tools through the chat template, calls
+    in the model's own format."""
+    if style == "auto":
+        return model_cfg
+    if style == "system":
+        return PromptConfig()
+    return PromptConfig(tools_in="template", tool_format=model_cfg.tool_format)
+
+
 def _first_line(e: BaseException) -> str:
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
@@ -167,7 +178,7 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
     gen = make_eval_generator(opts, model)
     load_s = time.perf_counter() - t0
     try:
-        cfg = gen.prompt_config if opts.prompt_style == "auto" else PromptConfig(tools_in=opts.prompt_style)  # type: ignore[arg-type]
+        cfg = prompt_style_config(gen.prompt_config, opts.prompt_style)
         try:
             outputs, timing = run_modes(gen, [it.sample for it in items], modes, max_rounds=opts.max_rounds,
                                         max_new_tokens=opts.max_new_tokens, prompt_cfg=cfg, confirm=opts.confirm,

@@ -55,8 +55,9 @@ from toolace_r.calls import format_calls, parse_calls
 # The interface, re-exported: callers import everything generation-related from here.
 from toolace_r.models.backend import Completion, Generator, Prompt, _check_args, _positions, prompt_seed
 from toolace_r.models.prefix_cache import PrefixCache, past_cache, plan_prefill, store_rows, supports_prefix_reuse
+from toolace_r.calls.native import detect_tool_format
 from toolace_r.models.prompting import (PROMPT_CONFIG_FILE, PromptConfig, confirm_token_id, confirmation, decode_answer,
-                                        encode_prompt, load_prompt_config)
+                                        encode_prompt, load_prompt_config, native_config)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -129,9 +130,10 @@ class HFGenerator(Generator):
                 raise ValueError("HFGenerator needs model_path, or both model and tokenizer")
             model, tokenizer = load_model_and_tokenizer(model_path, device=device, dtype=dtype)
         self.model, self.tokenizer = model, tokenizer
-        # How this model must be prompted (recorded in its directory; the default otherwise).
+        # How this model must be prompted: recorded in its folder, else read off its chat template.
         local = model_path is not None and Path(model_path).is_dir()
-        self.prompt_config = load_prompt_config(model_path if local else None)
+        self.prompt_config = (load_prompt_config(model_path) if local
+                              else native_config(detect_tool_format(getattr(tokenizer, "chat_template", None))))
         self.device = next(model.parameters()).device
         self.max_batch_rows = max_batch_rows or (512 if self.device.type == "cuda" else 64)
         self.prune_every = max(1, prune_every)
