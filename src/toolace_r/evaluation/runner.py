@@ -15,7 +15,7 @@ from toolace_r.evaluation.core import (EvalError, Log, add_wall_seconds, bfcl_it
                                        parse_modes, run_modes, score_outputs, summarize_modes)
 from toolace_r.evaluation.files import default_name, export_bfcl, write_results
 from toolace_r.models.generation import BACKENDS, make_generator, vllm_engine_kw
-from toolace_r.models.prompting import CONFIRM_MODES, PromptConfig
+from toolace_r.models.prompting import CONFIRM_MODES, prompt_style_config
 from toolace_r.models.refs import ModelRefError, resolve_model
 
 if TYPE_CHECKING:
@@ -127,17 +127,6 @@ def make_eval_generator(opts: EvalOptions, model: str | None = None) -> "Generat
         return make_generator(backend, model, **kw)
     except (OSError, ValueError, ImportError, RuntimeError) as e:
         raise EvalError(f"cannot load model {model!r} with the {backend} backend: {_first_line(e)}") from None
-
-
-def prompt_style_config(model_cfg: PromptConfig, style: str) -> PromptConfig:
-    """The prompt config for ``--prompt-style``: auto, the model's own; system, our system prompt
-    (Python-call answers, BFCL's prompt mode); template, the tools through the chat template, calls
-    in the model's own format."""
-    if style == "auto":
-        return model_cfg
-    if style == "system":
-        return PromptConfig()
-    return PromptConfig(tools_in="template", tool_format=model_cfg.tool_format)
 
 
 def _first_line(e: BaseException) -> str:

@@ -55,9 +55,8 @@ from toolace_r.calls import format_calls, parse_calls
 # The interface, re-exported: callers import everything generation-related from here.
 from toolace_r.models.backend import Completion, Generator, Prompt, _check_args, _positions, prompt_seed
 from toolace_r.models.prefix_cache import PrefixCache, past_cache, plan_prefill, store_rows, supports_prefix_reuse
-from toolace_r.calls.native import detect_tool_format
 from toolace_r.models.prompting import (PROMPT_CONFIG_FILE, PromptConfig, confirm_token_id, confirmation, decode_answer,
-                                        encode_prompt, load_prompt_config, native_config)
+                                        encode_prompt, load_prompt_config, model_prompt_config)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -130,10 +129,7 @@ class HFGenerator(Generator):
                 raise ValueError("HFGenerator needs model_path, or both model and tokenizer")
             model, tokenizer = load_model_and_tokenizer(model_path, device=device, dtype=dtype)
         self.model, self.tokenizer = model, tokenizer
-        # How this model must be prompted: recorded in its folder, else read off its chat template.
-        local = model_path is not None and Path(model_path).is_dir()
-        self.prompt_config = (load_prompt_config(model_path) if local
-                              else native_config(detect_tool_format(getattr(tokenizer, "chat_template", None))))
+        self.prompt_config = model_prompt_config(model_path, tokenizer)  # how this model must be prompted
         self.device = next(model.parameters()).device
         self.max_batch_rows = max_batch_rows or (512 if self.device.type == "cuda" else 64)
         self.prune_every = max(1, prune_every)
@@ -348,10 +344,10 @@ class VLLMGenerator(Generator):
         if self.lora_enabled:
             engine_kw.update(enable_lora=True, max_lora_rank=max_lora_rank)
         engine_kw.setdefault("enable_prefix_caching", True)
-        self.prompt_config = load_prompt_config(model_path if Path(model_path).is_dir() else None)
         self.llm: Any = LLM(model=base, tensor_parallel_size=tensor_parallel_size,
                             gpu_memory_utilization=gpu_memory_utilization, **engine_kw)
         self.tokenizer = self.llm.get_tokenizer()
+        self.prompt_config = model_prompt_config(model_path, self.tokenizer)
         self.confirm_id, self.confirm_text = confirm_token_id(self.tokenizer), confirmation(self.tokenizer)
         self.lora_request: Any = None
         self._n_adapters = 0

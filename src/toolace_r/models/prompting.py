@@ -118,6 +118,19 @@ def native_config(tool_format: str) -> PromptConfig:
     return PromptConfig(tools_in="template", tool_format=tool_format)  # type: ignore[arg-type]
 
 
+def prompt_style_config(model_cfg: PromptConfig, style: str) -> PromptConfig:
+    """The prompt config for a ``--prompt-style`` / ``--tools-in`` choice: auto, the model's own;
+    system, our system prompt (Python-call answers, BFCL's prompt mode); template, the tools through
+    the chat template, calls in the model's own format."""
+    if style == "auto":
+        return model_cfg
+    if style == "system":
+        return PromptConfig()
+    if style == "template":
+        return PromptConfig(tools_in="template", tool_format=model_cfg.tool_format)
+    raise ValueError(f"the prompt style must be auto, system or template, got {style!r}")
+
+
 @dataclass
 class Example:
     """A generic training example: a conversation, its tools (or None), the assistant target and
@@ -167,6 +180,14 @@ def load_prompt_config(model_path: str | Path | None, tool_format: str = "auto")
     if check_tool_format(tool_format) == "pythonic":
         return replace(recorded, tool_format="pythonic")
     return replace(recorded, tools_in="template", tool_format=tool_format)  # type: ignore[arg-type]
+
+
+def model_prompt_config(model_path: str | Path | None, tokenizer: Any) -> PromptConfig:
+    """How a loaded model must be prompted: from its folder (:func:`load_prompt_config`), else (a hub
+    id, or a model given as objects) from the format its tokenizer's chat template writes."""
+    if model_path is not None and Path(model_path).is_dir():
+        return load_prompt_config(model_path)
+    return native_config(detect_tool_format(getattr(tokenizer, "chat_template", None)))
 
 
 def write_prompt_config(out_dir: str | Path, cfg: PromptConfig, start: str | Path | None = None) -> None:

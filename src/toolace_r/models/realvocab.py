@@ -61,7 +61,7 @@ def _member(name: str) -> str:
     """The path inside models/ for a short name or a file name."""
     name = VOCABS.get(name, TEMPLATES.get(name, name))
     if name.startswith("/") or ".." in Path(name).parts:
-        raise ValueError(f"not a file under llama.cpp's models/: {name!r}")
+        raise ValueError(f"{name}: no such file (nor a file under llama.cpp's models/ in {SDIST})")
     return name
 
 
@@ -113,7 +113,7 @@ def fetch(names: Iterable[str], timeout: float = 120.0) -> dict[str, Path]:
                 except KeyError:
                     src = None
                 if src is None:
-                    raise FileNotFoundError(f"{m} is not in {SDIST} (look under {MODELS_DIR})")
+                    raise FileNotFoundError(f"{m}: no such file, nor in {SDIST} (look under {MODELS_DIR})")
                 dest = folder / "models" / m
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False) as tmp:
