@@ -40,16 +40,19 @@ def strip_reasoning(text: str) -> str:
 
 
 def detect_tool_format(chat_template: str | dict[str, str] | list[Any] | None) -> str:
-    """The format a chat template writes tool calls in: ``hermes`` when it writes ``<tool_call>``
-    blocks, ``llama3_json`` when it speaks Llama 3's ``ipython`` / ``"parameters"`` convention, else
-    ``pythonic``. ``chat_template`` may be one template or the named set a tokenizer keeps."""
+    """The format a chat template writes tool calls in: ``hermes`` when it writes JSON in
+    ``<tool_call>`` blocks, ``llama3_json`` when it speaks Llama 3's ``ipython`` / ``"parameters"``
+    convention, else ``pythonic`` (our system prompt, which any chat model can follow; also for formats
+    we do not write, such as Qwen3-Coder's XML calls). ``chat_template`` may be one template or the
+    named set a tokenizer keeps."""
     if isinstance(chat_template, dict):
         text = "\n".join(str(t) for t in chat_template.values())
     elif isinstance(chat_template, list):  # tokenizer_config.json's [{"name", "template"}]
         text = "\n".join(str(t.get("template", "")) for t in chat_template if isinstance(t, dict))
     else:
         text = chat_template or ""
-    if "<tool_call>" in text:
+    # Qwen3-Coder / Qwen3.5 wrap XML (<function=name><parameter=...>) in <tool_call>: not hermes JSON
+    if "<tool_call>" in text and "<function=" not in text:
         return "hermes"
     if '"parameters"' in text and ("ipython" in text or "<|python_tag|>" in text):
         return "llama3_json"

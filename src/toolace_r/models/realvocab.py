@@ -44,6 +44,11 @@ TEMPLATES = {
     "qwen3": "templates/Qwen-Qwen3-0.6B.jinja",
     "llama3.1": "templates/meta-llama-Llama-3.1-8B-Instruct.jinja",
     "hermes3": "templates/NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja",
+    "qwq": "templates/Qwen-QwQ-32B.jinja",
+    "llama3.2": "templates/meta-llama-Llama-3.2-3B-Instruct.jinja",
+    "llama3.3": "templates/meta-llama-Llama-3.3-70B-Instruct.jinja",
+    "hermes2pro": "templates/NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja",
+    "qwen3-coder": "templates/Qwen3-Coder.jinja",  # XML calls: a format we do not write
 }
 
 
