@@ -56,3 +56,27 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
                                    "--chat-template", "qwen2.5", "--out", str(tmp_path / "m")])
     assert res.exit_code == 1 and "missing.gguf: no such file" in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_sft_trains_it_in_its_own_format_and_the_folder_keeps_it(tiny_qwen, samples, tmp_path):
+    from transformers import AutoTokenizer
+
+    from toolace_r.models.sft import SFTSettings, train_sft
+
+    out, _ = tiny_qwen
+    cfg = prompting.load_prompt_config(out)
+    refine = {"messages": prompting.refine_messages(samples[0], '<tool_call>\n{"name": "get_weather", "arguments": '
+                                                                '{"city": "Pariss"}}\n</tool_call>', cfg)[0],
+              "tools": prompting.build_messages(samples[0], cfg)[1], "target": prompting.target_text(samples[0], cfg)}
+    metrics = train_sft(out, [*samples[:3], refine], tmp_path / "sft",
+                        SFTSettings(max_steps=2, batch_size=2, lr=1e-3, warmup_ratio=0.0, progress=False, plot=False,
+                                    precision="fp32", logging_steps=1))
+    assert metrics["steps"] == 2 and metrics["n_examples"] == 4
+    trained = tmp_path / "sft"
+    assert prompting.load_prompt_config(trained) == prompting.native_config("hermes")
+    saved = AutoTokenizer.from_pretrained(str(trained))
+    messages, tools = prompting.build_messages(samples[1], cfg)
+    # the trained folder's own template gives the prompt training used (the start folder's tokenizer)
+    assert saved.apply_chat_template(messages, tools=tools, add_generation_prompt=True, tokenize=False) == \
+        prompting.render_prompt(AutoTokenizer.from_pretrained(str(out)), messages, tools)
+    assert "<tool_call>" in saved.chat_template and saved.eos_token == "<|im_end|>"
