@@ -171,3 +171,20 @@ def test_llama31_takes_one_call_per_turn_so_parallel_calls_are_written_as_its_js
     _, completion = prompting.completion_text(tok, messages, tools, prompting.target_text(s, cfg), "llama3_json")
     assert completion == prompting.target_text(s, cfg) + "<|eot_id|>"
     assert completion.count('"parameters"') == 2 and "; " in completion
+
+
+def test_format_markers_made_special_tokens_stay_in_the_decoded_answer(real_vocab, samples):
+    # Hermes-style vocabularies add <tool_call> as a token of its own; where it is a special token,
+    # plain decoding (skip_special_tokens) would drop it and the answer would not parse.
+    tok = realvocab.with_chat_template(real_vocab("qwen2"), "qwen2.5")
+    tok.add_special_tokens({"additional_special_tokens": ["<tool_call>", "</tool_call>"]})
+    kept = prompting.kept_token_ids(tok)
+    assert kept == {tok.convert_tokens_to_ids("<tool_call>"), tok.convert_tokens_to_ids("</tool_call>")}
+    cfg, s = native_config("hermes"), by_id(samples, "parallel-0")
+    messages, tools = prompting.build_messages(s, cfg)
+    ids, mask = prompting.render(tok, messages, tools, prompting.target_text(s, cfg), "hermes")
+    answer = ids[mask.index(1):-1]
+    assert kept & set(answer)
+    assert parse_calls(tok.decode(answer, skip_special_tokens=True)).status != "calls"  # what plain decoding gives
+    parsed = parse_calls(prompting.decode_answer(tok, answer, kept))
+    assert parsed.status == "calls" and calls_equal(parsed.calls, s.gold_calls())

@@ -23,7 +23,7 @@ model is evaluated with is the prompt it was trained with (a mismatch silently r
 * :func:`confirmation` / :func:`is_confirmation`: what a model trained with ``refine.confirm=token``
   answers a right previous answer with (the tokenizer's ``<|confirm|>`` token where it has one,
   else :data:`CONFIRM_TEXT`), and whether an answer is that; :func:`decode_answer` decodes generated
-  ids keeping that token visible (``skip_special_tokens`` would drop it).
+  ids keeping that token and the call formats' markers visible (``skip_special_tokens`` would drop them).
 * :func:`target_text`: the canonical answer text (the gold calls in the model's format, or the
   text target / a fixed no-call reply).
 * :func:`render` -> ``(input_ids, loss_mask)``: only the assistant answer and its end-of-turn
@@ -78,6 +78,9 @@ CONFIRM_TEXT = "Confirmed."
 CONFIRM_MODES = ("repeat", "token")
 
 NO_CALL_TEXT = "None of the available functions fits this request."
+
+# Markers of the call formats that some tokenizers make special tokens; decoding keeps them.
+FORMAT_TOKENS = ("<tool_call>", "</tool_call>", "<think>", "</think>", "<|python_tag|>")
 
 
 ToolFormat = Literal["pythonic", "hermes", "llama3_json"]
@@ -301,15 +304,27 @@ def is_confirmation(answer: str, confirm: str) -> bool:
     return answer.strip() == confirm
 
 
-def decode_answer(tokenizer: PreTrainedTokenizerBase, ids: list[int] | tuple[int, ...], confirm_id: int | None) -> str:
-    """Generated ids as text without special tokens, except the confirm token (id ``confirm_id``),
-    which stays as its text so that refinement can see the model confirm."""
-    if confirm_id is None or confirm_id not in ids:
+def kept_token_ids(tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    """The ids :func:`decode_answer` keeps as text: the confirm token, and the markers of the call
+    formats (``<tool_call>``, ``<think>``, ...) where the tokenizer makes them special tokens, which
+    plain decoding would drop (the answer would then not parse)."""
+    vocab, special = tokenizer.get_vocab(), set(tokenizer.all_special_ids)
+    kept = {vocab[t] for t in FORMAT_TOKENS if t in vocab and vocab[t] in special}
+    confirm = confirm_token_id(tokenizer)
+    return kept | ({confirm} if confirm is not None else set())
+
+
+def decode_answer(tokenizer: PreTrainedTokenizerBase, ids: list[int] | tuple[int, ...],
+                  keep: int | set[int] | None) -> str:
+    """Generated ids as text without special tokens, except those in ``keep`` (an id or a set:
+    :func:`kept_token_ids`; e.g. the confirm token, so that refinement can see the model confirm)."""
+    keep = {keep} if isinstance(keep, int) else (keep or set())
+    if not keep.intersection(ids):
         return tokenizer.decode(list(ids), skip_special_tokens=True)
     parts, run = [], []
     for i in ids:
-        if i == confirm_id:
-            parts += [tokenizer.decode(run, skip_special_tokens=True), CONFIRM_TOKEN]
+        if i in keep:
+            parts += [tokenizer.decode(run, skip_special_tokens=True), tokenizer.convert_ids_to_tokens(i)]
             run = []
         else:
             run.append(i)
