@@ -80,3 +80,22 @@ def test_sft_trains_it_in_its_own_format_and_the_folder_keeps_it(tiny_qwen, samp
     assert saved.apply_chat_template(messages, tools=tools, add_generation_prompt=True, tokenize=False) == \
         prompting.render_prompt(AutoTokenizer.from_pretrained(str(out)), messages, tools)
     assert "<tool_call>" in saved.chat_template and saved.eos_token == "<|im_end|>"
+
+
+def test_like_copies_a_model_at_hand(tiny_qwen, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out, _ = tiny_qwen
+    res = CliRunner().invoke(app, ["model", "tiny", "--like", str(out), "--out", str(tmp_path / "like"), "--seed", "1"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)
+    assert info["arch"] == "qwen2" and info["tool_format"] == "hermes"
+    like = AutoModelForCausalLM.from_pretrained(str(tmp_path / "like"))
+    assert like.config.num_hidden_layers == 2 and like.config.vocab_size == info["vocab_size"]
+    assert AutoTokenizer.from_pretrained(str(tmp_path / "like")).chat_template == \
+        AutoTokenizer.from_pretrained(str(out)).chat_template
+    assert prompting.load_prompt_config(tmp_path / "like") == prompting.native_config("hermes")
+    res = CliRunner().invoke(app, ["model", "tiny", "--like", str(tmp_path / "nomodel"), "--out", str(tmp_path / "x")])
+    assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1 and "nomodel" in res.output
+    res = CliRunner().invoke(app, ["model", "tiny", "--like", str(out), "--vocab", "qwen2", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 1 and "either --vocab and --chat-template, or --like" in res.output

@@ -78,23 +78,28 @@ def model_base(
 
 @model_app.command("tiny")
 def model_tiny(
-    vocab: str = typer.Option(..., "--vocab", help="A .gguf vocabulary file, or a short name fetched from the "
-                                                   "llama-cpp-python sdist (qwen2, llama-bpe; see README)."),
-    chat_template: str = typer.Option(..., "--chat-template", help="A .jinja chat template file, or a short name "
-                                                                   "(qwen2.5, qwen3, llama3.1, hermes3)."),
     out: Path = typer.Option(..., "--out", help="Folder to write the model and tokenizer to."),
-    arch: str = typer.Option("qwen2", "--arch", help="Network architecture: qwen2 or llama."),
+    vocab: Optional[str] = typer.Option(None, "--vocab", help="A .gguf vocabulary file, or a short name fetched from "
+                                        "the llama-cpp-python sdist (qwen2, llama-bpe; see README)."),
+    chat_template: Optional[str] = typer.Option(None, "--chat-template", help="A .jinja chat template file, or a "
+                                                "short name (qwen2.5, qwen3, llama3.1, hermes3, ...)."),
+    arch: str = typer.Option("qwen2", "--arch", help="Network architecture with --vocab: qwen2 or llama."),
+    like: Optional[str] = typer.Option(None, "--like", help="Instead of --vocab/--chat-template: a model folder or "
+                                       "hub id whose tokenizer, chat template and architecture to copy."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random weights."),
 ) -> None:
     """A tiny random model with a real tokenizer and chat template, for smoke-testing a recipe on CPU."""
     from toolace_r.models.realvocab import VocabUnavailable
-    from toolace_r.models.tiny import ARCHS, tiny_model
+    from toolace_r.models.tiny import ARCHS, tiny_like, tiny_model
 
+    if (like is not None and (vocab or chat_template)) or (like is None and not (vocab and chat_template)):
+        _fail("give either --vocab and --chat-template, or --like")
     if arch not in ARCHS:
         _fail(f"--arch must be one of {', '.join(ARCHS)}, got {arch!r}")
     try:
-        info = tiny_model(vocab, chat_template, out, arch=arch, seed=seed)
-    except (VocabUnavailable, FileNotFoundError, ValueError) as e:
+        info = (tiny_like(like, out, seed=seed) if like else
+                tiny_model(vocab, chat_template, out, arch=arch, seed=seed))  # type: ignore[arg-type]
+    except (VocabUnavailable, ModelRefError, FileNotFoundError, ValueError) as e:
         _fail(str(e).splitlines()[0])
     typer.echo(json.dumps(info, indent=2))
 
