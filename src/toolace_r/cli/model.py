@@ -99,7 +99,7 @@ def model_tiny(
     try:
         info = (tiny_like(like, out, seed=seed) if like else
                 tiny_model(vocab, chat_template, out, arch=arch, seed=seed))  # type: ignore[arg-type]
-    except (VocabUnavailable, ModelRefError, FileNotFoundError, ValueError) as e:
+    except (VocabUnavailable, ModelRefError, FileNotFoundError, ValueError, ImportError) as e:
         _fail(str(e).splitlines()[0])
     typer.echo(json.dumps(info, indent=2))
 

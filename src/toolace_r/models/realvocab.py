@@ -148,8 +148,12 @@ def _path(name: str | Path) -> Path:
 def load_vocab(vocab: str | Path) -> PreTrainedTokenizerBase:
     """The ``.gguf`` vocabulary ``vocab`` (a file or a short name) as a transformers tokenizer, as
     the GGUF file describes it (slow: 10-20 s for a 150k-token vocabulary; load it once)."""
+    import importlib.util
+
     from transformers import AutoTokenizer
 
+    if importlib.util.find_spec("gguf") is None:
+        raise ImportError("reading a .gguf vocabulary needs the gguf package: pip install 'toolace-r[gguf]'")
     path = _path(vocab)
     return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
 
