@@ -164,8 +164,9 @@ def _sft(task: SFTTask) -> dict[str, Any]:
     if task.examples is not None:  # rendered-later examples, e.g. the refinement corpus ({messages, tools, target})
         lines = task.examples.read_text(encoding="utf-8").splitlines()
         examples += [json.loads(line) for line in lines if line.strip()]
-    metrics = train_sft(task.model, examples, task.out, task.settings,
-                        prompt_cfg=load_prompt_config(task.model, task.tool_format))
+    # auto: train_sft reads the format off the model once it has resolved the reference (a hub id too)
+    given = load_prompt_config(task.model, task.tool_format) if task.tool_format != "auto" else None
+    metrics = train_sft(task.model, examples, task.out, task.settings, prompt_cfg=given)
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))}
 
 

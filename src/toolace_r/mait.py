@@ -231,7 +231,8 @@ def round_selection(arm: Arm, items: Sequence[ProbeItem] | None, pool_ids: Seque
 
 def round_refinement(arm: Arm, n_selected: int, samples_by_id: dict[str, Sample], items: Sequence[ProbeItem] | None,
                      cfg: RefineCorpusConfig, *, seed: int, model: str | Path,
-                     confirm: str = "token", tool_format: str = "auto") -> tuple[list[dict[str, Any]], dict[str, int]] | None:
+                     confirm: str = "token",
+                     tool_format: str = "auto") -> tuple[list[dict[str, Any]], dict[str, int]] | None:
     """R_t for ``arm``: ``cfg.ratio`` refinement examples per selected sample, from the probe's
     answers (see :func:`refinement_examples`), in the prompt format of ``model`` (the round's SFT
     base; ``tool_format`` as :func:`~toolace_r.models.prompting.load_prompt_config` takes it) and,

@@ -103,7 +103,8 @@ class PromptConfig:
             raise ValueError("a system prompt for tools_in='system' must contain the '{tools}' placeholder")
         check_tool_format(self.tool_format)
         if self.tool_format != "pythonic" and self.tools_in != "template":
-            raise ValueError(f"tool_format={self.tool_format} is written by the chat template: it needs tools_in='template'")
+            raise ValueError(f"tool_format={self.tool_format} is written by the chat template: "
+                             "it needs tools_in='template'")
 
     def to_json(self) -> dict[str, Any]:
         """The fields for ``toolace_r.json`` (the system prompt only where it is not the default)."""
@@ -344,7 +345,8 @@ def target_text(sample: Sample, cfg: PromptConfig | None = None) -> str:
 def example_from_sample(sample: Sample, cfg: PromptConfig | None = None) -> Example:
     cfg = cfg or PromptConfig()
     messages, tools = build_messages(sample, cfg)
-    return Example(messages=messages, tools=tools, target=target_text(sample, cfg), tool_format=cfg.tool_format)
+    return Example(messages=messages, tools=tools, target=target_text(sample, cfg),
+                   tool_format=cfg.tool_format)
 
 
 def render_prompt(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> str:
@@ -385,8 +387,8 @@ def _native_completion(tokenizer: PreTrainedTokenizerBase, messages: list[dict[s
                                              tokenize=False)
 
 
-def completion_text(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
-                    target: str, tool_format: str = "pythonic") -> tuple[str, str]:
+def completion_text(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]],
+                    tools: list[dict[str, Any]] | None, target: str, tool_format: str = "pythonic") -> tuple[str, str]:
     """``(prompt, completion)``: what the template writes after the prompt for the answer ``target``,
     i.e. the answer plus the template's end-of-turn marker."""
     prompt = render_prompt(tokenizer, messages, tools)
