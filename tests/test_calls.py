@@ -7,14 +7,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from toolace_r.calls import (
+    MAX_CALLS,
     MAX_INPUT_CHARS,
+    TOOL_FORMATS,
     Call,
     DecodeError,
     answers_equal,
     calls_equal,
     decode_bfcl,
+    detect_tool_format,
+    format_answer,
     format_calls,
     parse_calls,
+    tool_calls,
 )
 
 
@@ -362,3 +367,64 @@ def test_fast_path_reads_formatted_calls_itself(calls, tail):
         assert _fast_answers(text + tail)
         fast, slow = _both_with_message(text + tail)
         assert fast == slow
+
+
+# ---- the formats of real chat templates (toolace_r.calls.native)
+
+_json_value = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+_json_call = st.builds(Call, _ident, st.dictionaries(st.text(min_size=1, max_size=6), _json_value, max_size=4))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_json_call, min_size=1, max_size=4), st.sampled_from(TOOL_FORMATS))
+def test_every_format_reads_back(calls, fmt):
+    text = format_answer(calls, fmt)
+    r = parse_calls(text)
+    assert r.status == "calls" and calls_equal(r.calls, calls), text
+    assert parse_calls("<think>\nlet me see\n</think>\n\n" + text).calls == r.calls  # Qwen3's reasoning block
+
+
+def test_format_answer_writes_what_the_templates_write():
+    calls = [Call("f", {"a": 1}), Call("g", {})]
+    assert format_answer(calls, "hermes") == ('<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>\n'
+                                              '<tool_call>\n{"name": "g", "arguments": {}}\n</tool_call>')
+    assert format_answer(calls, "llama3_json") == '{"name": "f", "parameters": {"a": 1}}; {"name": "g", "parameters": {}}'
+    assert format_answer(calls, "pythonic") == "[f(a=1), g()]"
+    with pytest.raises(ValueError, match="tool_format must be one of"):
+        format_answer(calls, "xml")
+    assert tool_calls(calls)[0] == {"type": "function", "function": {"name": "f", "arguments": {"a": 1}}}
+
+
+def test_llama_calls_and_reasoning_blocks():
+    assert parse_calls('<|python_tag|>{"name": "f", "parameters": {"a": 1}}').calls == [Call("f", {"a": 1})]
+    assert parse_calls('{"name": "f", "parameters": {}} ; {"name": "g", "parameters": {"b": 2}}').calls == [
+        Call("f", {}), Call("g", {"b": 2})]
+    assert parse_calls('{"name": "f", "parameters": {}}; junk').status == "malformed"
+    assert parse_calls('{"name": "f", "parameters": {}} {"name": "g"}').status == "malformed"  # no ; between
+    assert parse_calls("<think>\n\n</think>\n\nIt is sunny.").status == "text"
+    assert parse_calls("<think>\n\n</think>").status == "text"
+    assert parse_calls("<think>[f(a=1)]</think>I will not call.").status == "text"  # calls in the reasoning do not count
+    many = "; ".join(['{"name": "f", "parameters": {}}'] * (MAX_CALLS + 5))
+    assert parse_calls(many).status == "malformed"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["<think>", "</think>", ";", "<|python_tag|>", '{"name": "f", ', '"parameters": ',
+                                 "{}", "}", " ", "\n", "<tool_call>", "</tool_call>", "[f(a=1)]"]), max_size=30)
+       .map("".join))
+def test_format_junk_never_raises(text):
+    assert parse_calls(text).status in ("calls", "text", "malformed")
+
+
+def test_detect_tool_format():
+    assert detect_tool_format('{{ "<tool_call>\\n" }}{{ tool_call.arguments | tojson }}') == "hermes"
+    assert detect_tool_format('<|start_header_id|>ipython{{ \'"parameters": \' }}') == "llama3_json"
+    assert detect_tool_format("<tool_call>\n<function={{ name }}>") == "pythonic"  # XML calls: not ours
+    assert detect_tool_format(None) == detect_tool_format("{{ messages }}") == "pythonic"
+    # the named templates a tokenizer keeps, as a dict or as tokenizer_config.json's list
+    assert detect_tool_format({"default": "x", "tool_use": "<tool_call>"}) == "hermes"
+    assert detect_tool_format([{"name": "tool_use", "template": "<tool_call>"}]) == "hermes"

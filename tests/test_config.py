@@ -80,6 +80,14 @@ def test_shipped_configs_load():
     assert quick.data.synth_n == 900 and quick.eval.modes == ["none", "adaptive", "fixed:2"]
     big = load_config(ROOT / "configs" / "qwen2.5-7b-lora.yaml")
     assert big.model.backend == "vllm" and big.arms == ["mait_refine"] and big.train.lr == 2e-4
+    tiny_qwen = load_config(ROOT / "configs" / "tiny-qwen.yaml")
+    assert tiny_qwen.model.init == "models/tiny-qwen" and tiny_qwen.model.tool_format == "auto"
+
+
+def test_tool_format_is_checked():
+    assert load_config(None, ["model.tool_format=hermes"]).model.tool_format == "hermes"
+    with pytest.raises(ConfigError, match=r"model.tool_format: must be one of \('auto', 'pythonic', 'hermes', 'llama3_json'\)"):
+        load_config(None, ["model.tool_format=xml"])
 
 
 def test_overrides_are_typed():

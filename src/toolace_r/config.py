@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from toolace_r import mait
+from toolace_r.calls import TOOL_FORMATS
 from toolace_r.data.split import DEFAULT_DEV, DEFAULT_TEST
 from toolace_r.models.embedded import SIZES
 from toolace_r.models.generation import BACKENDS
@@ -153,6 +154,13 @@ class ModelConfig(_Section):
     lora: bool = field(default=False, metadata={"help": (
         "true: train LoRA adapters (all linear layers) and merge them into the weights after every SFT; "
         "false: full fine-tune.")})
+    tool_format: str = field(default="auto", metadata={"help": (
+        f"Tool-call format the model is trained and evaluated in: {_names(('auto', *TOOL_FORMATS))}. auto: what "
+        "the model folder's toolace_r.json records, else what its chat template writes (<tool_call> JSON: "
+        "hermes; Llama 3's JSON with \"parameters\": llama3_json; else pythonic, our system prompt asking for "
+        "a Python list of calls). hermes and llama3_json: the tools, earlier calls and the answer are "
+        "written by the model's own chat template, so the trained folder serves with vLLM's tool parser of "
+        "the same name (docs/models.md).")})
 
     def __post_init__(self) -> None:
         self._convert()
@@ -160,6 +168,7 @@ class ModelConfig(_Section):
             self._fail("init", "name 'embedded', 'scratch' or a model folder / hub id")
         self._one_of("size", MODEL_SIZES)
         self._one_of("backend", RUN_BACKENDS)
+        self._one_of("tool_format", ("auto", *TOOL_FORMATS))
 
 
 @dataclass

@@ -32,6 +32,7 @@ from toolace_r import distributed, memory
 from toolace_r.data.io import read_samples, write_jsonl
 from toolace_r.mait import probe
 from toolace_r.models.generation import Generator, make_generator
+from toolace_r.models.prompting import load_prompt_config
 from toolace_r.models.sft import train_sft
 from toolace_r.tasks import EvalTask, ProbeTask, SFTTask, Task, TaskError, read_task, write_task
 
@@ -163,7 +164,9 @@ def _sft(task: SFTTask) -> dict[str, Any]:
     if task.examples is not None:  # rendered-later examples, e.g. the refinement corpus ({messages, tools, target})
         lines = task.examples.read_text(encoding="utf-8").splitlines()
         examples += [json.loads(line) for line in lines if line.strip()]
-    metrics = train_sft(task.model, examples, task.out, task.settings)
+    # auto: train_sft reads the format off the model once it has resolved the reference (a hub id too)
+    given = load_prompt_config(task.model, task.tool_format) if task.tool_format != "auto" else None
+    metrics = train_sft(task.model, examples, task.out, task.settings, prompt_cfg=given)
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))}
 
 
@@ -181,6 +184,8 @@ def _generator(task: ProbeTask | EvalTask) -> Iterator[Generator]:
             gen = make_generator("vllm", task.model, **kw)
     else:
         gen = make_generator(backend, task.model, **kw)
+    if task.tool_format != "auto":
+        gen.prompt_config = load_prompt_config(task.model, task.tool_format)
     try:
         yield gen
     finally:

@@ -231,16 +231,17 @@ def round_selection(arm: Arm, items: Sequence[ProbeItem] | None, pool_ids: Seque
 
 def round_refinement(arm: Arm, n_selected: int, samples_by_id: dict[str, Sample], items: Sequence[ProbeItem] | None,
                      cfg: RefineCorpusConfig, *, seed: int, model: str | Path,
-                     confirm: str = "token") -> tuple[list[dict[str, Any]], dict[str, int]] | None:
+                     confirm: str = "token",
+                     tool_format: str = "auto") -> tuple[list[dict[str, Any]], dict[str, int]] | None:
     """R_t for ``arm``: ``cfg.ratio`` refinement examples per selected sample, from the probe's
     answers (see :func:`refinement_examples`), in the prompt format of ``model`` (the round's SFT
-    base) and, with ``confirm="token"``, its tokenizer's confirmation; None for an arm without the
-    refinement corpus."""
+    base; ``tool_format`` as :func:`~toolace_r.models.prompting.load_prompt_config` takes it) and,
+    with ``confirm="token"``, its tokenizer's confirmation; None for an arm without the refinement corpus."""
     if not arm.refine_corpus or items is None:
         return None
     confirm_text = model_confirmation(model) if check_confirm(confirm) == "token" else None
     return refinement_examples(samples_by_id, items, n=round(cfg.ratio * n_selected), correct_share=cfg.correct_share,
-                               seed=seed, prompt_cfg=load_prompt_config(model), gold_keep=cfg.gold_keep,
+                               seed=seed, prompt_cfg=load_prompt_config(model, tool_format), gold_keep=cfg.gold_keep,
                                greedy_share=cfg.greedy_share, confirm_text=confirm_text, follow_up=cfg.follow_up)
 
 
@@ -292,7 +293,7 @@ def refinement_examples(samples_by_id: dict[str, Sample], items: Sequence[ProbeI
     want_right, gold = round(n * correct_share), []
     if gold_keep and own_right < want_right:
         have = {(i, _spaced(a)) for key in (("greedy", True), ("sampled", True)) for i, a in pools[key]}
-        gold = [(it.id, target_text(samples_by_id[it.id])) for it in items if it.id in samples_by_id]
+        gold = [(it.id, target_text(samples_by_id[it.id], prompt_cfg)) for it in items if it.id in samples_by_id]
         gold = [(i, g) for i, g in gold if (i, _spaced(g)) not in have]
         rng.shuffle(gold)
         gold = gold[:want_right - own_right]
@@ -308,7 +309,7 @@ def refinement_examples(samples_by_id: dict[str, Sample], items: Sequence[ProbeI
     examples = []
     for sid, prev, ok in picked:
         sample = samples_by_id[sid]
-        gold_text = target_text(sample)
+        gold_text = target_text(sample, prompt_cfg)
         trajectories = [[prev]] + ([[prev, gold_text]] if follow_up and not ok else [])
         for answers in trajectories:
             messages, tools = refine_messages(sample, answers, prompt_cfg)

@@ -447,7 +447,7 @@ def _train(run: Run, name: str, base: Path, out: Path, steps: int, lr: float, *,
     """SFT of ``base`` into ``out/model`` on the first ``limit`` of ``samples`` (all: None) plus
     the rendered-later ``examples`` (a JSONL of {messages, tools, target}); its metrics."""
     task = SFTTask(model=str(base), out=out / "model", settings=_sft_settings(run, name, steps, lr),
-                   samples=samples, limit=limit, examples=examples)
+                   samples=samples, limit=limit, examples=examples, tool_format=run.cfg.model.tool_format)
     return launch.run(task, out / "job", run.cfg.launch)
 
 
@@ -478,7 +478,7 @@ def _generation(run: Run, model: Path) -> dict[str, Any]:
               "gpu_memory_utilization": cfg.vllm.gpu_memory_utilization}
         if cfg.vllm.max_model_len:
             kw["max_model_len"] = cfg.vllm.max_model_len
-    return {"model": str(model), "backend": cfg.model.backend, "backend_kw": kw}
+    return {"model": str(model), "backend": cfg.model.backend, "backend_kw": kw, "tool_format": cfg.model.tool_format}
 
 
 def _stage_probe(run: Run, prefix: str, tag: str, model: Path, pool: list[Sample]) -> list[ProbeItem]:
@@ -526,7 +526,7 @@ def _stage_train(run: Run, prefix: str, arm: Arm, t: int, base: Path, pool: list
                       "selected_by_category": dict(sorted(Counter(s.category for s in selected).items()))})
             corpus = round_refinement(arm, len(selected), by_id, items, cfg.refine_corpus,
                                       seed=stage_seed(cfg.seed, name + "/refine"), model=base,
-                                      confirm=cfg.refine.confirm)
+                                      confirm=cfg.refine.confirm, tool_format=cfg.model.tool_format)
             if corpus is not None:
                 refs, info = corpus
                 m.update(info)

@@ -45,6 +45,9 @@ class _Task(BaseModel):
     model: str = Field(description="model folder or hub id")
     samples: Path | None = Field(None, description="samples JSONL (toolace_r.data.schema.Sample)")
     limit: int | None = Field(None, ge=0, description="use the first `limit` samples only; null: all")
+    tool_format: Literal["auto", "pythonic", "hermes", "llama3_json"] = Field(
+        "auto", description="tool-call format of the model (model.tool_format); auto: what its folder records "
+                            "or its chat template writes")
 
 
 class SFTTask(_Task):

@@ -115,3 +115,24 @@ def trained_model_dir(tmp_path_factory, tiny_model_dir, samples):
     )
     assert metrics["steps"] == 120
     return out
+
+
+@pytest.fixture(scope="session")
+def real_vocab():
+    """``load(name)``: a real vocabulary (``qwen2``, ``llama-bpe``) from the llama-cpp-python sdist,
+    loaded once per session (10-20 s each); the tests using it skip only when the sdist can be
+    neither found in the cache nor downloaded."""
+    from toolace_r.models import realvocab
+
+    loaded: dict = {}
+
+    def load(name: str):
+        if name not in loaded:
+            try:
+                realvocab.fetch([name])
+            except realvocab.VocabUnavailable as e:
+                pytest.skip(f"real vocabularies unavailable: {e}")
+            loaded[name] = realvocab.load_vocab(name)
+        return loaded[name]
+
+    return load

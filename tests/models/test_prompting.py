@@ -172,3 +172,41 @@ def test_render_prompt_needs_a_chat_template(tokenizer):
     tok = _with_template(tokenizer, None)
     with pytest.raises(ValueError, match="no chat template"):
         prompting.render_prompt(tok, [{"role": "user", "content": "hi"}])
+
+
+def test_tool_format_of_the_prompt_config(tmp_path):
+    hermes = PromptConfig(tools_in="template", tool_format="hermes")
+    with pytest.raises(ValueError, match="needs tools_in='template'"):
+        PromptConfig(tool_format="hermes")
+    with pytest.raises(ValueError, match="tool_format must be one of"):
+        PromptConfig(tools_in="template", tool_format="xml")  # type: ignore[arg-type]
+    assert prompting.native_config("hermes") == hermes and prompting.native_config("pythonic") == PromptConfig()
+    # a folder's record wins under auto; a given format overrides it
+    prompting.write_prompt_config(tmp_path, hermes)
+    assert json.loads((tmp_path / prompting.PROMPT_CONFIG_FILE).read_text()) == {
+        "prompt": {"tools_in": "template", "tool_format": "hermes"}}
+    assert prompting.load_prompt_config(tmp_path) == hermes
+    assert prompting.load_prompt_config(tmp_path, "llama3_json").tool_format == "llama3_json"
+    assert prompting.load_prompt_config(tmp_path, "pythonic") == PromptConfig(tools_in="template")
+    # a record from before tool_format existed is pythonic
+    (tmp_path / prompting.PROMPT_CONFIG_FILE).write_text('{"prompt": {"tools_in": "template"}}')
+    assert prompting.load_prompt_config(tmp_path).tool_format == "pythonic"
+    # a folder without a record: its chat template says
+    (tmp_path / prompting.PROMPT_CONFIG_FILE).unlink()
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ '<tool_call>' }}"}))
+    assert prompting.load_prompt_config(tmp_path) == hermes
+    assert prompting.load_prompt_config(None) == PromptConfig()
+    # --prompt-style / --tools-in
+    assert prompting.prompt_style_config(hermes, "auto") == hermes
+    assert prompting.prompt_style_config(hermes, "system") == PromptConfig()
+    assert prompting.prompt_style_config(hermes, "template") == hermes
+    with pytest.raises(ValueError, match="auto, system or template"):
+        prompting.prompt_style_config(hermes, "json")
+
+
+def test_the_embedded_template_keeps_pythonic_text(tokenizer, samples):
+    # the native formats' structured turns are for real templates; pythonic stays text, byte for byte
+    s = by_id(samples, "multi_turn-0")
+    messages, tools = prompting.build_messages(s, TEMPLATE)
+    assert messages[2] == {"role": "assistant", "content": '[get_weather(city="Nice")]'}
+    assert prompting.refine_messages(s, "[f(a=1)]", TEMPLATE)[0][-2] == {"role": "assistant", "content": "[f(a=1)]"}

@@ -19,11 +19,13 @@ DecodeError, size limits); :mod:`~toolace_r.calls.fold` (bounded constant foldin
 :mod:`~toolace_r.calls.tokens` and :mod:`~toolace_r.calls.scanner` (a fast path for
 :func:`decode_bfcl` that exists only for speed); :mod:`~toolace_r.calls.decode` (the ``ast``
 decoder); :mod:`~toolace_r.calls.format` (formatting, canonical equality of calls);
-:mod:`~toolace_r.calls.parse` (:func:`parse_calls`, :func:`answers_equal`).
+:mod:`~toolace_r.calls.native` (the ``pythonic`` / ``hermes`` / ``llama3_json`` formats of real chat
+templates); :mod:`~toolace_r.calls.parse` (:func:`parse_calls`, :func:`answers_equal`).
 """
 
 from toolace_r.calls.decode import _decode_bfcl, decode_bfcl
 from toolace_r.calls.format import as_call, call_key, calls_equal, format_call, format_calls, format_value
+from toolace_r.calls.native import TOOL_FORMATS, detect_tool_format, format_answer, strip_reasoning, tool_calls
 from toolace_r.calls.parse import answers_equal, parse_calls
 from toolace_r.calls.calltypes import MAX_CALLS, MAX_DEPTH, MAX_INPUT_CHARS, Call, CallLike, DecodeError, ParseResult, Status
 
@@ -36,13 +38,18 @@ __all__ = [
     "DecodeError",
     "ParseResult",
     "Status",
+    "TOOL_FORMATS",
     "answers_equal",
     "as_call",
     "call_key",
     "calls_equal",
     "decode_bfcl",
+    "detect_tool_format",
+    "format_answer",
     "format_call",
     "format_calls",
     "format_value",
     "parse_calls",
+    "strip_reasoning",
+    "tool_calls",
 ]

@@ -1,9 +1,11 @@
 """Lenient parsing of every call format models emit, and equality of two raw answers.
 
 :func:`parse_calls` reads code fences, the Python-call list (through
-:func:`toolace_r.calls.decode_bfcl`), JSON ``[{"name", "arguments"}]`` and
-``<tool_call>{...}</tool_call>`` blocks, and tells plain text (a deliberate "no call") from
-malformed call attempts. :func:`answers_equal` compares two raw answers through it.
+:func:`toolace_r.calls.decode_bfcl`), JSON ``[{"name", "arguments"}]``, Llama 3's
+``{"name", "parameters"}`` objects (joined by ``;``, after an optional ``<|python_tag|>``) and
+``<tool_call>{...}</tool_call>`` blocks, after a leading ``<think>...</think>`` block, and tells
+plain text (a deliberate "no call") from malformed call attempts. :func:`answers_equal` compares
+two raw answers through it.
 """
 
 from __future__ import annotations
@@ -13,26 +15,31 @@ import re
 
 from toolace_r.calls.decode import decode_bfcl
 from toolace_r.calls.format import calls_equal
+from toolace_r.calls.native import strip_reasoning
 from toolace_r.calls.calltypes import MAX_CALLS, MAX_INPUT_CHARS, Call, DecodeError, ParseResult, Status
 
 _FENCE_RE = re.compile(r"```[ \t]*[A-Za-z0-9_+-]*[ \t]*\n?(.*?)```", re.DOTALL)
 _TOOL_CALL_RE = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
 _CALL_START_RE = re.compile(r"^\s*[A-Za-z_][\w.]*\s*\(")
+_PYTHON_TAG = "<|python_tag|>"
 
 
 def parse_calls(text: object) -> ParseResult:
     """Parse model text into calls; never raises.
 
     Accepted: the Python-call list (``[f(a=1), g.h(b=[1, 2])]``, brackets optional), JSON
-    ``[{"name": ..., "arguments": {...} or "<json>"}]`` (or one such object),
-    ``<tool_call>{...}</tool_call>`` blocks, and any of these inside a code fence. Anything
-    else is plain text ("no call") when it does not look like a call attempt, else malformed.
+    ``[{"name": ..., "arguments": {...} or "<json>"}]`` (or one such object, or several joined
+    by ``;``, ``"parameters"`` for ``"arguments"``), ``<tool_call>{...}</tool_call>`` blocks, and
+    any of these inside a code fence or after a ``<think>`` block. Anything else is plain text
+    ("no call") when it does not look like a call attempt, else malformed.
     """
     if not isinstance(text, str):
         return ParseResult([], "malformed", error=f"parse:not_text: got {type(text).__name__}")
     if len(text) > MAX_INPUT_CHARS:
         return ParseResult([], "malformed", error=f"parse:too_long: {len(text)} characters")
-    s = text.strip()
+    s = strip_reasoning(text).strip()
+    if s.startswith(_PYTHON_TAG):  # Llama 3 may open a call with it
+        s = s[len(_PYTHON_TAG):].strip()
     if not s:
         return ParseResult([], "text")
     fence = _FENCE_RE.search(s)
@@ -88,7 +95,9 @@ def _parse_json_calls(s: str) -> ParseResult | None:
     try:
         obj = json.loads(s)
     except (ValueError, RecursionError):
-        return None
+        obj = _json_sequence(s)
+        if obj is None:
+            return None
     items = obj if isinstance(obj, list) else [obj]
     if isinstance(obj, list) and not obj:
         return ParseResult([], "calls", "json")
@@ -98,6 +107,26 @@ def _parse_json_calls(s: str) -> ParseResult | None:
     if any(c is None for c in calls):
         return None
     return ParseResult(calls, "calls", "json")  # type: ignore[arg-type]
+
+
+def _json_sequence(s: str) -> list[object] | None:
+    """JSON objects joined by ``;`` (how Llama 3 writes parallel calls), or None."""
+    decoder, out, i = json.JSONDecoder(), [], 0
+    while i < len(s):
+        if len(out) > MAX_CALLS:
+            return None
+        try:
+            obj, i = decoder.raw_decode(s, i)
+        except (ValueError, RecursionError):
+            return None
+        out.append(obj)
+        rest = s[i:].lstrip()
+        if rest.startswith(";"):
+            rest = rest[1:].lstrip()
+        elif rest:
+            return None
+        i = len(s) - len(rest)
+    return out if len(out) > 1 else None
 
 
 def _json_call(obj: object) -> Call | None:

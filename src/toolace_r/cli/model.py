@@ -76,6 +76,34 @@ def model_base(
     typer.echo(json.dumps(recipe, indent=2))
 
 
+@model_app.command("tiny")
+def model_tiny(
+    out: Path = typer.Option(..., "--out", help="Folder to write the model and tokenizer to."),
+    vocab: Optional[str] = typer.Option(None, "--vocab", help="A .gguf vocabulary file, or a short name fetched from "
+                                        "the llama-cpp-python sdist (qwen2, llama-bpe; see README)."),
+    chat_template: Optional[str] = typer.Option(None, "--chat-template", help="A .jinja chat template file, or a "
+                                                "short name (qwen2.5, qwen3, llama3.1, hermes3, ...)."),
+    arch: str = typer.Option("qwen2", "--arch", help="Network architecture with --vocab: qwen2 or llama."),
+    like: Optional[str] = typer.Option(None, "--like", help="Instead of --vocab/--chat-template: a model folder or "
+                                       "hub id whose tokenizer, chat template and architecture to copy."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random weights."),
+) -> None:
+    """A tiny random model with a real tokenizer and chat template, for smoke-testing a recipe on CPU."""
+    from toolace_r.models.realvocab import VocabUnavailable
+    from toolace_r.models.tiny import ARCHS, tiny_like, tiny_model
+
+    if (like is not None and (vocab or chat_template)) or (like is None and not (vocab and chat_template)):
+        _fail("give either --vocab and --chat-template, or --like")
+    if arch not in ARCHS:
+        _fail(f"--arch must be one of {', '.join(ARCHS)}, got {arch!r}")
+    try:
+        info = (tiny_like(like, out, seed=seed) if like else
+                tiny_model(vocab, chat_template, out, arch=arch, seed=seed))  # type: ignore[arg-type]
+    except (VocabUnavailable, ModelRefError, FileNotFoundError, ValueError, ImportError) as e:
+        _fail(str(e).splitlines()[0])
+    typer.echo(json.dumps(info, indent=2))
+
+
 @model_app.command("generate")
 def model_generate(
     model: str = typer.Option(..., "--model", help="Model directory (or hub id; served model name for openai)."),
@@ -114,14 +142,19 @@ def model_generate(
         except ModelRefError as e:
             _fail(str(e))
         model = str(local)
-    cfg = prompting.PromptConfig(tools_in=tools_in) if tools_in else prompting.load_prompt_config(local)
+    cfg = prompting.load_prompt_config(local)
+    if tools_in:
+        try:
+            cfg = prompting.prompt_style_config(cfg, tools_in)
+        except ValueError as e:
+            _fail(f"--tools-in: {e}")
     kw = {"base_url": base_url} if backend == "openai" else engine_kw
     with make_generator(backend, model, **kw) as gen:
         prompts = [prompting.build_messages(s, cfg) for s in samples]
         outs = gen.generate(prompts, n=n, temperature=temperature, top_p=top_p,
                             max_new_tokens=max_new_tokens, seed=seed)
     for s, comps in zip(samples, outs):
-        gold = prompting.target_text(s)
+        gold = prompting.target_text(s, cfg)
         typer.secho(f"--- {s.id} [{s.category}]", bold=True)
         typer.echo(f"request: {s.messages[-1].content[:200]}")
         typer.echo(f"gold:    {gold}")

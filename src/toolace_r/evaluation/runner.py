@@ -15,7 +15,7 @@ from toolace_r.evaluation.core import (EvalError, Log, add_wall_seconds, bfcl_it
                                        parse_modes, run_modes, score_outputs, summarize_modes)
 from toolace_r.evaluation.files import default_name, export_bfcl, write_results
 from toolace_r.models.generation import BACKENDS, make_generator, vllm_engine_kw
-from toolace_r.models.prompting import CONFIRM_MODES, PromptConfig
+from toolace_r.models.prompting import CONFIRM_MODES, prompt_style_config
 from toolace_r.models.refs import ModelRefError, resolve_model
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
     gen = make_eval_generator(opts, model)
     load_s = time.perf_counter() - t0
     try:
-        cfg = gen.prompt_config if opts.prompt_style == "auto" else PromptConfig(tools_in=opts.prompt_style)  # type: ignore[arg-type]
+        cfg = prompt_style_config(gen.prompt_config, opts.prompt_style)
         try:
             outputs, timing = run_modes(gen, [it.sample for it in items], modes, max_rounds=opts.max_rounds,
                                         max_new_tokens=opts.max_new_tokens, prompt_cfg=cfg, confirm=opts.confirm,

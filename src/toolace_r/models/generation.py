@@ -56,7 +56,7 @@ from toolace_r.calls import format_calls, parse_calls
 from toolace_r.models.backend import Completion, Generator, Prompt, _check_args, _positions, prompt_seed
 from toolace_r.models.prefix_cache import PrefixCache, past_cache, plan_prefill, store_rows, supports_prefix_reuse
 from toolace_r.models.prompting import (PROMPT_CONFIG_FILE, PromptConfig, confirm_token_id, confirmation, decode_answer,
-                                        encode_prompt, load_prompt_config)
+                                        encode_prompt, kept_token_ids, load_prompt_config, model_prompt_config)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -129,9 +129,7 @@ class HFGenerator(Generator):
                 raise ValueError("HFGenerator needs model_path, or both model and tokenizer")
             model, tokenizer = load_model_and_tokenizer(model_path, device=device, dtype=dtype)
         self.model, self.tokenizer = model, tokenizer
-        # How this model must be prompted (recorded in its directory; the default otherwise).
-        local = model_path is not None and Path(model_path).is_dir()
-        self.prompt_config = load_prompt_config(model_path if local else None)
+        self.prompt_config = model_prompt_config(model_path, tokenizer)  # how this model must be prompted
         self.device = next(model.parameters()).device
         self.max_batch_rows = max_batch_rows or (512 if self.device.type == "cuda" else 64)
         self.prune_every = max(1, prune_every)
@@ -140,6 +138,7 @@ class HFGenerator(Generator):
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self.confirm_id, self.confirm_text = confirm_token_id(tokenizer), confirmation(tokenizer)
+        self.keep_ids = kept_token_ids(tokenizer)  # special tokens the answer text must show
         self.stop_ids = _stop_ids(model, tokenizer)
         if not self.stop_ids:
             raise ValueError("the tokenizer has no EOS token: generation could not stop at the end of a turn")
@@ -303,7 +302,7 @@ class HFGenerator(Generator):
                 body = ids[:-1] if ids and ids[-1] in self.stop_ids else ids
                 # The prompt was prefilled once for its n samples: its cost goes on the first.
                 prefill = len(p) - reused[i] if r == i * n else 0
-                comps.append(Completion(decode_answer(self.tokenizer, body, self.confirm_id), len(ids), tuple(ids),
+                comps.append(Completion(decode_answer(self.tokenizer, body, self.keep_ids), len(ids), tuple(ids),
                                         prompt_tokens=len(p), prefill_tokens=prefill))
             results.append(comps)
         return results
@@ -346,11 +345,12 @@ class VLLMGenerator(Generator):
         if self.lora_enabled:
             engine_kw.update(enable_lora=True, max_lora_rank=max_lora_rank)
         engine_kw.setdefault("enable_prefix_caching", True)
-        self.prompt_config = load_prompt_config(model_path if Path(model_path).is_dir() else None)
         self.llm: Any = LLM(model=base, tensor_parallel_size=tensor_parallel_size,
                             gpu_memory_utilization=gpu_memory_utilization, **engine_kw)
         self.tokenizer = self.llm.get_tokenizer()
+        self.prompt_config = model_prompt_config(model_path, self.tokenizer)
         self.confirm_id, self.confirm_text = confirm_token_id(self.tokenizer), confirmation(self.tokenizer)
+        self.keep_ids = kept_token_ids(self.tokenizer)
         self.lora_request: Any = None
         self._n_adapters = 0
         if lora_path is not None:
@@ -390,8 +390,9 @@ class VLLMGenerator(Generator):
             # What the engine's prefix cache served is not computed (reported by recent vLLM).
             prefill = n_prompt - (getattr(req, "num_cached_tokens", None) or 0)
             results.append([Completion(
-                # vLLM's text drops special tokens: a confirmation is decoded again, keeping it
-                decode_answer(self.tokenizer, o.token_ids, self.confirm_id) if self.confirm_id in o.token_ids else o.text,
+                # vLLM's text drops special tokens: an answer with a kept one is decoded again
+                decode_answer(self.tokenizer, o.token_ids, self.keep_ids) if self.keep_ids.intersection(o.token_ids)
+                else o.text,
                 len(o.token_ids), tuple(o.token_ids), prompt_tokens=n_prompt,
                                        prefill_tokens=prefill if j == 0 else 0)
                             for j, o in enumerate(req.outputs)])

@@ -4,10 +4,17 @@ Training, probing, refinement and evaluation all build their model input here, s
 model is evaluated with is the prompt it was trained with (a mismatch silently ruins scores).
 
 * :func:`build_messages` -> ``(messages, tools)``. Two ways to show the tools (:class:`PromptConfig`):
-  ``tools_in="system"`` (default, for real chat models, like BFCL's prompt mode): our system prompt
-  lists the tools as JSON and asks for a Python list of calls; ``tools`` is ``None``.
-  ``tools_in="template"`` (the embedded model): no system prompt is added and the tools are
-  returned for ``apply_chat_template(..., tools=tools)``, whose template renders them compactly.
+  ``tools_in="system"`` (default, like BFCL's prompt mode): our system prompt lists the tools as
+  JSON and asks for a Python list of calls; ``tools`` is ``None``. ``tools_in="template"`` (the
+  embedded model, real chat models): no system prompt is added and the tools are returned for
+  ``apply_chat_template(..., tools=tools)``, whose template renders them.
+* The tool-call format (``PromptConfig.tool_format``, :mod:`toolace_r.calls.native`): ``pythonic``
+  answers are Python-call text in the assistant content. ``hermes`` / ``llama3_json`` are the
+  formats of real chat templates (Qwen2.5/3 and Hermes, Llama 3.x): earlier calls and the answer go
+  to the template as structured ``tool_calls`` and the template writes them, tool results as
+  ``role: tool``, so a trained folder is prompted by plain ``apply_chat_template(messages,
+  tools=tools)`` and served by vLLM's parser of the same name. :func:`load_prompt_config` detects
+  the format from a model folder's chat template when the folder records none.
 * :func:`refine_messages` -> the same conversation continued: the previous answer as the
   assistant turn, then a short user turn asking the model to check it and either correct it or
   confirm it (self-refinement, 1.2/1.3 of the method). The first pass's prompt and answer are a
@@ -16,11 +23,13 @@ model is evaluated with is the prompt it was trained with (a mismatch silently r
 * :func:`confirmation` / :func:`is_confirmation`: what a model trained with ``refine.confirm=token``
   answers a right previous answer with (the tokenizer's ``<|confirm|>`` token where it has one,
   else :data:`CONFIRM_TEXT`), and whether an answer is that; :func:`decode_answer` decodes generated
-  ids keeping that token visible (``skip_special_tokens`` would drop it).
-* :func:`target_text`: the canonical answer text (``format_calls`` of the gold calls, or the text
-  target / a fixed no-call reply).
+  ids keeping that token and the call formats' markers visible (``skip_special_tokens`` would drop them).
+* :func:`target_text`: the canonical answer text (the gold calls in the model's format, or the
+  text target / a fixed no-call reply).
 * :func:`render` -> ``(input_ids, loss_mask)``: only the assistant answer and its end-of-turn
   token carry loss; system text, tools, user turns, tool results and earlier assistant turns do not.
+  The answer is what the template writes after the generation prompt (no ``{% generation %}``
+  markers needed), e.g. ``<tool_call>...</tool_call><|im_end|>`` on Qwen2.5.
 * :func:`render_prompt` / :func:`encode_prompt`: the generation prompt as text / ids.
 
 The prompt and the answer are tokenized separately and concatenated, which is exactly what the
@@ -31,11 +40,12 @@ the boundary can make training and inference disagree.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from toolace_r.calls import format_calls
+from toolace_r.calls import detect_tool_format, format_answer, format_calls, parse_calls, strip_reasoning, tool_calls
+from toolace_r.calls.native import check_tool_format
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -69,32 +79,93 @@ CONFIRM_MODES = ("repeat", "token")
 
 NO_CALL_TEXT = "None of the available functions fits this request."
 
+# Markers of the call formats that some tokenizers make special tokens; decoding keeps them.
+FORMAT_TOKENS = ("<tool_call>", "</tool_call>", "<think>", "</think>", "<|python_tag|>")
+
+
+ToolFormat = Literal["pythonic", "hermes", "llama3_json"]
+
 
 @dataclass(frozen=True)
 class PromptConfig:
-    """How tools reach the model: in our system prompt ("system") or via the chat template ("template")."""
+    """How tools reach the model: in our system prompt ("system") or via the chat template
+    ("template"); and the format it answers calls in (``tool_format``; not pythonic: the chat
+    template's own, which needs tools_in="template")."""
 
     tools_in: Literal["system", "template"] = "system"
     system_prompt: str = SYSTEM_PROMPT  # must contain "{tools}" when tools_in == "system"
+    tool_format: ToolFormat = "pythonic"
 
     def __post_init__(self) -> None:
         if self.tools_in not in ("system", "template"):
             raise ValueError(f"tools_in must be 'system' or 'template', got {self.tools_in!r}")
         if self.tools_in == "system" and "{tools}" not in self.system_prompt:
             raise ValueError("a system prompt for tools_in='system' must contain the '{tools}' placeholder")
+        check_tool_format(self.tool_format)
+        if self.tool_format != "pythonic" and self.tools_in != "template":
+            raise ValueError(f"tool_format={self.tool_format} is written by the chat template: "
+                             "it needs tools_in='template'")
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields for ``toolace_r.json`` (the system prompt only where it is not the default)."""
+        out = asdict(self)
+        if out["system_prompt"] == SYSTEM_PROMPT:
+            del out["system_prompt"]
+        return out
+
+
+def native_config(tool_format: str) -> PromptConfig:
+    """The prompt config of a model answering in ``tool_format``: the default for pythonic, else
+    tools and calls through its chat template."""
+    if check_tool_format(tool_format) == "pythonic":
+        return PromptConfig()
+    return PromptConfig(tools_in="template", tool_format=tool_format)  # type: ignore[arg-type]
+
+
+def prompt_style_config(model_cfg: PromptConfig, style: str) -> PromptConfig:
+    """The prompt config for a ``--prompt-style`` / ``--tools-in`` choice: auto, the model's own;
+    system, our system prompt (Python-call answers, BFCL's prompt mode); template, the tools through
+    the chat template, calls in the model's own format."""
+    if style == "auto":
+        return model_cfg
+    if style == "system":
+        return PromptConfig()
+    if style == "template":
+        return PromptConfig(tools_in="template", tool_format=model_cfg.tool_format)
+    raise ValueError(f"the prompt style must be auto, system or template, got {style!r}")
 
 
 @dataclass
 class Example:
-    """A generic training example: a conversation, its tools (or None) and the assistant target."""
+    """A generic training example: a conversation, its tools (or None), the assistant target and
+    the format its calls are written in."""
 
     messages: list[dict[str, Any]]
     tools: list[dict[str, Any]] | None
     target: str
+    tool_format: str = field(default="pythonic")
 
 
-def load_prompt_config(model_path: str | Path | None) -> PromptConfig:
-    """The prompt configuration recorded in a model directory (``toolace_r.json``), else the default."""
+def folder_chat_template(model_path: str | Path) -> str | list[Any] | None:
+    """The chat template saved in a model folder (``chat_template.jinja`` or ``tokenizer_config.json``),
+    read without loading the tokenizer; None when it has none."""
+    folder = Path(model_path)
+    if (folder / "chat_template.jinja").is_file():
+        return (folder / "chat_template.jinja").read_text(encoding="utf-8")
+    config = folder / "tokenizer_config.json"
+    if config.is_file():
+        try:
+            return json.loads(config.read_text(encoding="utf-8")).get("chat_template")
+        except (json.JSONDecodeError, AttributeError):
+            return None
+    return None
+
+
+def load_prompt_config(model_path: str | Path | None, tool_format: str = "auto") -> PromptConfig:
+    """The prompt configuration of a model folder: what its ``toolace_r.json`` records, else (with
+    ``tool_format="auto"``) the tool-call format its chat template writes (:func:`native_config`).
+    Any other ``tool_format`` overrides the format (a native one sends the tools through the template)."""
+    recorded = None
     if model_path is not None:
         f = Path(model_path) / PROMPT_CONFIG_FILE
         if f.is_file():
@@ -102,8 +173,35 @@ def load_prompt_config(model_path: str | Path | None) -> PromptConfig:
                 data = json.loads(f.read_text(encoding="utf-8")).get("prompt", {})
             except json.JSONDecodeError as e:
                 raise ValueError(f"{f}: not valid JSON: {e}") from e
-            return PromptConfig(**data)
-    return PromptConfig()
+            recorded = PromptConfig(**data)
+    if tool_format == "auto":
+        if recorded is not None:
+            return recorded
+        found = detect_tool_format(folder_chat_template(model_path)) if model_path is not None else "pythonic"
+        return native_config(found)
+    if recorded is None:
+        return native_config(tool_format)
+    if check_tool_format(tool_format) == "pythonic":
+        return replace(recorded, tool_format="pythonic")
+    return replace(recorded, tools_in="template", tool_format=tool_format)  # type: ignore[arg-type]
+
+
+def model_prompt_config(model_path: str | Path | None, tokenizer: Any) -> PromptConfig:
+    """How a loaded model must be prompted: from its folder (:func:`load_prompt_config`), else (a hub
+    id, or a model given as objects) from the format its tokenizer's chat template writes."""
+    if model_path is not None and Path(model_path).is_dir():
+        return load_prompt_config(model_path)
+    return native_config(detect_tool_format(getattr(tokenizer, "chat_template", None)))
+
+
+def write_prompt_config(out_dir: str | Path, cfg: PromptConfig, start: str | Path | None = None) -> None:
+    """Record in ``out_dir/toolace_r.json`` how its model is prompted (``cfg``), keeping what else the
+    start model's file holds (e.g. the embedded model's facts)."""
+    info: dict[str, Any] = {}
+    if start is not None and (Path(start) / PROMPT_CONFIG_FILE).is_file():
+        info = json.loads((Path(start) / PROMPT_CONFIG_FILE).read_text(encoding="utf-8"))
+    info["prompt"] = cfg.to_json()
+    (Path(out_dir) / PROMPT_CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
 def tool_dicts(sample: Sample) -> list[dict[str, Any]]:
@@ -111,12 +209,15 @@ def tool_dicts(sample: Sample) -> list[dict[str, Any]]:
     return [{"type": "function", "function": t.model_dump()} for t in sample.tools]
 
 
-def _conversation(sample: Sample) -> list[dict[str, Any]]:
-    """Sample messages as plain dicts; earlier assistant calls become Python-call text, the same
-    format the model must answer in, so history and target agree."""
+def _conversation(sample: Sample, tool_format: str = "pythonic") -> list[dict[str, Any]]:
+    """Sample messages as plain dicts; earlier assistant calls are written the way the model must
+    answer (Python-call text, or structured ``tool_calls`` for the template), so history and target agree."""
     out = []
     for m in sample.messages:
         content = m.content
+        if m.role == "assistant" and m.tool_calls and tool_format != "pythonic":
+            out.append({"role": "assistant", "content": content or "", "tool_calls": tool_calls(m.tool_calls)})
+            continue
         if m.role == "assistant" and m.tool_calls:
             calls = format_calls(m.tool_calls)
             content = f"{content}\n{calls}" if content else calls
@@ -130,7 +231,7 @@ def _conversation(sample: Sample) -> list[dict[str, Any]]:
 def build_messages(sample: Sample, cfg: PromptConfig | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
     """``(messages, tools)`` for the turn to predict. ``tools`` is None when they are in the system prompt."""
     cfg = cfg or PromptConfig()
-    messages = _conversation(sample)
+    messages = _conversation(sample, cfg.tool_format)
     tools = tool_dicts(sample)
     if cfg.tools_in == "template":
         return messages, (tools or None)
@@ -143,12 +244,25 @@ def build_messages(sample: Sample, cfg: PromptConfig | None = None) -> tuple[lis
     return [{"role": "system", "content": system}, *messages], None
 
 
-def continue_conversation(messages: list[dict[str, Any]], previous_answers: list[str]) -> list[dict[str, Any]]:
-    """``messages`` continued by each previous answer (an assistant turn) followed by the
-    refinement request (a user turn): the prompt of the next refinement round."""
+def answer_message(answer: str, tool_format: str = "pythonic") -> dict[str, Any]:
+    """An answer as the assistant turn the chat template renders: its text for ``pythonic``; else
+    its calls as structured ``tool_calls`` (the template writes them in its own format), or its text
+    without a reasoning block when it holds no calls."""
+    if tool_format == "pythonic":
+        return {"role": "assistant", "content": answer.strip()}
+    parsed = parse_calls(answer)
+    if parsed.status == "calls" and parsed.calls:
+        return {"role": "assistant", "content": "", "tool_calls": tool_calls(parsed.calls)}
+    return {"role": "assistant", "content": strip_reasoning(answer).strip()}
+
+
+def continue_conversation(messages: list[dict[str, Any]], previous_answers: list[str],
+                          tool_format: str = "pythonic") -> list[dict[str, Any]]:
+    """``messages`` continued by each previous answer (an assistant turn, :func:`answer_message`)
+    followed by the refinement request (a user turn): the prompt of the next refinement round."""
     out = [dict(m) for m in messages]
     for answer in previous_answers:
-        out.append({"role": "assistant", "content": answer.strip()})
+        out.append(answer_message(answer, tool_format))
         out.append({"role": "user", "content": REFINE_REQUEST})
     return out
 
@@ -158,9 +272,10 @@ def refine_messages(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
     """``(messages, tools)`` asking the model to check its previous answer (or, given a list, its
     answers so far, oldest first) and correct it or confirm it."""
+    cfg = cfg or PromptConfig()
     messages, tools = build_messages(sample, cfg)
     answers = [previous_answer] if isinstance(previous_answer, str) else list(previous_answer)
-    return continue_conversation(messages, answers), tools
+    return continue_conversation(messages, answers, cfg.tool_format), tools
 
 
 def confirm_token_id(tokenizer: PreTrainedTokenizerBase | None) -> int | None:
@@ -190,33 +305,48 @@ def is_confirmation(answer: str, confirm: str) -> bool:
     return answer.strip() == confirm
 
 
-def decode_answer(tokenizer: PreTrainedTokenizerBase, ids: list[int] | tuple[int, ...], confirm_id: int | None) -> str:
-    """Generated ids as text without special tokens, except the confirm token (id ``confirm_id``),
-    which stays as its text so that refinement can see the model confirm."""
-    if confirm_id is None or confirm_id not in ids:
+def kept_token_ids(tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    """The ids :func:`decode_answer` keeps as text: the confirm token, and the markers of the call
+    formats (``<tool_call>``, ``<think>``, ...) where the tokenizer makes them special tokens, which
+    plain decoding would drop (the answer would then not parse)."""
+    vocab, special = tokenizer.get_vocab(), set(tokenizer.all_special_ids)
+    kept = {vocab[t] for t in FORMAT_TOKENS if t in vocab and vocab[t] in special}
+    confirm = confirm_token_id(tokenizer)
+    return kept | ({confirm} if confirm is not None else set())
+
+
+def decode_answer(tokenizer: PreTrainedTokenizerBase, ids: list[int] | tuple[int, ...],
+                  keep: int | set[int] | None) -> str:
+    """Generated ids as text without special tokens, except those in ``keep`` (an id or a set:
+    :func:`kept_token_ids`; e.g. the confirm token, so that refinement can see the model confirm)."""
+    keep = {keep} if isinstance(keep, int) else (keep or set())
+    if not keep.intersection(ids):
         return tokenizer.decode(list(ids), skip_special_tokens=True)
     parts, run = [], []
     for i in ids:
-        if i == confirm_id:
-            parts += [tokenizer.decode(run, skip_special_tokens=True), CONFIRM_TOKEN]
+        if i in keep:
+            parts += [tokenizer.decode(run, skip_special_tokens=True), tokenizer.convert_ids_to_tokens(i)]
             run = []
         else:
             run.append(i)
     return "".join(parts) + tokenizer.decode(run, skip_special_tokens=True)
 
 
-def target_text(sample: Sample) -> str:
-    """The assistant target: canonical calls, else the text target, else a fixed no-call reply."""
+def target_text(sample: Sample, cfg: PromptConfig | None = None) -> str:
+    """The assistant target: canonical calls in the model's format, else the text target, else a
+    fixed no-call reply."""
     if sample.answer:
-        return format_calls(sample.gold_calls())
+        return format_answer(sample.gold_calls(), cfg.tool_format if cfg else "pythonic")
     if sample.text is not None:
         return sample.text
     return NO_CALL_TEXT
 
 
 def example_from_sample(sample: Sample, cfg: PromptConfig | None = None) -> Example:
+    cfg = cfg or PromptConfig()
     messages, tools = build_messages(sample, cfg)
-    return Example(messages=messages, tools=tools, target=target_text(sample))
+    return Example(messages=messages, tools=tools, target=target_text(sample, cfg),
+                   tool_format=cfg.tool_format)
 
 
 def render_prompt(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> str:
@@ -239,14 +369,38 @@ def encode_prompt(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, A
     return _ids(tokenizer, render_prompt(tokenizer, messages, tools))
 
 
-def completion_text(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, target: str) -> tuple[str, str]:
+def _native_completion(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]],
+                       tools: list[dict[str, Any]] | None, target: str, tool_format: str) -> str:
+    """The whole conversation with ``target`` as the last turn, written by the template from
+    structured calls; where the template refuses them (Llama 3.1 takes one call per turn), from
+    the calls as text in the model's format."""
+    from jinja2 import TemplateError
+
+    answer = answer_message(target, tool_format)
+    try:
+        return tokenizer.apply_chat_template([*messages, answer], tools=tools, tokenize=False)
+    except TemplateError:
+        if "tool_calls" not in answer:
+            raise
+        text = format_answer(parse_calls(target).calls, tool_format)
+        return tokenizer.apply_chat_template([*messages, {"role": "assistant", "content": text}], tools=tools,
+                                             tokenize=False)
+
+
+def completion_text(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]],
+                    tools: list[dict[str, Any]] | None, target: str, tool_format: str = "pythonic") -> tuple[str, str]:
     """``(prompt, completion)``: what the template writes after the prompt for the answer ``target``,
     i.e. the answer plus the template's end-of-turn marker."""
     prompt = render_prompt(tokenizer, messages, tools)
-    full = tokenizer.apply_chat_template(
-        [*messages, {"role": "assistant", "content": target}], tools=tools, tokenize=False
-    )
-    if full.startswith(prompt) and target in full[len(prompt):]:
+    if tool_format == "pythonic":
+        full = tokenizer.apply_chat_template(
+            [*messages, {"role": "assistant", "content": target}], tools=tools, tokenize=False
+        )
+        written = full.startswith(prompt) and target in full[len(prompt):]
+    else:
+        full = _native_completion(tokenizer, messages, tools, target, tool_format)
+        written = full.startswith(prompt) and bool(full[len(prompt):].strip())
+    if written:
         # Trailing newlines after the end-of-turn token are layout, not something to learn.
         return prompt, full[len(prompt):].rstrip("\n")
     # Templates that render a final assistant turn differently (e.g. ones that drop reasoning):
@@ -255,10 +409,11 @@ def completion_text(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str,
 
 
 def render(
-    tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, target: str
+    tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, target: str,
+    tool_format: str = "pythonic",
 ) -> tuple[list[int], list[int]]:
     """``(input_ids, loss_mask)``: prompt tokens carry mask 0; the answer and its end token carry 1."""
-    prompt, completion = completion_text(tokenizer, messages, tools, target)
+    prompt, completion = completion_text(tokenizer, messages, tools, target, tool_format)
     prompt_ids = _ids(tokenizer, prompt)
     comp_ids = _ids(tokenizer, completion)
     stop_ids = {tokenizer.eos_token_id} - {None}
@@ -269,4 +424,4 @@ def render(
 
 
 def render_example(tokenizer: PreTrainedTokenizerBase, example: Example) -> tuple[list[int], list[int]]:
-    return render(tokenizer, example.messages, example.tools, example.target)
+    return render(tokenizer, example.messages, example.tools, example.target, example.tool_format)

@@ -54,7 +54,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from toolace_r import distributed
-from toolace_r.models.embedded import PROMPT_CONFIG_FILE
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -184,7 +183,8 @@ def _to_rendered(tokenizer: Any, examples: Iterable[Any], prompt_cfg: Any) -> tu
             if len(mask) != len(ids):
                 raise ValueError(f"example {i}: loss_mask must be as long as input_ids")
         elif isinstance(ex, dict) and "messages" in ex and "target" in ex:
-            ids, mask = prompting.render(tokenizer, ex["messages"], ex.get("tools"), ex["target"])
+            ids, mask = prompting.render(tokenizer, ex["messages"], ex.get("tools"), ex["target"],
+                                         getattr(prompt_cfg, "tool_format", "pythonic"))
         else:
             raise TypeError(
                 f"example {i}: expected a Sample, an Example, a dict with messages/tools/target, "
@@ -354,7 +354,8 @@ def build_trainer(
 
         trainer.remove_callback(PrinterCallback)
     info = {"n_params": n_params, "lr": lr, "device": "cuda" if on_cuda else "cpu",
-            "dtype": ("bf16" if on_cuda else "bf16-autocast") if bf16 else "fp32", "log": log_cb}
+            "dtype": ("bf16" if on_cuda else "bf16-autocast") if bf16 else "fp32", "log": log_cb,
+            "prompt_cfg": prompt_cfg}
     return trainer, tokenizer, info
 
 
@@ -369,7 +370,7 @@ def train_sft(
     cfg = cfg or SFTSettings()
     model_path, out = Path(model_path), Path(out_dir)
     trainer, tokenizer, info = build_trainer(model_path, examples, out, cfg, prompt_cfg)
-    log_cb = info.pop("log")
+    log_cb, prompt_cfg = info.pop("log"), info.pop("prompt_cfg")
     n_train = len(trainer.train_dataset)
     t0 = time.perf_counter()
     result = trainer.train()
@@ -383,7 +384,7 @@ def train_sft(
         acc = trainer.accelerator
         train_loss = acc.reduce(torch.tensor(train_loss, device=acc.device), reduction="mean").item()
 
-    _save(trainer, tokenizer, model_path, out, cfg, info["dtype"])
+    _save(trainer, tokenizer, model_path, out, cfg, info["dtype"], prompt_cfg)
 
     seen = max((r.get("num_tokens", 0) for r in log_cb.records), default=0)
     metrics = {
@@ -406,8 +407,12 @@ def train_sft(
     return metrics
 
 
-def _save(trainer: Any, tokenizer: Any, model_path: Path, out: Path, cfg: SFTSettings, dtype: str) -> None:
-    """Write the trained model (LoRA merged if asked) and tokenizer to ``out`` from rank 0."""
+def _save(trainer: Any, tokenizer: Any, model_path: Path, out: Path, cfg: SFTSettings, dtype: str,
+          prompt_cfg: Any) -> None:
+    """Write the trained model (LoRA merged if asked), tokenizer (with its chat template) and prompt
+    config to ``out`` from rank 0."""
+    from toolace_r.models.prompting import write_prompt_config
+
     merge = cfg.lora and cfg.merge_lora
     if trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled:
         # Sharded weights: every rank takes part in gathering them; rank 0 writes.
@@ -430,6 +435,5 @@ def _save(trainer: Any, tokenizer: Any, model_path: Path, out: Path, cfg: SFTSet
     if distributed.is_main():
         tokenizer.save_pretrained(str(out))
         (out / "training_args.bin").unlink(missing_ok=True)  # written by Trainer.save_model; not needed
-        if (model_path / PROMPT_CONFIG_FILE).is_file():  # keep how this model must be prompted
-            shutil.copyfile(model_path / PROMPT_CONFIG_FILE, out / PROMPT_CONFIG_FILE)
+        write_prompt_config(out, prompt_cfg, model_path)  # how this model must be prompted
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
