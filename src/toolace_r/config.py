@@ -179,16 +179,16 @@ class TrainConfig(_Section):
     warmup_steps: int = field(default=0, metadata={"help": (
         "Optimizer steps of a warm-up SFT of M_0 on data.warmup_size samples before the arms (0: none; "
         "model.init=scratch needs > 0).")})
-    steps_per_round: int = field(default=200, metadata={"help": (
+    steps_per_round: int = field(default=100, metadata={"help": (
         "Optimizer steps of each round's SFT, the same in every arm (>= 1).")})
     batch_size: int = field(default=16, metadata={"help": (
         "Global batch: examples per optimizer step, split evenly over launch.num_processes (>= 1).")})
-    lr: float = field(default=2e-3, metadata={"help": (
+    lr: float = field(default=1e-3, metadata={"help": (
         "Peak learning rate of each round's SFT (cosine schedule, 3% warm-up; > 0).")})
     round_lr_decay: float = field(default=0.5, metadata={"help": (
         "Round t's SFT peaks at lr x round_lr_decay^t, so later rounds refine what earlier ones learnt "
         "instead of restarting at full rate; in (0, 1].")})
-    replay_size: int = field(default=0, metadata={"help": (
+    replay_size: int = field(default=800, metadata={"help": (
         "Fresh train samples (outside the MAIT pool, a new seeded draw every round, the same in every arm) "
         "added to each round's SFT set, so a round's steps do not overfit the pool and the model keeps "
         "what it knew (>= 0; 0: none).")})
