@@ -140,17 +140,17 @@ def test_launched_stages_with_two_processes(tmp_path):
     from toolace_r.tasks import read_task
 
     run_dir = tmp_path / "run"
-    # no warm-up: one launched stage fewer (each costs two processes' start-up); fp32: bf16 autocast (the
-    # CPU default where the CPU has bf16 instructions) rounds differently for other batch shapes
+    # fp32: bf16 autocast (the CPU default where the CPU has bf16 instructions) rounds differently for
+    # other batch shapes
     args = ["--config", "configs/quick.yaml", *MICRO, "arms=[mait]", "mait.rounds=1", "eval.modes=[none]",
-            "train.warmup_steps=0", "train.precision=fp32"]
+            "train.precision=fp32"]
     res = _run([*args, "--out", str(run_dir), "--launcher", "accelerate", "--num-processes", "2"],
                env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert res.returncode == 0, res.stderr[-3000:]
     state = json.loads((run_dir / "state.json").read_text())["stages"]
     assert state["mait/r0/train"]["train_processes"] == 2
     stages = run_dir / "stages"
-    for stage in ("probe/m0", "mait/r0/train", "mait/r0/dev", "eval/mait"):
+    for stage in ("warmup", "probe/m0", "mait/r0/train", "mait/r0/dev", "eval/mait"):
         assert "--multi_gpu" in (stages / stage / "job" / "launch.log").read_text().splitlines()[0], stage
     task = read_task(stages / "eval/mait" / "job" / "task.json")
     run_task(task.model_copy(update={"out": tmp_path / "one"}))
