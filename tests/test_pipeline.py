@@ -1,7 +1,6 @@
 """`toolace-r run` end to end on a micro config, resume after a kill mid-round, and a run with
 two training seeds."""
 
-import dataclasses
 import json
 import os
 import re
@@ -79,13 +78,26 @@ def test_quick_config_end_to_end(tmp_path):
 
 @pytest.mark.slow
 def test_resume_after_kill_gives_the_same_results(tmp_path):
+    """Three properties from two runs (each run costs half a minute): the reference runs every stage
+    in the driver, whose resident memory must not grow from stage to stage; the other runs every
+    stage as a child process (launch.launcher=process), is killed mid-round and resumed, and must give
+    the reference's files byte for byte."""
     ref, killed = tmp_path / "ref", tmp_path / "killed"
-    args = ["--config", "configs/quick.yaml", *MICRO, "arms=[mait_refine]"]
+    # fp32: memory figures comparable across CPUs (bf16 autocast keeps more between stages: benchmarks/README.md)
+    args = ["--config", "configs/quick.yaml", *MICRO, "arms=[mait_refine]", "train.precision=fp32"]
     assert _run([*args, "--out", str(ref)]).returncode == 0
-    proc = subprocess.Popen([sys.executable, "-m", "toolace_r", "run", *args, "--out", str(killed)], cwd=ROOT,
+    stages = json.loads((ref / "state.json").read_text())["stages"]
+    for name, m in stages.items():
+        assert m["peak_rss_mb"] >= m["rss_after_mb"] > 0, name
+    # two SFT stages and a probe later the driver is within 48 MiB of where the first SFT left it
+    assert stages["mait_refine/r0/train"]["rss_after_mb"] - stages["warmup"]["rss_after_mb"] < 48
+    assert stages["warmup"]["peak_rss_mb"] > stages["warmup"]["rss_after_mb"]
+
+    proc = subprocess.Popen([sys.executable, "-m", "toolace_r", "run", *args, "launch.launcher=process",
+                             "--out", str(killed)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
-    # kill it in the middle of the MAIT rounds
+    # kill it (and its stage's child process) in the middle of the MAIT rounds
     while time.time() < deadline and proc.poll() is None:
         state = killed / "state.json"
         if state.is_file() and "mait_refine/r0/train" in json.loads(state.read_text())["stages"]:
@@ -97,7 +109,13 @@ def test_resume_after_kill_gives_the_same_results(tmp_path):
     assert "eval/mait_refine" not in json.loads((killed / "state.json").read_text())["stages"]
     res = _run(["--resume", str(killed)])
     assert res.returncode == 0, res.stderr[-3000:]
+    done = json.loads((killed / "state.json").read_text())["stages"]
+    # the driver held no model: its peak during a training stage is far below the job's
+    assert done["warmup"]["job_peak_rss_mb"] > done["warmup"]["peak_rss_mb"]
     assert _final_metrics(killed) == _final_metrics(ref)
+    for rel in ("stages/probe/m0/probe.jsonl", "stages/mait_refine/r0/train/selected.json",
+                "stages/mait_refine/r1/train/model/model.safetensors", "stages/eval/mait_refine/outputs.jsonl"):
+        assert (killed / rel).read_bytes() == (ref / rel).read_bytes(), rel
     a = (ref / "stages/eval/mait_refine/outputs.jsonl").read_text()
     b = (killed / "stages/eval/mait_refine/outputs.jsonl").read_text()
     assert a == b
@@ -114,15 +132,16 @@ def test_resume_refuses_overrides(tmp_path):
 
 @pytest.mark.slow
 def test_launched_stages_with_two_processes(tmp_path):
-    """`toolace-r run --launcher accelerate --num-processes 2`: every SFT, probe and evaluation stage
-    runs as a 2-process job. The probe and the evaluation equal what one process gives on the same
-    model; the SFT losses equal one process's with the same global batch."""
+    """`toolace-r run --launcher accelerate --num-processes 2`: every probe, SFT and evaluation stage
+    runs as a 2-process job, and the evaluation equals what one process gives on the same model.
+    (That a 2-process probe, SFT and evaluation equal one process's, sampling and losses included, is
+    tested on the tasks themselves in tests/models/test_scale.py.)"""
     from toolace_r.launch import run_task
     from toolace_r.tasks import read_task
 
     run_dir = tmp_path / "run"
     # fp32: bf16 autocast (the CPU default where the CPU has bf16 instructions) rounds differently for
-    # other batch shapes, and this test compares the losses of 1 and 2 processes closely
+    # other batch shapes
     args = ["--config", "configs/quick.yaml", *MICRO, "arms=[mait]", "mait.rounds=1", "eval.modes=[none]",
             "train.precision=fp32"]
     res = _run([*args, "--out", str(run_dir), "--launcher", "accelerate", "--num-processes", "2"],
@@ -133,17 +152,9 @@ def test_launched_stages_with_two_processes(tmp_path):
     stages = run_dir / "stages"
     for stage in ("warmup", "probe/m0", "mait/r0/train", "mait/r0/dev", "eval/mait"):
         assert "--multi_gpu" in (stages / stage / "job" / "launch.log").read_text().splitlines()[0], stage
-    # the probe and the evaluation, redone here in one process on the same models
-    for stage, out, task_out in (("probe/m0", "probe.jsonl", "probe.jsonl"), ("eval/mait", "outputs.jsonl", "")):
-        task = read_task(stages / stage / "job" / "task.json")
-        here = tmp_path / stage.replace("/", "_")
-        run_task(task.model_copy(update={"out": here / task_out}))
-        assert (here / out).read_text() == (stages / stage / out).read_text(), stage
-    # the warm-up SFT in one process with the whole global batch: the same loss
-    task = read_task(stages / "warmup" / "job" / "task.json")
-    settings = dataclasses.replace(task.settings, batch_size=task.settings.batch_size * 2)
-    one = run_task(task.model_copy(update={"settings": settings, "out": tmp_path / "warm1"}))
-    assert one["train_loss"] == pytest.approx(state["warmup"]["train_loss"], rel=1e-5)
+    task = read_task(stages / "eval/mait" / "job" / "task.json")
+    run_task(task.model_copy(update={"out": tmp_path / "one"}))
+    assert (tmp_path / "one" / "outputs.jsonl").read_text() == (stages / "eval/mait" / "outputs.jsonl").read_text()
 
 
 def test_planned_stages_count_every_seed():
