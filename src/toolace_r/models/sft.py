@@ -498,6 +498,8 @@ def train_sft(
     trainer, tokenizer, info = build_trainer(model_path, examples, out, cfg, prompt_cfg, callbacks)
     log_cb, prompt_cfg, base_ref = info.pop("log"), info.pop("prompt_cfg"), info.pop("base_ref")
     resume = _prepare_checkpoints(out, cfg, info.pop("fingerprint"), log_cb)
+    # read now: the checkpoint goes when the Trainer saves the next one
+    before = checkpoints.read_loss_sum(resume, distributed.rank()) if resume is not None else None
     n_train = len(trainer.train_dataset)
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
@@ -506,7 +508,6 @@ def train_sft(
     done_before = checkpoints.step_of(resume) if resume is not None else 0
     if resume is not None:
         # the Trainer's figure covers the steps after the checkpoint: add the sum up to it
-        before = checkpoints.read_loss_sum(resume, distributed.rank())
         if before is not None and result.global_step > 0:
             train_loss = (before + train_loss * (result.global_step - done_before)) / result.global_step
     if distributed.world_size() > 1:
