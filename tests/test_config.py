@@ -82,6 +82,9 @@ def test_shipped_configs_load():
     assert big.model.backend == "vllm" and big.arms == ["mait_refine"] and big.train.lr == 2e-4
     tiny_qwen = load_config(ROOT / "configs" / "tiny-qwen.yaml")
     assert tiny_qwen.model.init == "models/tiny-qwen" and tiny_qwen.model.tool_format == "auto"
+    # both real-model recipes keep their LoRA adapters
+    assert big.model.lora and not big.model.merge_lora and big.train.save_steps == 100
+    assert tiny_qwen.model.lora and not tiny_qwen.model.merge_lora
 
 
 def test_tool_format_is_checked():
@@ -114,6 +117,20 @@ def test_overrides_are_typed():
     ("model.size=huge", r"model.size: must be one of \('micro', 'tiny', 'small'\)"),
     ("model.backend=openai", r"model.backend: must be one of \('hf', 'vllm'\)"),
     ("model.lora=maybe", "model.lora: expected true/false"),
+    ("model.merge_lora=false", "model.merge_lora: false keeps LoRA adapters, and there are none without model.lora"),
+    ("model.lora_r=0", "model.lora_r: must be >= 1"),
+    ("model.lora_alpha=0", "model.lora_alpha: must be >= 1"),
+    ("model.lora_target_modules=[all-linear,q_proj]", "model.lora_target_modules: all-linear already takes"),
+    ("model.lora_target_modules=[]", "model.lora_target_modules: name all-linear or the model's module names"),
+    ("model.lora_target_modules={a: 1}", "model.lora_target_modules: expected a list"),
+    ("train.max_length=8", "train.max_length: must be >= 16"),
+    ("train.gradient_accumulation_steps=0", "train.gradient_accumulation_steps: must be >= 1"),
+    ("train.gradient_accumulation_steps=3", r"train.gradient_accumulation_steps: train.batch_size \(16\) is split"),
+    ("train.gradient_checkpointing=yes please", "train.gradient_checkpointing: expected true/false"),
+    ("train.report_to=[foo]", "train.report_to: unknown integration 'foo'"),
+    ("train.report_to=[none,wandb]", "train.report_to: none and all stand alone"),
+    ("train.report_to=[]", "train.report_to: name at least one"),
+    ("train.save_steps=-1", "train.save_steps: must be >= 0"),
     ("train.lr=abc", "train.lr: expected a number"),
     ("train.lr=0", "train.lr: a learning rate must be > 0"),
     ("train.warmup_lr=-1", "train.warmup_lr: a learning rate must be > 0"),
@@ -151,6 +168,11 @@ def test_bad_values_name_the_dotted_key(override, words):
 def test_cross_section_checks():
     with pytest.raises(ConfigError, match=r"^train.batch_size: .* launch.num_processes \(3\)"):
         load_config(None, ["launch.launcher=torchrun", "launch.num_processes=3"])
+    # 12 splits over 4 processes, and in 2 micro-batches, but not both
+    with pytest.raises(ConfigError, match=r"^train.batch_size: each of launch.num_processes \(4\) runs "
+                                          r"train.gradient_accumulation_steps \(2\) .* multiple of 8"):
+        load_config(None, ["launch.launcher=torchrun", "launch.num_processes=4", "train.batch_size=12",
+                           "train.gradient_accumulation_steps=2"])
     assert load_config(None, ["launch.launcher=torchrun", "launch.num_processes=4"]).launch.num_processes == 4
     # a real model may skip the warm-up, and then needs no warm-up set
     cfg = load_config(None, ["model.init=some/model", "train.warmup_steps=0", "data.warmup_size=0"])
@@ -203,8 +225,40 @@ def test_one_list_each():
     assert "hf | vllm" in help_of["backend"] and "micro | tiny | small" in help_of["size"]
 
 
+def test_lora_and_trainer_settings_reach_the_sft():
+    from toolace_r.pipeline import Run, _sft_settings
+
+    cfg = load_config(None, ["model.lora=true", "model.merge_lora=false", "model.lora_r=8", "model.lora_alpha=16",
+                             "model.lora_target_modules=q_proj,v_proj", "train.max_length=512",
+                             "train.gradient_accumulation_steps=2", "train.gradient_checkpointing=true",
+                             "train.report_to=none", "train.save_steps=25", "launch.launcher=torchrun",
+                             "launch.num_processes=2"])
+    assert cfg.model.lora_target_modules == ["q_proj", "v_proj"] and cfg.train.report_to == ["none"]
+    s = _sft_settings(Run(Path("."), cfg), "mait/r0/train", 10, 1e-4)
+    # the global batch of 16: 2 processes x 2 micro-batches of 4
+    assert (s.batch_size, s.grad_accum) == (4, 2)
+    assert (s.lora, s.merge_lora, s.lora_r, s.lora_alpha) == (True, False, 8, 16)
+    assert s.lora_target_modules == ["q_proj", "v_proj"] and s.max_length == 512 and s.gradient_checkpointing
+    assert s.report_to == ["none"] and s.save_steps == 25
+    # the default: adapters merged after every SFT, as before; no checkpoints
+    default = _sft_settings(Run(Path("."), load_config(None, ["model.lora=true"])), "x", 10, 1e-4)
+    assert default.merge_lora and default.save_steps == 0 and default.lora_target_modules == ["all-linear"]
+
+
+def test_report_to_needs_the_integration_installed():
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
+        assert load_config(None, ["train.report_to=tensorboard"]).train.report_to == ["tensorboard"]
+    else:
+        with pytest.raises(ConfigError, match="^train.report_to: tensorboard is not installed here: pip install"):
+            load_config(None, ["train.report_to=tensorboard"])
+
+
 def test_sft_settings_reject_bad_values():
-    for bad, words in [({"merge_lora": True}, "merge_lora needs lora"), ({"precision": "fp8"}, "precision"),
+    for bad, words in [({"save_steps": -1}, "save_steps must be >= 0"),
+                       ({"lora_target_modules": []}, "lora_target_modules: name all-linear"),
+                       ({"report_to": ["nope"]}, "report_to: unknown integration"),({"merge_lora": True}, "merge_lora needs lora"), ({"precision": "fp8"}, "precision"),
                        ({"lr": 0.0}, "lr must be > 0"), ({"warmup_ratio": 5.0}, "warmup_ratio"),
                        ({"lora_r": 0}, "lora_r"), ({"epochs": 0, "max_steps": -1}, "epochs > 0"),
                        ({"grad_accum": 0}, "grad_accum")]:

@@ -122,3 +122,29 @@ def test_the_lock_keeps_another_process_off_and_goes_with_a_killed_one(tmp_path:
         os.killpg(holder.pid, signal.SIGKILL)  # a crash: no cleanup runs in the holder
         holder.wait()
     open_run(run_dir, None, resume=True, force=False).close()
+
+
+def test_a_restarted_sft_stage_keeps_only_its_checkpoints(tmp_path: Path):
+    """A stage killed mid-SFT restarts in its emptied .partial folder, but for the SFT's trainer
+    checkpoints (train.save_steps), which the SFT continues from; other stages start clean."""
+    from toolace_r.pipeline import SFT_CHECKPOINTS
+
+    run = open_run(tmp_path / "run", CFG, resume=False, force=False, log=lambda _: None)
+    partial = run.stage_dir("mait/r0/train").with_name("train.partial")
+    ckpt = partial / SFT_CHECKPOINTS / "checkpoint-2"
+    ckpt.mkdir(parents=True)
+    (ckpt / "trainer_state.json").write_text("{}")
+    for leftover in (partial / "selected.json", partial / "model" / "train_log.jsonl", partial / "job" / "task.json"):
+        leftover.parent.mkdir(parents=True, exist_ok=True)
+        leftover.write_text("old")
+    with run.stage("mait/r0/train", keep=SFT_CHECKPOINTS) as (out, _):
+        assert out == partial
+        assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
+            "model", "model/checkpoints", "model/checkpoints/checkpoint-2",
+            "model/checkpoints/checkpoint-2/trainer_state.json"]
+    assert (run.stage_dir("mait/r0/train") / SFT_CHECKPOINTS / "checkpoint-2").is_dir()  # the SFT removes them
+    other = run.stage_dir("eval/base").with_name("base.partial")
+    (other / "model" / "checkpoints").mkdir(parents=True)
+    with run.stage("eval/base") as (out, _):
+        assert list(out.iterdir()) == []
+    run.close()

@@ -32,7 +32,7 @@ from toolace_r.data.split import DEFAULT_DEV, DEFAULT_TEST
 from toolace_r.models.embedded import SIZES
 from toolace_r.models.generation import BACKENDS
 from toolace_r.models.prompting import CONFIRM_MODES
-from toolace_r.models.sft import PRECISIONS
+from toolace_r.models.sft import PRECISIONS, REPORTERS, report_to_problem, target_modules_problem
 from toolace_r.refine import parse_mode
 
 POLICIES = ("frontier", "progressive", "all")
@@ -152,8 +152,20 @@ class ModelConfig(_Section):
         "toolace-r's decoding loop; vllm: vLLM on a GPU (settings under vllm). A served model (openai) "
         "is for toolace-r eval only: a run trains its own.")})
     lora: bool = field(default=False, metadata={"help": (
-        "true: train LoRA adapters (all linear layers) and merge them into the weights after every SFT; "
+        "true: every SFT trains a LoRA adapter (on model.lora_target_modules) instead of all weights; "
         "false: full fine-tune.")})
+    merge_lora: bool = field(default=True, metadata={"help": (
+        "With model.lora: true folds each SFT's adapter into the weights (every round's model is a whole "
+        "model); false keeps each round's adapter folder (the LoRA weights, tokenizer and prompt config, not a "
+        "model copy): the next round trains the same adapter on from base + adapter, and the probe, dev and "
+        "test evaluation, toolace-r eval and toolace-r serve load base + adapter (hf: through peft; vllm: "
+        "enable_lora and a LoRARequest).")})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank (model.lora only; >= 1)."})
+    lora_alpha: int = field(default=32, metadata={"help": (
+        "LoRA scaling numerator: updates are scaled by lora_alpha / lora_r (model.lora only; >= 1).")})
+    lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"], metadata={"help": (
+        "Layers that get a LoRA adapter, as peft's target_modules: [all-linear] (every linear layer but the "
+        "output head) or module names of the model, e.g. [q_proj, k_proj, v_proj, o_proj].")})
     tool_format: str = field(default="auto", metadata={"help": (
         f"Tool-call format the model is trained and evaluated in: {_names(('auto', *TOOL_FORMATS))}. auto: what "
         "the model folder's toolace_r.json records, else what its chat template writes (<tool_call> JSON: "
@@ -169,6 +181,14 @@ class ModelConfig(_Section):
         self._one_of("size", MODEL_SIZES)
         self._one_of("backend", RUN_BACKENDS)
         self._one_of("tool_format", ("auto", *TOOL_FORMATS))
+        self._at_least("lora_r", 1)
+        self._at_least("lora_alpha", 1)
+        problem = target_modules_problem(self.lora_target_modules)
+        if problem:
+            self._fail("lora_target_modules", problem)
+        if not self.merge_lora and not self.lora:
+            self._fail("merge_lora", "false keeps LoRA adapters, and there are none without model.lora: true; "
+                                     "set model.lora=true, or leave merge_lora at true")
 
 
 @dataclass
@@ -199,12 +219,37 @@ class TrainConfig(_Section):
     precision: str = field(default="auto", metadata={"help": (
         f"Training precision: {_names(PRECISIONS)}. auto: bf16 on CUDA when supported and on CPUs with bf16 "
         "instructions (fp32 weights, bf16 autocast), else fp32.")})
+    max_length: int = field(default=1024, metadata={"help": (
+        "TRL's max_length: training examples are cut to this many tokens (>= 16).")})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": (
+        "Micro-batches per optimizer step: each process runs train.batch_size / (launch.num_processes x this) "
+        "examples at a time, so the global batch stays train.batch_size and memory goes down (>= 1; "
+        "train.batch_size must be a multiple of launch.num_processes x this).")})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": (
+        "Recompute activations in the backward pass: less memory, more time; for big models on small GPUs.")})
+    report_to: list[str] = field(default_factory=lambda: ["none"], metadata={"help": (
+        f"Where the Trainer also sends its logs (transformers' report_to): [none], [all] or some of "
+        f"{_names(REPORTERS)} (installed). TensorBoard's event files go to the stage's model/runs/.")})
+    save_steps: int = field(default=0, metadata={"help": (
+        "Write a trainer checkpoint every N optimizer steps into the stage's model/checkpoints/ (the newest "
+        "only; removed once the model is saved). A run resumed after a kill mid-SFT (toolace-r run --resume) "
+        "then continues that SFT from its checkpoint and ends as an uninterrupted run (>= 0; 0: none).")})
 
     def __post_init__(self) -> None:
         self._convert()
         self._at_least("warmup_steps", 0)
         self._at_least("steps_per_round", 1)
         self._at_least("batch_size", 1)
+        self._at_least("max_length", 16, " (tokens; an example needs room for its prompt and answer)")
+        self._at_least("gradient_accumulation_steps", 1)
+        self._at_least("save_steps", 0)
+        problem = report_to_problem(self.report_to)
+        if problem:
+            self._fail("report_to", problem)
+        if self.batch_size % self.gradient_accumulation_steps:
+            self._fail("gradient_accumulation_steps", f"train.batch_size ({self.batch_size}) is split into this many "
+                                                      "micro-batches per step: make it a multiple of "
+                                                      f"{self.gradient_accumulation_steps}")
         self._at_least("replay_size", 0)
         for name in ("lr", "warmup_lr"):
             if getattr(self, name) <= 0:
@@ -439,6 +484,11 @@ class RunConfig(_Section):
         if self.train.batch_size % self.launch.num_processes:
             raise ConfigError(f"train.batch_size: the global batch is split over the processes: make it a multiple "
                               f"of launch.num_processes ({self.launch.num_processes})")
+        shares = self.launch.num_processes * self.train.gradient_accumulation_steps
+        if self.train.batch_size % shares:
+            raise ConfigError(f"train.batch_size: each of launch.num_processes ({self.launch.num_processes}) runs "
+                              f"train.gradient_accumulation_steps ({self.train.gradient_accumulation_steps}) "
+                              f"micro-batches per step: make it a multiple of {shares}")
 
     def validate(self) -> RunConfig:
         """Check every section and the whole again (after attributes were changed in place);

@@ -28,7 +28,8 @@ This module keeps the stages, their files and the resume semantics; every decisi
 round) is made by :mod:`toolace_r.mait`, whose docstring describes the round and the arms.
 
 A killed or interrupted run (Ctrl-C included) is continued with ``toolace-r run --resume RUN_DIR``:
-finished stages are skipped and the unfinished one starts again from its inputs. Every stage
+finished stages are skipped and the unfinished one starts again from its inputs; an SFT stage with
+a trainer checkpoint (``train.save_steps``) continues from it instead of step 0. Every stage
 derives its seeds from the run seed and its own name, so a resumed run ends with the same results
 as an uninterrupted one. Before it continues, resume checks that ``state.json`` is what a run
 writes and that every finished stage's folder is there, and says in one line how to recover if
@@ -83,12 +84,15 @@ from toolace_r.mait import (Arm, ArmRounds, ProbeItem, arms, p_histogram, replay
 from toolace_r.models.base import BASE_DIR, base_available, read_seen, seen_filter
 from toolace_r.models.embedded import init_model
 from toolace_r.models.refs import ModelRefError, resolve_model
+from toolace_r.models.checkpoints import CHECKPOINTS
 from toolace_r.models.sft import SFTSettings
 from toolace_r.report import write_report
 from toolace_r.tasks import EvalTask, ProbeTask, SFTTask
 
 STATE_FILE = "state.json"
 LOCK_FILE = "run.lock"
+# where an SFT stage's trainer checkpoints lie in its folder (train.save_steps; kept when a killed stage restarts)
+SFT_CHECKPOINTS = f"model/{CHECKPOINTS}"
 
 
 class RunError(RuntimeError):
@@ -141,16 +145,18 @@ class Run:
         write_jsonl(self.dir / "metrics.jsonl", [{"stage": k, **v} for k, v in self.state["stages"].items()])
 
     @contextmanager
-    def stage(self, name: str) -> Iterator[tuple[Path, dict[str, Any]]]:
+    def stage(self, name: str, keep: str | None = None) -> Iterator[tuple[Path, dict[str, Any]]]:
         """Run a stage: yields (temporary output folder, metrics dict to fill). On success the
-        folder is renamed into place and the stage recorded as done, with its wall time."""
+        folder is renamed into place and the stage recorded as done, with its wall time. A
+        temporary folder left by a killed attempt is emptied, but for ``keep`` (a path in it, e.g.
+        an SFT's checkpoints, which the SFT continues from when they are its own)."""
         final = self.stage_dir(name)
         tmp = final.with_name(final.name + ".partial")
         if tmp.exists():
-            shutil.rmtree(tmp)
+            _empty_but(tmp, keep)
         if final.exists():  # left by a crash between rename and state write: redo cleanly
             shutil.rmtree(final)
-        tmp.mkdir(parents=True)
+        tmp.mkdir(parents=True, exist_ok=True)
         metrics: dict[str, Any] = {}
         memory.reset_peak()
         t0 = time.time()
@@ -222,6 +228,23 @@ def lock_run_dir(run_dir: Path) -> FileLock:
     except OSError as e:
         raise RunError(f"cannot lock run folder {run_dir}: {e.strerror or e}") from None
     return lock
+
+
+def _empty_but(folder: Path, keep: str | None) -> None:
+    """Remove ``folder`` (with ``keep``: all in it but the path ``keep`` and the folders above it)."""
+    kept = folder / keep if keep else None
+    if kept is None or not kept.exists():
+        shutil.rmtree(folder)
+        return
+    for p in folder.iterdir():
+        if p == kept:
+            continue
+        if p.is_dir() and not p.is_symlink() and p in kept.parents:
+            _empty_but(p, str(kept.relative_to(p)))
+        elif p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
 
 
 def _empty_but_lock(run_dir: Path) -> None:
@@ -435,11 +458,16 @@ def _stage_init(run: Run, train: list[Sample]) -> Path:
 
 def _sft_settings(run: Run, name: str, steps: int, lr: float) -> SFTSettings:
     cfg = run.cfg
-    # batch_size is the global batch: each of the launched processes takes its share of it
-    per_process = max(1, cfg.train.batch_size // cfg.launch.num_processes)
-    return SFTSettings(max_steps=steps, lr=lr, batch_size=per_process, seed=stage_seed(cfg.seed, name),
-                       lora=cfg.model.lora, merge_lora=cfg.model.lora, progress=False, plot=False, logging_steps=25,
-                       precision=cfg.train.precision)
+    tc, mc = cfg.train, cfg.model
+    # batch_size is the global batch: each of the launched processes takes its share of it, in
+    # gradient_accumulation_steps micro-batches
+    per_process = max(1, tc.batch_size // (cfg.launch.num_processes * tc.gradient_accumulation_steps))
+    return SFTSettings(max_steps=steps, lr=lr, batch_size=per_process, grad_accum=tc.gradient_accumulation_steps,
+                       seed=stage_seed(cfg.seed, name), lora=mc.lora, merge_lora=mc.lora and mc.merge_lora,
+                       lora_r=mc.lora_r, lora_alpha=mc.lora_alpha, lora_target_modules=list(mc.lora_target_modules),
+                       max_length=tc.max_length, gradient_checkpointing=tc.gradient_checkpointing,
+                       report_to=list(tc.report_to), save_steps=tc.save_steps, progress=False, plot=False,
+                       logging_steps=25, precision=tc.precision)
 
 
 def _train(run: Run, name: str, base: Path, out: Path, steps: int, lr: float, *, samples: Path,
@@ -457,7 +485,7 @@ def _stage_warmup(run: Run, model0: Path, train: list[Sample]) -> Path:
     if cfg.train.warmup_steps == 0:
         return model0
     if not run.done(name):
-        with run.stage(name) as (out, m):
+        with run.stage(name, keep=SFT_CHECKPOINTS) as (out, m):
             warm_set = train[: cfg.data.warmup_size or len(train)]
             m.update(_train(run, name, model0, out, cfg.train.warmup_steps, cfg.train.warmup_lr,
                             samples=_split_file(run, "train"), limit=len(warm_set)))
@@ -515,7 +543,7 @@ def _stage_train(run: Run, prefix: str, arm: Arm, t: int, base: Path, pool: list
     cfg = run.cfg
     name = f"{prefix}{arm.name}/r{t}/train"
     if not run.done(name):
-        with run.stage(name) as (out, m):
+        with run.stage(name, keep=SFT_CHECKPOINTS) as (out, m):
             sel = round_selection(arm, items, [s.id for s in pool], cfg.mait, seed=stage_seed(cfg.seed, name),
                                   top_up_seed=stage_seed(cfg.seed, name + "/top_up"))
             if sel.fallback:

@@ -66,13 +66,31 @@ def test_lora_merged_and_unmerged(tiny_model_dir, samples, tmp_path):
 
     train_sft(tiny_model_dir, samples, tmp_path / "adapter", SFTSettings(lora=True, lora_r=4, **QUICK))
     assert (tmp_path / "adapter" / "adapter_config.json").is_file()
-    g = HFGenerator(tmp_path / "adapter")  # base model + adapter, through transformers' peft integration
-    assert any("lora" in n for n, _ in g.model.named_parameters())
+    g = HFGenerator(tmp_path / "adapter")  # base model + adapter through peft (tests/models/test_adapters.py)
     (out,) = g.generate([prompting.build_messages(samples[0], prompting.PromptConfig(tools_in="template"))],
                         max_new_tokens=4)
     assert out[0].n_tokens <= 4
-    with pytest.raises(ValueError, match="LoRA adapter"):
-        train_sft(tmp_path / "adapter", samples, tmp_path / "again", SFTSettings(**QUICK))
+    # a full fine-tune from an adapter folder trains all weights of base + adapter: a whole model comes out
+    train_sft(tmp_path / "adapter", samples, tmp_path / "again", SFTSettings(**QUICK))
+    assert (tmp_path / "again" / "model.safetensors").is_file()
+    assert not (tmp_path / "again" / "adapter_config.json").exists()
+
+
+def test_trainer_settings_reach_trl(tiny_model_dir, samples, tmp_path):
+    trainer, _, _ = build_trainer(tiny_model_dir, samples, tmp_path, SFTSettings(
+        max_steps=4, batch_size=2, grad_accum=2, max_length=64, gradient_checkpointing=True, save_steps=2,
+        report_to=["none"], lora=True, lora_target_modules=["q_proj", "v_proj"], progress=False, plot=False))
+    args = trainer.args
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps, args.max_length) == (2, 2, 64)
+    assert getattr(args, "activation_checkpointing", None) or args.gradient_checkpointing
+    assert (args.save_strategy, args.save_steps, args.save_total_limit) == ("steps", 2, 1)
+    assert args.report_to in ([], ["none"], "none")
+    assert args.output_dir == str(tmp_path / "checkpoints")
+    lora_layers = {n.split(".")[-4] for n, _ in trainer.model.named_parameters() if "lora_A" in n}
+    assert lora_layers == {"q_proj", "v_proj"}
+    with pytest.raises(ValueError, match=r"lora_target_modules \['nothing_here'\] do not fit"):
+        build_trainer(tiny_model_dir, samples, tmp_path / "x", SFTSettings(
+            max_steps=1, lora=True, lora_target_modules=["nothing_here"], progress=False))
 
 
 def test_bad_inputs(tiny_model_dir, tmp_path):

@@ -19,6 +19,7 @@ from toolace_r.cli._common import die
 from toolace_r.data.io import DataError, RecordError, read_samples
 from toolace_r.data.schema import Sample
 from toolace_r.models import prompting
+from toolace_r.models.adapters import AdapterError
 from toolace_r.models.embedded import SIZES, init_model
 from toolace_r.models.generation import make_generator, vllm_engine_kw
 from toolace_r.models.refs import ModelRefError, resolve_model
@@ -171,8 +172,18 @@ def train_sft_cmd(
     model: str = typer.Option(..., "--model", help="Model to start from: a folder, or a hub id (HF cache; HF_HUB_OFFLINE)."),
     data: Path = typer.Option(..., "--data", help="Training JSONL (samples)."),
     out: Path = typer.Option(..., "--out", help="Output directory (model + tokenizer + train_log.jsonl)."),
-    lora: bool = typer.Option(False, "--lora", help="Train a LoRA adapter instead of all weights."),
-    merge_lora: bool = typer.Option(False, "--merge-lora", help="Merge the LoRA adapter into the saved model."),
+    lora: bool = typer.Option(False, "--lora", help="Train a LoRA adapter instead of all weights (an adapter "
+                                                    "folder as --model: that adapter trains on)."),
+    merge_lora: bool = typer.Option(False, "--merge-lora", help="Merge the LoRA adapter into the saved model "
+                                                                "(else --out is an adapter folder)."),
+    lora_r: int = typer.Option(16, "--lora-r", help="LoRA rank."),
+    lora_alpha: int = typer.Option(32, "--lora-alpha", help="LoRA scaling numerator (updates x alpha / r)."),
+    lora_target_modules: str = typer.Option("all-linear", "--lora-target-modules",
+                                            help="all-linear, or module names separated by commas (q_proj,v_proj)."),
+    save_steps: int = typer.Option(0, "--save-steps", help="Checkpoint every N steps into OUT/checkpoints; the "
+                                                           "same command again continues from it. 0: none."),
+    report_to: str = typer.Option("none", "--report-to", help="none, all, or integrations separated by commas "
+                                                              "(tensorboard,wandb)."),
     epochs: float = typer.Option(3.0, "--epochs"),
     max_steps: int = typer.Option(-1, "--max-steps", help="> 0 overrides --epochs."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Default: 1e-3 small from-scratch, 2e-4 LoRA, 1e-5 full."),
@@ -208,10 +219,20 @@ def train_sft_cmd(
         cfg = SFTSettings(epochs=epochs, max_steps=max_steps, lr=lr, batch_size=batch_size, grad_accum=grad_accum,
                           seed=seed, lora=lora, merge_lora=merge_lora, max_length=max_length,
                           logging_steps=logging_steps, warmup_ratio=warmup_ratio, group_by_length=group_by_length,
-                          precision=precision, pad_to_multiple_of=pad_to_multiple_of,
-                          progress=distributed.is_main())
+                          precision=precision, pad_to_multiple_of=pad_to_multiple_of, lora_r=lora_r,
+                          lora_alpha=lora_alpha, lora_target_modules=_names(lora_target_modules),
+                          save_steps=save_steps, report_to=_names(report_to), progress=distributed.is_main())
     except ValueError as e:
         _fail(f"bad training settings: {e}")
-    metrics = train_sft(model_dir, _samples(data), out, cfg)
+    try:
+        # a hub id as given: an adapter trained from it records it as its base
+        metrics = train_sft(model if not Path(model).expanduser().is_dir() else model_dir, _samples(data), out, cfg)
+    except AdapterError as e:
+        _fail(str(e))
     if distributed.is_main():
         typer.echo(json.dumps({k: v for k, v in metrics.items() if k != "settings"}, indent=2))
+
+
+def _names(text: str) -> list[str]:
+    """A comma-separated option as a list of names."""
+    return [part.strip() for part in text.split(",") if part.strip()]

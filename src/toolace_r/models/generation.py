@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from toolace_r.calls import format_calls, parse_calls
+from toolace_r.models import adapters
 # The interface, re-exported: callers import everything generation-related from here.
 from toolace_r.models.backend import Completion, Generator, Prompt, _check_args, _positions, prompt_seed
 from toolace_r.models.prefix_cache import PrefixCache, past_cache, plan_prefill, store_rows, supports_prefix_reuse
@@ -75,7 +76,7 @@ def _default_device() -> str:
 def load_model_and_tokenizer(model_path: str | Path, device: str | None = None,
                              dtype: Any = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Model (eval mode, on ``device``) and tokenizer; bf16 on CUDA when supported, fp32 on CPU.
-    A directory holding a LoRA adapter loads its base model with the adapter applied."""
+    A LoRA adapter folder loads its base model with the adapter folded in (:func:`adapters.load_hf`)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -86,8 +87,11 @@ def load_model_and_tokenizer(model_path: str | Path, device: str | None = None,
     device = device or _default_device()
     if dtype is None:
         dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
-    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
-    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(str(adapters.tokenizer_folder(model_path)))
+    if adapters.is_adapter(model_path):  # base + PeftModel, folded into the weights in memory
+        model = adapters.load_hf(model_path, dtype)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype)
     model.to(device).eval()
     return model, tokenizer
 
@@ -337,13 +341,9 @@ class VLLMGenerator(Generator):
             from vllm import LLM
         except ImportError as e:
             raise ImportError("the vllm backend needs the optional extra: pip install 'toolace-r[vllm]'") from e
-        base = str(model_path)
-        adapter_cfg = Path(model_path) / "adapter_config.json"
-        if lora_path is None and adapter_cfg.is_file():
-            lora_path, base = model_path, json.loads(adapter_cfg.read_text())["base_model_name_or_path"]
-        self.lora_enabled = enable_lora or lora_path is not None
-        if self.lora_enabled:
-            engine_kw.update(enable_lora=True, max_lora_rank=max_lora_rank)
+        base, lora_path, lora_kw = adapters.vllm_engine_args(model_path, lora_path, enable_lora, max_lora_rank)
+        self.lora_enabled = bool(lora_kw)
+        engine_kw.update(lora_kw)
         engine_kw.setdefault("enable_prefix_caching", True)
         self.llm: Any = LLM(model=base, tensor_parallel_size=tensor_parallel_size,
                             gpu_memory_utilization=gpu_memory_utilization, **engine_kw)
@@ -368,7 +368,7 @@ class VLLMGenerator(Generator):
         from vllm.lora.request import LoRARequest
 
         self._n_adapters += 1
-        self.lora_request = LoRARequest(f"toolace_r_adapter_{self._n_adapters}", self._n_adapters, str(lora_path))
+        self.lora_request = LoRARequest(*adapters.lora_request_args(self._n_adapters, lora_path))
         if (Path(lora_path) / PROMPT_CONFIG_FILE).is_file():
             self.prompt_config = load_prompt_config(lora_path)
 

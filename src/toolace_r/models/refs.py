@@ -4,8 +4,9 @@ Every command that takes a model (``run``'s ``model.init``, ``train sft --model`
 ``serve --model``, ``data stats --tokenizer``) resolves it here, before any work starts, so that a bad
 reference is one line at once, not a traceback after the data stage:
 
-- an existing folder is used as it is (it must hold ``config.json``, or ``tokenizer_config.json`` when
-  only a tokenizer is wanted);
+- an existing folder is used as it is (it must hold ``config.json``, a LoRA adapter's
+  ``adapter_config.json`` (:mod:`toolace_r.models.adapters`), or ``tokenizer_config.json`` when only
+  a tokenizer is wanted);
 - anything that names a local path -- starts with ``.``, ``/`` or ``~``, has more than one ``/``, or
   sits under a folder that exists here (``models/nomodel`` while ``models/`` exists) -- and is missing
   is an error naming it, never a hub lookup (the hub would be retried for a minute for nothing);
@@ -56,9 +57,10 @@ def resolve_model(ref: str | Path, *, what: str = "model", tokenizer_only: bool 
     path = Path(text).expanduser()
     marker = "tokenizer_config.json" if tokenizer_only else "config.json"
     if path.is_dir():
-        if not (path / marker).is_file() and not (path / "config.json").is_file():
+        if not any((path / name).is_file() for name in (marker, "config.json", "adapter_config.json")):
             raise ModelRefError(f"{what} {text}: the folder holds no {marker}, so it is not a saved "
-                                f"{'tokenizer' if tokenizer_only else 'model'}; point at the folder save_pretrained wrote")
+                                f"{'tokenizer' if tokenizer_only else 'model'} (nor a LoRA adapter); point at "
+                                "the folder save_pretrained wrote")
         return path
     if path.exists():
         raise ModelRefError(f"{what} {text} is a file; give the model's folder (or a hub id)")

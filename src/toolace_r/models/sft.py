@@ -20,10 +20,19 @@ results and earlier assistant turns never carry loss, whatever the chat template
 Precision (``precision="auto"``) is chosen from the hardware: bf16 on CUDA when supported; on a CPU
 with native bf16 instructions (AVX512-BF16 or AMX), fp32 weights with bf16 autocast (1.65x the fp32
 steps per second for the embedded model on one AMD EPYC core); else fp32. With ``lora``, a
-peft LoRA adapter (all linear layers) is trained; ``merge_lora`` folds it into the weights so that
-the output is a plain model. The output directory holds a model + tokenizer loadable with
-``AutoModelForCausalLM`` / ``AutoTokenizer``, ``train_log.jsonl`` (one line per logging step, and a
-final summary line), ``train_loss.png`` and the prompt configuration of the input model.
+peft LoRA adapter (on ``lora_target_modules``, by default every linear layer) is trained;
+``merge_lora`` folds it into the weights so that the output is a plain model, else the output is an
+adapter folder (:mod:`toolace_r.models.adapters`). A model folder that is an adapter folder is
+trained on: with ``lora`` the same adapter trains further on the same base, without it all weights
+of base + adapter. The output directory holds a model (or adapter) + tokenizer,
+``train_log.jsonl`` (one line per logging step, and a final summary line), ``train_loss.png`` and
+the prompt configuration of the input model.
+
+Checkpoints (``save_steps > 0``): every ``save_steps`` steps a trainer checkpoint goes to
+``<out>/checkpoints/`` (the newest only); an SFT into the same folder with the same start model,
+settings and examples continues from it instead of starting over, and ends as an uninterrupted one
+would (:mod:`toolace_r.models.checkpoints`). ``report_to`` sends the logs to TensorBoard, W&B, ...
+as transformers does (TensorBoard's event files end up in ``<out>/runs/``).
 
 Launch::
 
@@ -54,9 +63,45 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from toolace_r import distributed
+from toolace_r.models import adapters, checkpoints
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
+# transformers' report_to integrations (INTEGRATION_TO_CALLBACK) and the module each needs
+REPORTERS = {"azure_ml": "azureml", "clearml": "clearml", "codecarbon": "codecarbon", "comet_ml": "comet_ml",
+             "dagshub": "dagshub", "dvclive": "dvclive", "flyte": "flytekit", "mlflow": "mlflow",
+             "neptune": "neptune", "swanlab": "swanlab", "tensorboard": "tensorboard", "trackio": "trackio",
+             "wandb": "wandb"}
+REPORT_TO = ("none", "all", *REPORTERS)
+
+
+def report_to_problem(values: list[str]) -> str | None:
+    """What is wrong with a ``report_to`` list (None: nothing): unknown names, none/all with others,
+    or an integration whose package is not installed (checked without importing it)."""
+    import importlib.util
+
+    if not values:
+        return "name at least one: none, all or integrations such as tensorboard or wandb"
+    for v in values:
+        if v not in REPORT_TO:
+            return f"unknown integration {v!r}; use none, all or some of {', '.join(REPORTERS)}"
+    if len(values) > 1 and {"none", "all"} & set(values):
+        return f"none and all stand alone, got {values}"
+    for v in values:
+        # tensorboard's writer also comes from tensorboardX
+        mods = ("tensorboard", "tensorboardX") if v == "tensorboard" else (REPORTERS.get(v, ""),)
+        if v in REPORTERS and not any(importlib.util.find_spec(m) for m in mods):
+            return f"{v} is not installed here: pip install {mods[0]}, or leave it out"
+    return None
+
+
+def target_modules_problem(values: list[str]) -> str | None:
+    """What is wrong with a ``lora_target_modules`` list (None: nothing)."""
+    if not values or any(not v.strip() for v in values):
+        return "name all-linear or the model's module names (e.g. q_proj, v_proj); got an empty name"
+    if "all-linear" in values and len(values) > 1:
+        return f"all-linear already takes every linear layer: give it alone, got {values}"
+    return None
 
 
 @dataclass
@@ -77,13 +122,17 @@ class SFTSettings:
     seed: int = dataclasses.field(default=0, metadata={
         "help": "Seed of the LoRA weights' init, the data order and dropout."})
     lora: bool = dataclasses.field(default=False, metadata={
-        "help": "Train a peft LoRA adapter on all linear layers instead of all weights."})
-    merge_lora: bool = dataclasses.field(default=False, metadata={
-        "help": "Fold the trained adapter into the weights, so the output is a plain model (needs lora)."})
+        "help": "Train a peft LoRA adapter (on lora_target_modules) instead of all weights."})
+    merge_lora: bool = dataclasses.field(default=False, metadata={"help": (
+        "Fold the trained adapter into the weights, so the output is a plain model (needs lora); else the "
+        "output is an adapter folder.")})
     lora_r: int = dataclasses.field(default=16, metadata={"help": "LoRA rank (>= 1)."})
     lora_alpha: int = dataclasses.field(default=32, metadata={
         "help": "LoRA scaling numerator: updates are scaled by lora_alpha / lora_r (> 0)."})
     lora_dropout: float = dataclasses.field(default=0.05, metadata={"help": "Dropout on the LoRA branch, in [0, 1)."})
+    lora_target_modules: list[str] = dataclasses.field(default_factory=lambda: ["all-linear"], metadata={"help": (
+        "Layers that get a LoRA adapter, as peft's target_modules: [all-linear] (every linear layer but the "
+        "output head) or module names such as [q_proj, v_proj].")})
     max_length: int = dataclasses.field(default=1024, metadata={
         "help": "Examples are truncated to this many tokens (>= 1)."})
     warmup_ratio: float = dataclasses.field(default=0.03, metadata={
@@ -107,6 +156,11 @@ class SFTSettings:
     precision: str = dataclasses.field(default="auto", metadata={"help": (
         f"{' | '.join(PRECISIONS)}. auto: bf16 on CUDA when supported and on CPUs with bf16 instructions, else "
         "fp32; on a CPU, bf16 means fp32 weights with bf16 autocast.")})
+    save_steps: int = dataclasses.field(default=0, metadata={"help": (
+        "Write a trainer checkpoint to <out>/checkpoints/ every N steps, the newest kept; an SFT of the same "
+        "model, settings and examples into the same folder continues from it (>= 0; 0: none).")})
+    report_to: list[str] = dataclasses.field(default_factory=lambda: ["none"], metadata={"help": (
+        f"transformers' report_to: [none], [all] or integrations among {', '.join(REPORTERS)}.")})
     progress: bool = dataclasses.field(default=True, metadata={
         "help": "Show the Trainer's progress bar (else stdout stays quiet)."})
     plot: bool = dataclasses.field(default=True, metadata={"help": "Write train_loss.png next to the model."})
@@ -134,6 +188,12 @@ class SFTSettings:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.pad_to_multiple_of < 0:
             raise ValueError(f"pad_to_multiple_of must be >= 0 (0: auto, 1: no padding), got {self.pad_to_multiple_of}")
+        if self.save_steps < 0:
+            raise ValueError(f"save_steps must be >= 0 (0: no checkpoints), got {self.save_steps}")
+        for name, problem in (("lora_target_modules", target_modules_problem(list(self.lora_target_modules))),
+                              ("report_to", report_to_problem(list(self.report_to)))):
+            if problem:
+                raise ValueError(f"{name}: {problem}")
 
 
 def _pad_multiple(setting: int, cpu_autocast: bool) -> int | None:
@@ -207,9 +267,8 @@ class _JsonlLog:
 
         class Callback(TrainerCallback):
             def __init__(self) -> None:
+                # train_sft empties the file, or cuts it back to the checkpoint it resumes from
                 self.records: list[dict[str, Any]] = []
-                if distributed.is_main():
-                    path.write_text("", encoding="utf-8")
 
             def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001
                 rec = {"step": state.global_step, "epoch": state.epoch, **(logs or {})}
@@ -243,9 +302,31 @@ def _plot(records: list[dict[str, Any]], out: Path) -> None:
 def _trainer_class(base: type) -> type:
     """``SFTTrainer`` whose length grouping works on the global batch, as one process would: the
     Trainer groups by the per-process batch, so the batches (and the loss) would change with the
-    number of processes. With this, N processes train on exactly the single-process batches."""
+    number of processes. With this, N processes train on exactly the single-process batches.
+
+    The order of epoch e is the (e+1)-th permutation of a generator seeded with the seed, made from
+    (seed, e) alone, so an SFT resumed from a checkpoint in epoch e sees the batches an
+    uninterrupted one sees. A checkpoint also records this process's running loss sum."""
     import torch
+    from torch.utils.data import Sampler
     from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    class EpochOrder(Sampler):  # type: ignore[type-arg]
+        def __init__(self, inner: LengthGroupedSampler, seed: int) -> None:
+            self.inner, self.seed, self.epoch = inner, seed, 0
+
+        def set_epoch(self, epoch: int) -> None:
+            self.epoch = epoch
+
+        def __len__(self) -> int:
+            return len(self.inner)
+
+        def __iter__(self) -> Any:
+            g = torch.Generator().manual_seed(self.seed)
+            for _ in range(self.epoch):  # the draws of the epochs before
+                torch.randperm(len(self.inner.lengths), generator=g)
+            self.inner.generator = g
+            return iter(self.inner)
 
     class Trainer(base):  # type: ignore[misc, valid-type]
         def _get_train_sampler(self, *args: Any, **kwargs: Any) -> Any:
@@ -255,8 +336,21 @@ def _trainer_class(base: type) -> type:
                 sampler.batch_size = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
                 # its own seeded generator: each epoch's shuffle then does not depend on what else
                 # drew from torch's global generator (which differs between 1 and N processes)
-                sampler.generator = torch.Generator().manual_seed(args.data_seed if args.data_seed is not None else args.seed)
+                sampler = EpochOrder(sampler, args.data_seed if args.data_seed is not None else args.seed)
+                self._epoch_samplers = [*getattr(self, "_epoch_samplers", []), sampler]
             return sampler
+
+        def _run_epoch(self, *args: Any, **kwargs: Any) -> Any:
+            for sampler in getattr(self, "_epoch_samplers", []):
+                sampler.set_epoch(kwargs["epoch"] if "epoch" in kwargs else args[1])
+            return super()._run_epoch(*args, **kwargs)
+
+        def _save_checkpoint(self, model: Any, trial: Any) -> None:
+            folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+            pending = getattr(self, "_tr_loss", None)
+            loss_sum = getattr(self, "_total_loss_scalar", 0.0) + (float(pending.item()) if pending is not None else 0.0)
+            checkpoints.write_loss_sum(folder, distributed.rank(), loss_sum)
+            super()._save_checkpoint(model, trial)
 
     return Trainer
 
@@ -267,9 +361,11 @@ def build_trainer(
     out_dir: str | Path,
     cfg: SFTSettings | None = None,
     prompt_cfg: Any = None,
+    callbacks: list[Any] | None = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """The ready ``SFTTrainer`` (its ``train_dataset`` already holds TRL's labels), the tokenizer,
-    and facts about the run. :func:`train_sft` trains it; tests inspect it."""
+    and facts about the run. :func:`train_sft` trains it; tests inspect it. ``callbacks``: more
+    transformers ``TrainerCallback`` objects."""
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -279,16 +375,17 @@ def build_trainer(
     from toolace_r.models.refs import resolve_model
 
     cfg = cfg or SFTSettings()
-    model_path, out = Path(model_path), Path(out_dir)
+    given, model_path, out = model_path, Path(model_path), Path(out_dir)
     if not model_path.is_dir():  # a hub id: its folder in the HF cache, or one line saying why not
         model_path = resolve_model(model_path)
-    if (model_path / "adapter_config.json").is_file():
-        raise ValueError(
-            f"{model_path} holds a LoRA adapter; continue training from a merged model (train with --merge-lora)"
-        )
+    from_adapter = adapters.is_adapter(model_path)
+    if from_adapter and cfg.lora:
+        _check_same_lora(model_path, cfg)
+    # what an adapter trained here records as its base: the start model's, or the start adapter's base
+    base_ref = adapters.adapter_base(model_path) if from_adapter else adapters.base_reference(given, model_path)
     out.mkdir(parents=True, exist_ok=True)
     prompt_cfg = prompt_cfg or load_prompt_config(model_path)
-    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    tokenizer = AutoTokenizer.from_pretrained(str(adapters.tokenizer_folder(model_path)))
     ids, masks = _to_rendered(tokenizer, examples, prompt_cfg)
     # Pre-tokenized data: TRL turns `assistant_masks` into labels (-100 where 0); see module docstring.
     dataset = Dataset.from_dict({"input_ids": ids, "assistant_masks": masks})
@@ -296,24 +393,31 @@ def build_trainer(
     on_cuda = torch.cuda.is_available()
     bf16 = resolve_precision(cfg.precision, on_cuda) == "bf16"
     # On CUDA the weights are bf16; on a CPU they stay fp32 and the Trainer autocasts the products.
-    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.bfloat16 if bf16 and on_cuda else torch.float32)
+    dtype = torch.bfloat16 if bf16 and on_cuda else torch.float32
+    if from_adapter:  # lora: the adapter trains on; else all weights of base + adapter
+        model = adapters.load_hf(model_path, dtype, merge=not cfg.lora, trainable=True)
+        if not cfg.lora:
+            model.requires_grad_(True)  # peft froze the base weights; merged, all of them train
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype)
     n_params = sum(p.numel() for p in model.parameters())
     lr = cfg.lr if cfg.lr is not None else (2e-4 if cfg.lora else 1e-3 if n_params < 50_000_000 else 1e-5)
 
     peft_config = None
-    if cfg.lora:
+    if cfg.lora and not from_adapter:
         from peft import LoraConfig
 
+        targets = list(cfg.lora_target_modules)
         peft_config = LoraConfig(
             r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-            target_modules="all-linear", task_type="CAUSAL_LM",
+            target_modules="all-linear" if targets == ["all-linear"] else targets, task_type="CAUSAL_LM",
         )
 
     # TRL turns checkpointing on by default; transformers 5 renamed the switch.
     ckpt_field = "activation_checkpointing" if "activation_checkpointing" in {
         f.name for f in dataclasses.fields(SFTConfig)} else "gradient_checkpointing"
     args = SFTConfig(
-        output_dir=str(out / "checkpoints"),
+        output_dir=str(out / checkpoints.CHECKPOINTS),
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
         learning_rate=lr,
@@ -330,8 +434,10 @@ def build_trainer(
         max_length=cfg.max_length,
         pad_to_multiple_of=_pad_multiple(cfg.pad_to_multiple_of, bf16 and not on_cuda),
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-        save_strategy="no",
-        report_to="none",
+        save_strategy="steps" if cfg.save_steps else "no",
+        save_steps=cfg.save_steps or 500,  # read only with save_strategy "steps"
+        save_total_limit=1,
+        report_to=list(cfg.report_to),
         disable_tqdm=not cfg.progress,
         dataloader_num_workers=0,
         dataloader_pin_memory=on_cuda,
@@ -344,10 +450,16 @@ def build_trainer(
         ddp_find_unused_parameters=False,  # every parameter (or LoRA weight) takes part in every step
     )
     log_cb = _JsonlLog.make(out / "train_log.jsonl")
-    trainer = _trainer_class(SFTTrainer)(
-        model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-        peft_config=peft_config, callbacks=[log_cb],
-    )
+    try:
+        trainer = _trainer_class(SFTTrainer)(
+            model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+            peft_config=peft_config, callbacks=[log_cb, *(callbacks or [])],
+        )
+    except ValueError as e:  # e.g. peft: target modules that the model does not have
+        if "target" in str(e).lower() and cfg.lora:
+            raise ValueError(f"lora_target_modules {list(cfg.lora_target_modules)} do not fit {model_path}: "
+                             f"{str(e).splitlines()[0]}") from None
+        raise
     if not cfg.progress:
         # without a progress bar, transformers prints every log dict instead: keep stdout quiet
         from transformers.trainer_callback import PrinterCallback
@@ -355,8 +467,20 @@ def build_trainer(
         trainer.remove_callback(PrinterCallback)
     info = {"n_params": n_params, "lr": lr, "device": "cuda" if on_cuda else "cpu",
             "dtype": ("bf16" if on_cuda else "bf16-autocast") if bf16 else "fp32", "log": log_cb,
-            "prompt_cfg": prompt_cfg}
+            "prompt_cfg": prompt_cfg, "base_ref": base_ref,
+            "fingerprint": checkpoints.fingerprint(str(model_path.resolve()), asdict(cfg), ids, masks,
+                                                   distributed.world_size())}
     return trainer, tokenizer, info
+
+
+def _check_same_lora(folder: Path, cfg: SFTSettings) -> None:
+    """An adapter trains on with its own shape: settings asking for another are an error, not ignored."""
+    have = adapters.adapter_config(folder)
+    if (have.get("r"), have.get("lora_alpha")) != (cfg.lora_r, cfg.lora_alpha):
+        raise adapters.AdapterError(
+            f"{folder} holds a LoRA adapter of r={have.get('r')}, lora_alpha={have.get('lora_alpha')}, which trains on "
+            f"as it is: set lora_r={have.get('r')} and lora_alpha={have.get('lora_alpha')} (not {cfg.lora_r}, "
+            f"{cfg.lora_alpha}), or start from its base model {have.get('base_model_name_or_path')}")
 
 
 def train_sft(
@@ -365,17 +489,27 @@ def train_sft(
     out_dir: str | Path,
     cfg: SFTSettings | None = None,
     prompt_cfg: Any = None,
+    callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune the model at ``model_path`` on ``examples``; save to ``out_dir``; return metrics."""
+    """Fine-tune the model at ``model_path`` on ``examples``; save to ``out_dir``; return metrics.
+    With a checkpoint of this very SFT in ``out_dir/checkpoints``, it continues from there."""
     cfg = cfg or SFTSettings()
     model_path, out = Path(model_path), Path(out_dir)
-    trainer, tokenizer, info = build_trainer(model_path, examples, out, cfg, prompt_cfg)
-    log_cb, prompt_cfg = info.pop("log"), info.pop("prompt_cfg")
+    trainer, tokenizer, info = build_trainer(model_path, examples, out, cfg, prompt_cfg, callbacks)
+    log_cb, prompt_cfg, base_ref = info.pop("log"), info.pop("prompt_cfg"), info.pop("base_ref")
+    resume = _prepare_checkpoints(out, cfg, info.pop("fingerprint"), log_cb)
+    # read now: the checkpoint goes when the Trainer saves the next one
+    before = checkpoints.read_loss_sum(resume, distributed.rank()) if resume is not None else None
     n_train = len(trainer.train_dataset)
     t0 = time.perf_counter()
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
     wall = time.perf_counter() - t0
     train_loss = result.training_loss
+    done_before = checkpoints.step_of(resume) if resume is not None else 0
+    if resume is not None:
+        # the Trainer's figure covers the steps after the checkpoint: add the sum up to it
+        if before is not None and result.global_step > 0:
+            train_loss = (before + train_loss * (result.global_step - done_before)) / result.global_step
     if distributed.world_size() > 1:
         # The Trainer's final figure holds this rank's share of the loss for steps not logged yet:
         # the mean over ranks is the loss of the global batches.
@@ -384,13 +518,14 @@ def train_sft(
         acc = trainer.accelerator
         train_loss = acc.reduce(torch.tensor(train_loss, device=acc.device), reduction="mean").item()
 
-    _save(trainer, tokenizer, model_path, out, cfg, info["dtype"], prompt_cfg)
+    _save(trainer, tokenizer, model_path, out, cfg, info["dtype"], prompt_cfg, base_ref)
 
     seen = max((r.get("num_tokens", 0) for r in log_cb.records), default=0)
     metrics = {
         "train_loss": train_loss,
         "steps": result.global_step,
         "n_examples": n_train,
+        "resumed_from_step": done_before,
         **info,
         "train_seconds": round(wall, 2),
         "tokens_seen": int(seen),
@@ -407,10 +542,32 @@ def train_sft(
     return metrics
 
 
+def _prepare_checkpoints(out: Path, cfg: SFTSettings, fp: str, log_cb: Any) -> Path | None:
+    """The checkpoint this SFT continues from (None: it starts over, with ``<out>/checkpoints``
+    emptied and ``train_log.jsonl`` begun anew); every process agrees on it."""
+    ckpt_dir, log = out / checkpoints.CHECKPOINTS, out / "train_log.jsonl"
+    resume = checkpoints.resumable(ckpt_dir, fp)
+    distributed.barrier()  # everyone has looked before rank 0 changes anything
+    if distributed.is_main():
+        if resume is not None:
+            checkpoints.log_until(resume, log)
+        else:
+            log.write_text("", encoding="utf-8")
+            if cfg.save_steps:
+                checkpoints.start_fresh(ckpt_dir, fp)
+            else:
+                shutil.rmtree(ckpt_dir, ignore_errors=True)
+    distributed.barrier()
+    if resume is not None:
+        log_cb.records[:] = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    return resume
+
+
 def _save(trainer: Any, tokenizer: Any, model_path: Path, out: Path, cfg: SFTSettings, dtype: str,
-          prompt_cfg: Any) -> None:
-    """Write the trained model (LoRA merged if asked), tokenizer (with its chat template) and prompt
-    config to ``out`` from rank 0."""
+          prompt_cfg: Any, base_ref: str) -> None:
+    """Write the trained model (LoRA merged if asked; else the adapter, its base recorded as
+    ``base_ref``), tokenizer (with its chat template) and prompt config to ``out`` from rank 0;
+    then remove the checkpoints (TensorBoard's event files move to ``out/runs``)."""
     from toolace_r.models.prompting import write_prompt_config
 
     merge = cfg.lora and cfg.merge_lora
@@ -420,12 +577,9 @@ def _save(trainer: Any, tokenizer: Any, model_path: Path, out: Path, cfg: SFTSet
         trainer.accelerator.wait_for_everyone()
         if merge and distributed.is_main():
             import torch
-            from peft import PeftModel
-            from transformers import AutoModelForCausalLM
 
-            base = AutoModelForCausalLM.from_pretrained(
-                str(model_path), dtype=torch.bfloat16 if dtype == "bf16" else torch.float32)
-            PeftModel.from_pretrained(base, str(out / "adapter")).merge_and_unload().save_pretrained(str(out))
+            adapters.record_base(out / "adapter", base_ref)  # the start model may itself be an adapter
+            adapters.load_hf(out / "adapter", torch.bfloat16 if dtype == "bf16" else torch.float32).save_pretrained(str(out))
             shutil.rmtree(out / "adapter")
     elif distributed.is_main():
         final = trainer.model
@@ -433,7 +587,13 @@ def _save(trainer: Any, tokenizer: Any, model_path: Path, out: Path, cfg: SFTSet
             final = final.merge_and_unload()
         final.save_pretrained(str(out))
     if distributed.is_main():
+        if adapters.is_adapter(out):
+            adapters.record_base(out, base_ref)  # loadable from any working directory
         tokenizer.save_pretrained(str(out))
         (out / "training_args.bin").unlink(missing_ok=True)  # written by Trainer.save_model; not needed
         write_prompt_config(out, prompt_cfg, model_path)  # how this model must be prompted
-        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        runs = out / checkpoints.CHECKPOINTS / "runs"  # TensorBoard's event files (report_to)
+        if runs.is_dir():
+            shutil.rmtree(out / "runs", ignore_errors=True)
+            runs.rename(out / "runs")
+        shutil.rmtree(out / checkpoints.CHECKPOINTS, ignore_errors=True)
