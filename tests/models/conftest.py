@@ -136,3 +136,25 @@ def real_vocab():
         return loaded[name]
 
     return load
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen(tmp_path_factory):
+    """(folder, info): ``toolace-r model tiny`` with the real Qwen2.5 vocabulary and chat template
+    (hermes format), made once per session (about 30 s)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from toolace_r.cli import app
+    from toolace_r.models import realvocab
+
+    try:  # fetched only (loading is model tiny's work)
+        realvocab.fetch(["qwen2"])
+    except realvocab.VocabUnavailable as e:
+        pytest.skip(f"real vocabularies unavailable: {e}")
+    out = tmp_path_factory.mktemp("tiny-qwen")
+    res = CliRunner().invoke(app, ["model", "tiny", "--vocab", "qwen2", "--chat-template", "qwen2.5",
+                                   "--arch", "qwen2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return out, json.loads(res.stdout)

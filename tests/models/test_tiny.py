@@ -12,16 +12,6 @@ from toolace_r.cli import app
 from toolace_r.models import prompting
 
 
-@pytest.fixture(scope="module")
-def tiny_qwen(tmp_path_factory, real_vocab):
-    real_vocab("qwen2")  # skips, saying why, when the sdist cannot be had
-    out = tmp_path_factory.mktemp("tiny-qwen")
-    res = CliRunner().invoke(app, ["model", "tiny", "--vocab", "qwen2", "--chat-template", "qwen2.5",
-                                   "--arch", "qwen2", "--out", str(out)])
-    assert res.exit_code == 0, res.output
-    return out, json.loads(res.stdout)
-
-
 def test_the_folder_loads_as_the_real_model_would(tiny_qwen):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
