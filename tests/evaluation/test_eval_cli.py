@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from evalfixtures import BFCL_ENTRIES, N_BFCL
+from evalfixtures import BFCL_ENTRIES, N_BFCL, PROMPT_MODEL
 from typer.testing import CliRunner
 
 from toolace_r.cli.eval import eval_app
@@ -28,7 +28,8 @@ def bfcl_run(tmp_path_factory, micro_model, bfcl_wheel):
     res = _eval("--model", micro_model, "--bench", "bfcl", "--bfcl-data", bfcl_wheel, "--categories", ",".join(BFCL_ENTRIES),
                 "--refine", "none",
                 "--refine", "adaptive,fixed:1", "--max-rounds", "2", "--max-new-tokens", "10", "--confirm", "repeat",
-                "--out", out / "eval", "--export-bfcl", out / "export", "--name", "micro")
+                "--out", out / "eval", "--export-bfcl", out / "export", "--export-mode", "none",
+                "--name", PROMPT_MODEL)
     assert res.exit_code == 0, res.output
     return out
 
@@ -94,11 +95,14 @@ def test_results_equal_toolace_r_score_of_outputs(bfcl_run, tmp_path):
 
 def test_export_in_bfcl_result_layout(bfcl_run):
     exp = bfcl_run / "export"
-    assert sorted(p.name for p in exp.iterdir()) == ["micro-adaptive", "micro-fixed1", "micro-none"]
+    # one mode (--export-mode), under BFCL's folder name for the model ("/" as "_")
+    assert sorted(p.name for p in exp.iterdir()) == ["acme_micro-tool"]
+    assert json.loads((bfcl_run / "eval" / "results.json").read_text())["export_bfcl"] == {
+        "dir": str(exp), "model": PROMPT_MODEL, "mode": "none"}
     rows = {(r["mode"], r["id"]): r for r in _rows(bfcl_run / "eval" / "outputs.jsonl")}
     for cat, pairs in BFCL_ENTRIES.items():
         group = "live" if cat.startswith("live") else "non_live"
-        f = exp / "micro-none" / group / f"BFCL_v4_{cat}_result.json"
+        f = exp / "acme_micro-tool" / group / f"BFCL_v4_{cat}_result.json"
         lines = _rows(f)
         assert [x["id"] for x in lines] == [e["id"] for e, _ in pairs]
         for x in lines:
