@@ -200,3 +200,31 @@ def test_other_bad_inputs(tmp_path, samples_file, bfcl_wheel):
     bad.write_text('{"id": "x"}\n')
     r = _eval("--model", tmp_path, "--bench", bad)
     assert r.exit_code == 2 and "bad.jsonl:1" in r.output
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--refine", "none,adaptive"], "--export-bfcl writes one refinement mode (BFCL scores one output per entry): "
+                                    "pass --export-mode, one of none, adaptive"),
+    (["--refine", "none", "--export-mode", "adaptive"], "--export-mode 'adaptive' is not among the modes run (none)"),
+    (["--refine", "none", "--name", "acme/micro-tool-FC"], "--name 'acme/micro-tool-FC' is a function-calling (-FC) BFCL name"),
+    (["--refine", "none", "--name", "acme/fc-only"], "--name 'acme/fc-only' is a function-calling (FC) model in BFCL's model list"),
+    (["--refine", "none", "--name", "my-model"], "register yours: add a prompt-mode entry"),
+    (["--refine", "none"], "--model (pass --name to export under a BFCL model name)"),
+])
+def test_export_bfcl_checks_the_name_and_the_mode_first(args, message, bfcl_wheel, tmp_path):
+    r = _eval("--model", tmp_path, "--bench", "bfcl", "--bfcl-data", bfcl_wheel, "--categories", "simple_python",
+              "--out", tmp_path / "o", "--export-bfcl", tmp_path / "x", *args)
+    assert r.exit_code == 2, r.output
+    assert message in r.output and r.output.startswith("error: ") and r.output.count("\n") == 1
+    assert not (tmp_path / "o").exists() and not (tmp_path / "x").exists()
+
+
+def test_export_name_may_be_bfcl_result_folder_name(bfcl_wheel, bfcl_unpacked):
+    from toolace_r import bfcl
+    from toolace_r.bfcl_results import check_export_name
+
+    src = bfcl.from_path(bfcl_wheel)
+    assert check_export_name("acme_micro-tool", src) == (PROMPT_MODEL, None)
+    # data without bfcl-eval's model list: the name cannot be checked, and a note says so
+    name, note = check_export_name("anything", bfcl.from_path(bfcl_unpacked))
+    assert name == "anything" and "could not check --name 'anything'" in note
