@@ -8,9 +8,9 @@ that fits no format is ``None``.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional, TypeVar
 
-from toolace_r.data.io import Record
+R = TypeVar("R")  # a record: toolace_r.data.io.Record (not imported: io imports this module)
 
 SAMPLES = "samples"  # toolace-r's own sample format (what `data convert` writes)
 
@@ -50,19 +50,19 @@ def sniff(data: Any) -> Optional[str]:
     return None
 
 
-def peek(records: Iterable[Record]) -> tuple[Optional[Record], Iterator[Record]]:
+def peek(records: Iterable[R]) -> tuple[Optional[R], Iterator[R]]:
     """The first record that could be read (None if there is none) and every record, that one
     included, to go on with (the records are read once)."""
     it = iter(records)
-    seen: list[Record] = []
+    seen: list[R] = []
     first = None
     for rec in it:
         seen.append(rec)
-        if rec.error is None:
+        if getattr(rec, "error", None) is None:
             first = rec
             break
 
-    def chained() -> Iterator[Record]:
+    def chained() -> Iterator[R]:
         yield from seen
         yield from it
 
@@ -75,7 +75,7 @@ def location_text(location: str) -> str:
     return f"{path} line {line}" if sep and line.isdigit() else location
 
 
-def wrong_format_message(record: Record, chosen: str) -> Optional[str]:
+def wrong_format_message(record: Any, chosen: str) -> Optional[str]:
     """What to say when ``--from chosen`` meets a record of another known format (None: no hint)."""
     found = sniff(record.data)
     if found is None or found == chosen:
@@ -87,7 +87,7 @@ def wrong_format_message(record: Record, chosen: str) -> Optional[str]:
     return f"{where}: this looks like {LABELS[found]}, not {LABELS.get(chosen, chosen)}: use `--from {found}`"
 
 
-def raw_file_message(record: Record, source: str) -> Optional[str]:
+def raw_file_message(record: Any, source: str) -> Optional[str]:
     """What to say when a record where samples are expected is a raw record of a known format."""
     found = sniff(record.data)
     if found is None or found == SAMPLES:
