@@ -68,7 +68,7 @@ HOSTILE = [  # (line, what the error says)
     (b"[" * 100_000, "nested deeper than 128 levels"),
     (b'{"functions": 5, "output": "x", "category": "irrelevance"}', "field 'functions' must be a list, got int"),
     (b'{"functions": [], "output": "x", "possible_answer": null, "category": "[/bold]"}',
-     "category '[/bold]' needs 'possible_answer'"),
+     "unknown category '[/bold]'; known: simple, multiple"),
 ]
 
 

@@ -106,7 +106,9 @@ class DataConfig(_Section):
         "dev.jsonl and test.jsonl in toolace-r's sample format; or one .jsonl file of samples (e.g. from "
         "toolace-r data convert), split in the data stage as toolace-r data split does with its defaults "
         f"(dev {DEFAULT_DEV:.0%}, test {DEFAULT_TEST:.0%}, stratified by category, dialogues kept whole; "
-        "the split is in the stage's metrics). Samples without an answer are dropped.")})
+        "the split is in the stage's metrics); or a Hugging Face data set of samples, org/name[:config] or a "
+        "save_to_disk folder, loaded with the datasets library (its train/validation/test splits, or its "
+        "train split split as above). Samples without an answer are dropped.")})
     synth_n: int = field(default=12000, metadata={"help": (
         "Samples in the synthetic corpus, split by the generator into train / dev / test "
         "(source=synth only; >= 50).")})

@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Sequence, TypeVar
 
 from toolace_r.models.prompting import (PromptConfig, load_prompt_config, model_confirmation, refine_messages,
                                         target_text)
+from toolace_r.progress import progress
 from toolace_r.refine import GREEDY, Sampling, check_confirm, first_pass
 from toolace_r.scoring import score_answer
 
@@ -67,6 +68,8 @@ if TYPE_CHECKING:
     from toolace_r.models.generation import Generator
 
 T = TypeVar("T")
+
+PROBE_CHUNK = 128  # samples per generate call of the probe (a progress-bar step; answers do not depend on it)
 
 # ------------------------------------------------------------------------------------------
 # the arms
@@ -141,10 +144,19 @@ def probe(generator: Generator, samples: Sequence[Sample], *, k: int, temperatur
     its greedy answer, the one refinement at inference starts from. ``positions``: where these
     samples stand in the pool when this is one process's share of it (the answers of a sample
     depend only on ``seed`` and its position, not on the share)."""
-    flat = first_pass(generator, samples, prompt_cfg=prompt_cfg, max_new_tokens=max_new_tokens,
-                      sampling=Sampling(n=k, temperature=temperature, top_p=top_p, seed=seed), positions=positions)
-    greedy_pass = (first_pass(generator, samples, prompt_cfg=prompt_cfg, max_new_tokens=max_new_tokens,
-                              sampling=GREEDY, positions=positions) if greedy else None)
+    where = list(positions) if positions is not None else list(range(len(samples)))
+    flat: list[Any] = []
+    greedy_pass: list[Any] | None = [] if greedy else None
+    # in chunks, for the progress bar: a sample's answers depend on the seed and its position only
+    with progress(f"probing (k={k})", total=len(samples)) as tick:
+        for lo in range(0, len(samples), PROBE_CHUNK):
+            chunk, at = samples[lo:lo + PROBE_CHUNK], where[lo:lo + PROBE_CHUNK]
+            flat += first_pass(generator, chunk, prompt_cfg=prompt_cfg, max_new_tokens=max_new_tokens,
+                               sampling=Sampling(n=k, temperature=temperature, top_p=top_p, seed=seed), positions=at)
+            if greedy_pass is not None:
+                greedy_pass += first_pass(generator, chunk, prompt_cfg=prompt_cfg, max_new_tokens=max_new_tokens,
+                                          sampling=GREEDY, positions=at)
+            tick(len(chunk))
     items = []
     for i, s in enumerate(samples):
         comps = flat[i * k:(i + 1) * k]

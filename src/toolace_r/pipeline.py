@@ -3,9 +3,9 @@
 Stages, in order (each writes into ``RUN_DIR/stages/<name>/`` through a temporary folder that is
 renamed when the stage is complete, then records itself as done in ``RUN_DIR/state.json``)::
 
-    data                   synthesise the corpus (or read train/dev/test from data.source, or split one
-                           data.source .jsonl file: toolace_r.data.split); samples the base model
-                           was trained on are dropped (toolace_r.models.base)
+    data                   synthesise the corpus, or take train/dev/test from data.source (a folder; one
+                           .jsonl file or a data set split as toolace_r.data.split does: .hub); samples
+                           the base model was trained on are dropped (toolace_r.models.base)
     init                   model.init=scratch only: tokenizer + randomly initialised Llama model
                            (the embedded default starts from the base model shipped in the package)
     warmup                 warm-up SFT of M_0 (train.warmup_steps > 0 only; scratch needs it)
@@ -74,6 +74,7 @@ from filelock import FileLock, Timeout
 
 from toolace_r import jsonin, launch, memory
 from toolace_r.config import ConfigError, RunConfig, config_from_dict, load_config, save_config, to_dict
+from toolace_r.data import hub
 from toolace_r.data.io import read_samples, write_json, write_jsonl
 from toolace_r.data.schema import Sample
 from toolace_r.data.split import split_file
@@ -404,6 +405,9 @@ def _stage_data(run: Run, start: Path | None) -> dict[str, list[Sample]]:
             elif cfg.data.source.endswith(".jsonl"):  # one converted file: split here, the split recorded
                 src = out / "split"
                 m["split"] = split_file(cfg.data.source, src, seed=stage_seed(cfg.seed, "data/split")).info()
+            elif hub.is_dataset_source(cfg.data.source):  # org/name[:config], or a save_to_disk folder
+                src = out / "split"
+                m["dataset"] = hub.write_splits(cfg.data.source, src, seed=stage_seed(cfg.seed, "data/split"))
             else:
                 src = Path(cfg.data.source)
                 for split in ("train", "dev", "test"):

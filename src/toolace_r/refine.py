@@ -189,10 +189,12 @@ def refine_modes(
     confirm: str = "token",
     chunk_size: int = CHUNK_SIZE,
     fits: Callable[[Prompt], bool] | None = None,
+    on_done: Callable[[int], Any] | None = None,
 ) -> tuple[dict[str, list[RefineResult]], dict[str, float]]:
     """:func:`refine` in several modes over one shared first pass, chunk by chunk. Returns the
     results by mode and the wall seconds spent: ``"first"`` (the first pass) and per mode (its
-    own rounds only)."""
+    own rounds only). ``on_done(n)`` is called as each chunk of ``n`` samples is finished in
+    every mode (a progress bar's tick)."""
     # the prompt style the model was trained with (recorded in its folder), unless told otherwise
     prompt_cfg = prompt_cfg or generator.prompt_config
     plans = {m: parse_mode(m, max_rounds) for m in modes}
@@ -228,6 +230,8 @@ def refine_modes(
                     confirm=confirm, generate_kw=generate_kw, fits=fits)
             outputs[mode] += results
             seconds[mode] += time.perf_counter() - t1
+        if on_done is not None:
+            on_done(len(chunk))
     return outputs, seconds
 
 

@@ -318,3 +318,19 @@ def summary_text(run: "Run") -> str:
         lines.append(f"{ARM_TITLES.get(arm, arm):32s} " + ", ".join(parts))
     lines += goals(res)
     return "\n".join(lines)
+
+
+def best_model_lines(result: dict[str, Any]) -> list[str]:
+    """One line per seed and arm from :func:`toolace_r.pipeline.run_pipeline`'s result: the folder
+    of the arm's best model on dev, its round and its dev accuracy."""
+    lines = []
+    several = len(result.get("seeds", [])) > 1
+    for seed in result.get("seeds", []):
+        for arm, best in seed["arms"].items():
+            dev = best.get("dev_accuracy")
+            rnd = best.get("round")
+            where = f"round {rnd}" if rnd is not None and rnd >= 0 else "the warm-up model"
+            tag = f"seed {seed['seed']} " if several else ""
+            dev_text = f", dev {100 * dev:.1f}%" if dev is not None and dev >= 0 else ""
+            lines.append(f"{tag}{arm}: {best['model']} ({where}{dev_text})")
+    return lines

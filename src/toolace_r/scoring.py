@@ -33,6 +33,15 @@ class RowError(ValueError):
     pass
 
 
+# The categories a row may name: the checker categories of our samples and BFCL v4's AST
+# categories (toolace_r.bfcl.CATEGORIES, spelled out here to keep this module light).
+KNOWN_CATEGORIES = (
+    "simple", "multiple", "parallel", "parallel_multiple", "irrelevance", "relevance",
+    "simple_python", "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple",
+    "live_irrelevance", "live_relevance",
+)
+
+
 def validate_row(row: Any) -> dict[str, Any]:
     """Check one input row's shape; raise :class:`RowError` saying what is wrong."""
     if not isinstance(row, dict):
@@ -42,6 +51,8 @@ def validate_row(row: Any) -> dict[str, Any]:
             raise RowError(f"missing field {key!r}")
         if not isinstance(row[key], kind):
             raise RowError(f"field {key!r} must be a {kind.__name__}, got {type(row[key]).__name__}")
+    if row["category"] not in KNOWN_CATEGORIES:
+        raise RowError(f"unknown category {row['category']!r}; known: {', '.join(KNOWN_CATEGORIES)}")
     for i, f in enumerate(row["functions"]):
         if not isinstance(f, dict) or not isinstance(f.get("name"), str) or not isinstance(f.get("parameters"), dict):
             raise RowError(f"functions[{i}] must be an object with a string 'name' and an object 'parameters'")

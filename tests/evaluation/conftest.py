@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from evalfixtures import BFCL_ENTRIES, make_samples, write_bfcl_data
+from evalfixtures import BFCL_ENTRIES, MODEL_CONFIG_PY, make_samples, write_bfcl_data
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +26,7 @@ def bfcl_wheel(tmp_path_factory, bfcl_unpacked) -> Path:
     whl = tmp_path_factory.mktemp("bfcl_wheel") / "bfcl_eval-0.0.1-py3-none-any.whl"
     with zipfile.ZipFile(whl, "w") as z:
         z.writestr("bfcl_eval/__init__.py", "")
+        z.writestr("bfcl_eval/constants/model_config.py", MODEL_CONFIG_PY)  # the model names BFCL knows
         for f in sorted((bfcl_unpacked / "bfcl_eval").rglob("*.json")):
             z.write(f, f.relative_to(bfcl_unpacked).as_posix())
         z.writestr("bfcl_eval-0.0.1.dist-info/METADATA", "Name: bfcl-eval\nVersion: 0.0.1\n")

@@ -66,6 +66,28 @@ BFCL_ENTRIES = {
 N_BFCL = sum(len(v) for v in BFCL_ENTRIES.values())
 
 
+# A stand-in for bfcl-eval's constants/model_config.py (written for these tests): the shape
+# toolace_r.bfcl_results reads, a dict of name -> ModelConfig(..., is_fc_model=...).
+MODEL_CONFIG_PY = """
+from dataclasses import dataclass
+
+
+@dataclass
+class ModelConfig:
+    model_name: str
+    model_handler: object = None
+    is_fc_model: bool = True
+
+
+local_inference_model_map = {
+    "acme/micro-tool": ModelConfig(model_name="acme/micro-tool", model_handler=PromptHandler, is_fc_model=False),
+    "acme/micro-tool-FC": ModelConfig(model_name="acme/micro-tool", model_handler=FcHandler, is_fc_model=True),
+    "acme/fc-only": ModelConfig(model_name="acme/fc-only", model_handler=FcHandler),
+}
+"""
+PROMPT_MODEL = "acme/micro-tool"
+
+
 def write_bfcl_data(data_dir: Path) -> Path:
     """BFCL's data-folder layout: BFCL_v4_<cat>.json and possible_answer/BFCL_v4_<cat>.json (JSON Lines)."""
     (data_dir / "possible_answer").mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from evalfixtures import BFCL_ENTRIES, N_BFCL
+from evalfixtures import BFCL_ENTRIES, N_BFCL, PROMPT_MODEL
 from typer.testing import CliRunner
 
 from toolace_r.cli.eval import eval_app
@@ -28,7 +28,8 @@ def bfcl_run(tmp_path_factory, micro_model, bfcl_wheel):
     res = _eval("--model", micro_model, "--bench", "bfcl", "--bfcl-data", bfcl_wheel, "--categories", ",".join(BFCL_ENTRIES),
                 "--refine", "none",
                 "--refine", "adaptive,fixed:1", "--max-rounds", "2", "--max-new-tokens", "10", "--confirm", "repeat",
-                "--out", out / "eval", "--export-bfcl", out / "export", "--name", "micro")
+                "--out", out / "eval", "--export-bfcl", out / "export", "--export-mode", "none",
+                "--name", PROMPT_MODEL)
     assert res.exit_code == 0, res.output
     return out
 
@@ -94,11 +95,14 @@ def test_results_equal_toolace_r_score_of_outputs(bfcl_run, tmp_path):
 
 def test_export_in_bfcl_result_layout(bfcl_run):
     exp = bfcl_run / "export"
-    assert sorted(p.name for p in exp.iterdir()) == ["micro-adaptive", "micro-fixed1", "micro-none"]
+    # one mode (--export-mode), under BFCL's folder name for the model ("/" as "_")
+    assert sorted(p.name for p in exp.iterdir()) == ["acme_micro-tool"]
+    assert json.loads((bfcl_run / "eval" / "results.json").read_text())["export_bfcl"] == {
+        "dir": str(exp), "model": PROMPT_MODEL, "mode": "none"}
     rows = {(r["mode"], r["id"]): r for r in _rows(bfcl_run / "eval" / "outputs.jsonl")}
     for cat, pairs in BFCL_ENTRIES.items():
         group = "live" if cat.startswith("live") else "non_live"
-        f = exp / "micro-none" / group / f"BFCL_v4_{cat}_result.json"
+        f = exp / "acme_micro-tool" / group / f"BFCL_v4_{cat}_result.json"
         lines = _rows(f)
         assert [x["id"] for x in lines] == [e["id"] for e, _ in pairs]
         for x in lines:
@@ -196,3 +200,31 @@ def test_other_bad_inputs(tmp_path, samples_file, bfcl_wheel):
     bad.write_text('{"id": "x"}\n')
     r = _eval("--model", tmp_path, "--bench", bad)
     assert r.exit_code == 2 and "bad.jsonl:1" in r.output
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--refine", "none,adaptive"], "--export-bfcl writes one refinement mode (BFCL scores one output per entry): "
+                                    "pass --export-mode, one of none, adaptive"),
+    (["--refine", "none", "--export-mode", "adaptive"], "--export-mode 'adaptive' is not among the modes run (none)"),
+    (["--refine", "none", "--name", "acme/micro-tool-FC"], "--name 'acme/micro-tool-FC' is a function-calling (-FC) BFCL name"),
+    (["--refine", "none", "--name", "acme/fc-only"], "--name 'acme/fc-only' is a function-calling (FC) model in BFCL's model list"),
+    (["--refine", "none", "--name", "my-model"], "register yours: add a prompt-mode entry"),
+    (["--refine", "none"], "--model (pass --name to export under a BFCL model name)"),
+])
+def test_export_bfcl_checks_the_name_and_the_mode_first(args, message, bfcl_wheel, tmp_path):
+    r = _eval("--model", tmp_path, "--bench", "bfcl", "--bfcl-data", bfcl_wheel, "--categories", "simple_python",
+              "--out", tmp_path / "o", "--export-bfcl", tmp_path / "x", *args)
+    assert r.exit_code == 2, r.output
+    assert message in r.output and r.output.startswith("error: ") and r.output.count("\n") == 1
+    assert not (tmp_path / "o").exists() and not (tmp_path / "x").exists()
+
+
+def test_export_name_may_be_bfcl_result_folder_name(bfcl_wheel, bfcl_unpacked):
+    from toolace_r import bfcl
+    from toolace_r.bfcl_results import check_export_name
+
+    src = bfcl.from_path(bfcl_wheel)
+    assert check_export_name("acme_micro-tool", src) == (PROMPT_MODEL, None)
+    # data without bfcl-eval's model list: the name cannot be checked, and a note says so
+    name, note = check_export_name("anything", bfcl.from_path(bfcl_unpacked))
+    assert name == "anything" and "could not check --name 'anything'" in note

@@ -10,9 +10,11 @@ import typer
 
 from toolace_r import __version__
 from toolace_r.cli import data, eval, model, run, score, serve
+from toolace_r.cli._common import OneLineErrors, set_debug
 
 app = typer.Typer(
     help="ToolACE-R: model-aware iterative training and adaptive self-refinement for tool calling.",
+    cls=OneLineErrors,  # bad input is one line on stderr, never a traceback (unless --debug)
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -30,9 +32,16 @@ def _print_version(value: bool) -> None:
 def _root(
     version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                  help="Print the installed toolace-r version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="On an error, print its traceback before the one-line "
+                               "message (also TOOLACE_R_DEBUG=1)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars (also TOOLACE_R_QUIET=1; they are "
+                               "drawn only on a terminal anyway)."),
 ) -> None:
     # options of `toolace-r` itself, before any command; the app's help text is the one above
-    pass
+    from toolace_r.progress import set_quiet
+
+    set_debug(debug)
+    set_quiet(quiet)
 
 
 app.command("score", help="Score raw model outputs against BFCL-style gold answers.")(score.score)

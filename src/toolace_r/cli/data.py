@@ -21,7 +21,7 @@ from rich.text import Text
 
 from toolace_r.cli._common import die
 from toolace_r.data.convert import READ_FORMATS, convert_records, load_bfcl_answers
-from toolace_r.data.export import WRITE_FORMATS, export
+from toolace_r.data.export import WRITE_FORMATS, export, write_dataset_info
 from toolace_r.data.io import (
     ConversionReport,
     RecordError,
@@ -30,8 +30,10 @@ from toolace_r.data.io import (
     summarize_validation_error,
     write_json,
     write_jsonl,
+    check_output_name,
     write_samples,
 )
+from toolace_r.data.sniff import peek, wrong_format_message
 from toolace_r.data.stats import compute_stats, format_stats
 
 data_app = typer.Typer(no_args_is_help=True)
@@ -83,10 +85,14 @@ def convert_cmd(
             die(f"--from must be one of {', '.join(READ_FORMATS)}, not {from_!r}")
         if answers and from_ != "bfcl":
             die("--answers is only for --from bfcl")
+        check_output_name(output, ".jsonl")
         ans = load_bfcl_answers(answers) if answers else None
         report = ConversionReport()
         with _progress(f"converting {input}") as tick:
-            records = read_records(input, skip_invalid=skip_invalid)
+            first, records = peek(read_records(input, skip_invalid=skip_invalid))
+            hint = wrong_format_message(first, from_) if first is not None else None
+            if hint is not None:
+                die(hint)
             samples = convert_records(from_, records, answers=ans, skip_invalid=skip_invalid,
                                       report=report, on_record=tick)
         write_samples(output, samples)
@@ -103,19 +109,29 @@ def convert_cmd(
 def export_cmd(
     input: Path = typer.Argument(..., help="A JSONL file of unified samples."),
     output: Path = typer.Argument(..., help="Where to write the records (.jsonl, or .json for one array)."),
-    to: str = typer.Option(..., "--to", help="Output format: openai (TRL messages) or sharegpt (LLaMA-Factory)."),
+    to: str = typer.Option(..., "--to", "--format", help="Output format: openai (TRL messages) or sharegpt (LLaMA-Factory)."),
+    dataset_name: Optional[str] = typer.Option(None, "--dataset-name", help="sharegpt: the data set's name in "
+                                               "dataset_info.json (default: the output file's stem)."),
 ) -> None:
-    """Write unified samples as training records for TRL (openai) or LLaMA-Factory (sharegpt)."""
+    """Write unified samples as training records for TRL (openai) or LLaMA-Factory (sharegpt); sharegpt
+    also writes LLaMA-Factory's dataset_info.json beside the records (merged into one already there)."""
+    info_path = None
     with _errors():
         if to not in WRITE_FORMATS:
             die(f"--to must be one of {', '.join(WRITE_FORMATS)}, not {to!r}")
+        check_output_name(output, ".jsonl", ".json")
         samples = read_samples(input)
         records = export(to, samples)
         if output.suffix.lower() == ".json":
             write_json(output, records, indent=None)
         else:
             write_jsonl(output, records)
+        if to == "sharegpt":
+            info_path = write_dataset_info(output, dataset_name or output.stem)
     typer.echo(f"{output}: {len(records)} {to} records from {len(samples)} samples", err=True)
+    if info_path is not None:
+        typer.echo(f"{info_path}: entry {dataset_name or output.stem!r} (LLaMA-Factory: dataset_dir="
+                   f"{info_path.parent}, dataset={dataset_name or output.stem})", err=True)
 
 
 @data_app.command("synth")

@@ -34,11 +34,12 @@ The work is done by :mod:`toolace_r.evaluation` (:class:`~toolace_r.evaluation.E
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, NoReturn, Optional
 
 import typer
 
 from toolace_r.bfcl import BfclError
+from toolace_r.cli._common import die
 from toolace_r.evaluation import EvalError, EvalOptions, common_modes, compare_rows, load_results, run_eval
 from toolace_r.evaluation.files import pct
 
@@ -50,16 +51,15 @@ def _h(name: str) -> str:
     return EvalOptions.help(name)
 
 
-def _die(msg: str) -> None:
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(2)
+def _die(msg: str) -> NoReturn:
+    die(msg, 2)
 
 
 def eval_command(
     ctx: typer.Context,
     model: Optional[str] = typer.Option(None, "--model", help=_h("model")),
     bench: Optional[str] = typer.Option(None, "--bench", help=_h("bench")),
-    categories: Optional[str] = typer.Option(None, "--categories", help=_h("categories")),
+    categories: Optional[str] = typer.Option(None, "--categories", "--test-category", help=_h("categories")),
     limit: Optional[int] = typer.Option(None, "--limit", help=_h("limit")),
     refine: Optional[List[str]] = typer.Option(None, "--refine", help=_h("refine_modes")),
     max_rounds: int = typer.Option(3, "--max-rounds", help=_h("max_rounds")),
@@ -76,6 +76,7 @@ def eval_command(
     max_new_tokens: int = typer.Option(128, "--max-new-tokens", help=_h("max_new_tokens")),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help=_h("out")),
     export_bfcl_dir: Optional[Path] = typer.Option(None, "--export-bfcl", help=_h("export_bfcl_dir")),
+    export_mode: Optional[str] = typer.Option(None, "--export-mode", help=_h("export_mode")),
     mode: str = typer.Option("bfcl", "--mode", help=_h("checker_mode")),
     name: Optional[str] = typer.Option(None, "--name", help=_h("name")),
 ) -> None:
@@ -94,13 +95,19 @@ def eval_command(
                            gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
                            bfcl_data=bfcl_data, prompt_style=prompt_style,
                            max_new_tokens=max_new_tokens, out=out, export_bfcl_dir=export_bfcl_dir,
+                           export_mode=export_mode,
                            checker_mode=mode, name=name)
         results = run_eval(opts, log=console.log)
     except (EvalError, BfclError) as e:
         _die(str(e))
     print_results(results, console)
+    exported = results.get("export_bfcl")
     console.print(f"written: {results['out_dir']}/ (results.json, results.md, outputs.jsonl, plots)"
-                  + (f"; BFCL result files under {export_bfcl_dir}/" if export_bfcl_dir else ""))
+                  + (f"; BFCL result files of mode {exported['mode']} under {exported['dir']}/"
+                     f"{exported['model'].replace('/', '_')}/ (score them: bfcl evaluate --model {exported['model']} "
+                     f"--result-dir {exported['dir']}{' --partial-eval' if limit else ''}, or toolace-r score "
+                     f"--bfcl-result {exported['dir']})"
+                     if exported else ""), markup=False, highlight=False, soft_wrap=True)
 
 
 def print_results(results: dict[str, Any], console: "Console") -> None:

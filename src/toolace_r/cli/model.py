@@ -23,6 +23,7 @@ from toolace_r.models.adapters import AdapterError
 from toolace_r.models.embedded import SIZES, init_model
 from toolace_r.models.generation import make_generator, vllm_engine_kw
 from toolace_r.models.refs import ModelRefError, resolve_model
+from toolace_r.progress import generate_in_chunks
 
 model_app = typer.Typer(no_args_is_help=True)
 train_app = typer.Typer(no_args_is_help=True)
@@ -152,8 +153,8 @@ def model_generate(
     kw = {"base_url": base_url} if backend == "openai" else engine_kw
     with make_generator(backend, model, **kw) as gen:
         prompts = [prompting.build_messages(s, cfg) for s in samples]
-        outs = gen.generate(prompts, n=n, temperature=temperature, top_p=top_p,
-                            max_new_tokens=max_new_tokens, seed=seed)
+        outs = generate_in_chunks(gen, prompts, "generating", n=n, temperature=temperature, top_p=top_p,
+                                  max_new_tokens=max_new_tokens, seed=seed)
     for s, comps in zip(samples, outs):
         gold = prompting.target_text(s, cfg)
         typer.secho(f"--- {s.id} [{s.category}]", bold=True)

@@ -7,8 +7,10 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
+
+from toolace_r import progress as bars
+from toolace_r.cli._common import die
 
 
 def run(
@@ -34,7 +36,7 @@ def run(
     from toolace_r.config import ConfigError, load_config
     from toolace_r.data.io import DataError
     from toolace_r.pipeline import RunError, default_run_dir, open_run, planned_stages, run_pipeline, start_model
-    from toolace_r.report import summary_text
+    from toolace_r.report import best_model_lines, summary_text
 
     console = Console(stderr=True)
     overrides = list(overrides or [])
@@ -56,8 +58,7 @@ def run(
             run_dir = out or default_run_dir()
         run_obj = open_run(run_dir, cfg, resume=resume is not None, force=force, log=console.log)
     except (ConfigError, RunError) as e:
-        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
-        raise typer.Exit(2)
+        die(str(e), 2)
 
     # one progress display: the libraries' own bars (dataset preparation, weight loading) would tear it
     import datasets
@@ -66,8 +67,9 @@ def run(
     datasets.disable_progress_bars()
     hf_logging.disable_progress_bar()
     total = planned_stages(run_obj.cfg)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False) as progress:
+    # the stage bar; the probe's and evaluation's bars are tasks of it (bars.shared); none off a terminal
+    with Progress(*bars.columns(), console=console, transient=False, disable=not bars.enabled()) as progress, \
+            bars.shared(progress):
         task = progress.add_task("toolace-r run", total=total, completed=len(run_obj.state["stages"]))
 
         def log(msg: str) -> None:
@@ -81,9 +83,13 @@ def run(
             console.print(f"[yellow]interrupted[/yellow]: continue with  toolace-r run --resume {run_dir}")
             raise typer.Exit(130)
         except (RunError, DataError) as e:  # e.g. a data.source file with a bad line
-            console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
-            raise typer.Exit(2)
+            progress.stop()
+            die(str(e), 2)
         progress.update(task, completed=total)
     console.rule("toolace-r run: summary")
-    console.print(summary_text(run_obj))
-    console.print(f"report: {run_dir / 'report.md'}   ({result['seconds']:.0f}s this invocation)")
+    console.print(summary_text(run_obj), markup=False, highlight=False)
+    console.print("best model per arm (the round with the best dev accuracy; evaluated on test):")
+    for line in best_model_lines(result):
+        console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"report: {run_dir / 'report.md'}  (results.json and plots beside it; "
+                  f"{result['seconds']:.0f}s this invocation)", markup=False, highlight=False, soft_wrap=True)

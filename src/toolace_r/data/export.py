@@ -7,6 +7,7 @@ listed in :mod:`toolace_r.data.convert`)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Iterable
 
 from toolace_r.data.io import DataError
@@ -126,3 +127,35 @@ def export(fmt: str, samples: Iterable[Sample]) -> list[dict[str, Any]]:
     if fmt == "sharegpt":
         return to_sharegpt(samples)
     raise DataError(f"unknown output format {fmt!r}; choose one of {', '.join(WRITE_FORMATS)}")
+
+
+def dataset_info_entry(file_name: str) -> dict[str, Any]:
+    """LLaMA-Factory's ``dataset_info.json`` entry for a file :func:`to_sharegpt` wrote: the columns
+    and the speaker tags it uses, spelled out (they are LLaMA-Factory's sharegpt defaults)."""
+    return {
+        "file_name": file_name,
+        "formatting": "sharegpt",
+        "columns": {"messages": "conversations", "system": "system", "tools": "tools"},
+        "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
+                 "observation_tag": "observation", "function_tag": "function_call", "system_tag": "system"},
+    }
+
+
+def write_dataset_info(records_path: Path, name: str) -> Path:
+    """Add (or replace) the entry ``name`` for ``records_path`` in the ``dataset_info.json`` beside
+    it, keeping the other entries; returns that file's path."""
+    from toolace_r import jsonin
+    from toolace_r.data.io import write_json
+
+    info_path = records_path.parent / "dataset_info.json"
+    info: dict[str, Any] = {}
+    if info_path.is_file():
+        try:
+            info = jsonin.loads(info_path.read_text(encoding="utf-8"))
+        except (jsonin.JsonInputError, UnicodeDecodeError) as e:
+            raise DataError(f"{info_path}: cannot add to it: {e}") from None
+        if not isinstance(info, dict):
+            raise DataError(f"{info_path}: cannot add to it: expected a JSON object of data sets")
+    info[name] = dataset_info_entry(records_path.name)
+    write_json(info_path, info)
+    return info_path

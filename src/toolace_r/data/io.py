@@ -117,6 +117,18 @@ def is_local_source(source: str | os.PathLike) -> bool:
     return p.is_file() or (not p.exists() and p.suffix.lower() in (".json", ".jsonl"))
 
 
+def looks_like_hub_name(name: str) -> bool:
+    """``org/name`` (optionally ``:split`` or ``:config``) that is not a local path: one slash, no
+    leading ``.``, ``/`` or ``~``, no .json/.jsonl suffix, and no local folder named ``org``."""
+    base = name.split(":", 1)[0]
+    parts = base.split("/")
+    if len(parts) != 2 or not all(parts) or base[0] in "./~":
+        return False
+    if Path(base).suffix.lower() in (".json", ".jsonl") or Path(parts[0]).is_dir():
+        return False
+    return all(c.isalnum() or c in "-_." for c in "".join(parts))
+
+
 def read_records(source: str | os.PathLike, *, split: str | None = None,
                  skip_invalid: bool = False) -> Iterator[Record]:
     """Raw JSON values from a local .json/.jsonl file or a Hugging Face data set name.
@@ -127,10 +139,11 @@ def read_records(source: str | os.PathLike, *, split: str | None = None,
     :class:`RecordError` naming file and line; with ``skip_invalid`` it comes as a
     :class:`Record` whose ``error`` says what is wrong, for the caller to count."""
     src = str(source)
-    if is_local_source(src):
+    if is_local_source(src) or not (Path(src).is_dir() or looks_like_hub_name(src)):
         path = Path(src)
         if not path.is_file():
-            raise DataError(f"{path}: no such file")
+            raise DataError(f"{path}: no such file (give a local .json or .jsonl file, or a Hugging Face "
+                            "data set as org/name)")
         reader = _read_jsonl if path.suffix.lower() == ".jsonl" else _read_json
         records = reader(path)
     else:
@@ -276,6 +289,11 @@ def read_samples(
         try:
             out.append(validate_sample(rec))
         except RecordError as e:
+            from toolace_r.data.sniff import raw_file_message  # sniff imports this module
+
+            hint = raw_file_message(rec, str(source))
+            if hint is not None:  # a raw file where samples belong: skipping every record would not help
+                raise DataError(hint) from None
             if not skip_invalid:
                 raise
             report.skip(rec.location, str(e)[len(rec.location) + 2:])
@@ -307,6 +325,17 @@ def write_jsonl(path: str | os.PathLike, items: Iterable[Sample | dict]) -> int:
 
 def write_samples(path: str | os.PathLike, samples: Iterable[Sample]) -> int:
     return write_jsonl(path, samples)
+
+
+def check_output_name(path: str | os.PathLike, *suffixes: str) -> None:
+    """A file to write must end in one of ``suffixes`` and must not be a folder: a name without an
+    extension is usually a mistake (a folder meant, or the output argument forgotten)."""
+    p = Path(path)
+    if p.is_dir():
+        raise DataError(f"{p} is a folder: give a file name ending in {' or '.join(suffixes)}")
+    if p.suffix.lower() not in suffixes:
+        what = f"has the extension {p.suffix!r}" if p.suffix else "has no extension"
+        raise DataError(f"{p} {what}: give a file name ending in {' or '.join(suffixes)}")
 
 
 def write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> None:

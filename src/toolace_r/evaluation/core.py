@@ -13,6 +13,7 @@ from toolace_r.calls import parse_calls
 from toolace_r.data.io import DataError, read_samples
 from toolace_r.data.schema import CATEGORIES, Sample
 from toolace_r.models.prompting import PromptConfig
+from toolace_r.progress import progress
 from toolace_r.refine import RefineResult, parse_mode, refine_modes
 from toolace_r.scoring import score_rows, summarize
 
@@ -116,8 +117,9 @@ def run_modes(generator: "Generator", samples: Sequence[Sample], modes: Sequence
     every mode; ``none`` stops there, the others refine it (:func:`toolace_r.refine.refine_modes`,
     chunk by chunk; ``confirm``: how the model keeps an answer)."""
     prompt_cfg = prompt_cfg or generator.prompt_config
-    outputs, seconds = refine_modes(generator, samples, modes, max_rounds=max_rounds, prompt_cfg=prompt_cfg,
-                                    max_new_tokens=max_new_tokens, confirm=confirm)
+    with progress(f"evaluating ({', '.join(modes)})", total=len(samples)) as tick:
+        outputs, seconds = refine_modes(generator, samples, modes, max_rounds=max_rounds, prompt_cfg=prompt_cfg,
+                                        max_new_tokens=max_new_tokens, confirm=confirm, on_done=tick)
     t_first = seconds["first"]
     if log:
         log(f"first pass: {len(samples)} entries in {t_first:.1f} s")

@@ -136,24 +136,22 @@ def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
     return paths
 
 
-def export_bfcl(dest: Path, name: str, rows: Sequence[Row], modes: Sequence[str]) -> list[Path]:
-    """The outputs as ``bfcl generate`` result files:
-    ``dest/<name>/<non_live|live>/BFCL_v4_<category>_result.json``, one ``{"id", "result",
-    "output_token_count"}`` line per entry; with several modes one folder per mode,
-    ``<name>-<mode>`` (``fixed:2`` -> ``fixed2``)."""
+def export_bfcl(dest: Path, name: str, rows: Sequence[Row], mode: str) -> list[Path]:
+    """One refinement mode's outputs as ``bfcl generate`` result files:
+    ``dest/<name>/<non_live|live>/BFCL_v4_<category>_result.json`` (``/`` in ``name`` as ``_``, as
+    BFCL names its result folders), one ``{"id", "result", "output_token_count"}`` line per entry."""
     written = []
-    for mode in modes:
-        folder = dest / (name if len(modes) == 1 else f"{name}-{mode.replace(':', '')}")
-        by_cat: dict[str, list[str]] = {}
-        for r in rows:
-            if r["mode"] == mode:
-                line = {"id": r["id"], "result": r["output"], "output_token_count": r["tokens"]}
-                by_cat.setdefault(r["category"], []).append(json.dumps(line, ensure_ascii=False) + "\n")
-        for cat, lines in by_cat.items():
-            path = folder / bfcl.group_dir(cat) / bfcl.result_file(cat)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(path, lines)
-            written.append(path)
+    folder = dest / name.replace("/", "_")
+    by_cat: dict[str, list[str]] = {}
+    for r in rows:
+        if r["mode"] == mode:
+            line = {"id": r["id"], "result": r["output"], "output_token_count": r["tokens"]}
+            by_cat.setdefault(r["category"], []).append(json.dumps(line, ensure_ascii=False) + "\n")
+    for cat, lines in by_cat.items():
+        path = folder / bfcl.group_dir(cat) / bfcl.result_file(cat)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, lines)
+        written.append(path)
     return written
 
 

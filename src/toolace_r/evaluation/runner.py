@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from toolace_r import bfcl
+from toolace_r.bfcl_results import check_export_name
 from toolace_r.evaluation.core import (EvalError, Log, add_wall_seconds, bfcl_items, category_order, jsonl_items,
                                        parse_modes, run_modes, score_outputs, summarize_modes)
 from toolace_r.evaluation.files import default_name, export_bfcl, write_results
@@ -60,7 +61,10 @@ class EvalOptions:
     prompt_style: str = _opt("auto", "auto (what the model directory records), system or template.")
     max_new_tokens: int = _opt(128, "Most tokens generated per pass.")
     out: Optional[Path] = _opt(None, "Output folder (default runs/eval-<date>-<time>).")
-    export_bfcl_dir: Optional[Path] = _opt(None, "Also write the outputs as bfcl generate result files under this folder.")
+    export_bfcl_dir: Optional[Path] = _opt(None, "Also write one refinement mode's outputs as `bfcl generate` result "
+                                           "files under this folder, for `bfcl evaluate`: under --name, which must be "
+                                           "a prompt-mode model name BFCL knows (checked against its model list).")
+    export_mode: Optional[str] = _opt(None, "The refinement mode --export-bfcl writes (default: the only one run).")
     checker_mode: str = _opt("bfcl", "Checker mode: bfcl (official verdicts) or strict.")
     name: Optional[str] = _opt(None, "Label for the model in reports and export folders (default from --model).")
     modes: list[str] = field(init=False, metadata={"help": "The refinement modes, parsed from refine_modes."})
@@ -87,6 +91,16 @@ class EvalOptions:
             raise EvalError(str(e)) from None
         if self.bench != "bfcl" and (self.bfcl_data is not None or self.export_bfcl_dir is not None):
             raise EvalError("--bfcl-data and --export-bfcl are for --bench bfcl")
+        if self.export_bfcl_dir is None:
+            if self.export_mode is not None:
+                raise EvalError("--export-mode is for --export-bfcl")
+        elif self.export_mode is None:
+            if len(self.modes) > 1:
+                raise EvalError(f"--export-bfcl writes one refinement mode (BFCL scores one output per entry): "
+                                f"pass --export-mode, one of {', '.join(self.modes)}")
+            self.export_mode = self.modes[0]
+        elif self.export_mode not in self.modes:
+            raise EvalError(f"--export-mode {self.export_mode!r} is not among the modes run ({', '.join(self.modes)})")
 
     @classmethod
     def help(cls, name: str) -> str:
@@ -158,6 +172,12 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
     for flag, folder in (("--out", out), ("--export-bfcl", opts.export_bfcl_dir)):
         if folder is not None and folder.exists() and not folder.is_dir():
             raise EvalError(f"{flag} {folder} is a file, not a folder")  # found now, not after generating
+    export_name = None
+    if opts.export_bfcl_dir is not None:  # checked now, not after generating
+        flag = "--name" if opts.name else "--model (pass --name to export under a BFCL model name)"
+        export_name, note = check_export_name(opts.name or opts.model, source, flag)
+        if note and log:
+            log(f"note: {note}")
     model = model_folder(opts)  # a bad --model is one line now, before anything loads
     name = opts.name or default_name(opts.model)
     if log:
@@ -194,7 +214,9 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
         "timing": timing,
     }
     add_wall_seconds(results["by_mode"], [timing])
+    if export_name is not None:
+        results["export_bfcl"] = {"dir": str(opts.export_bfcl_dir), "model": export_name, "mode": opts.export_mode}
     write_results(out, results, rows)
-    if opts.export_bfcl_dir is not None:
-        export_bfcl(opts.export_bfcl_dir, name, rows, modes)
+    if opts.export_bfcl_dir is not None and export_name is not None and opts.export_mode is not None:
+        export_bfcl(opts.export_bfcl_dir, export_name, rows, opts.export_mode)
     return results
