@@ -25,6 +25,9 @@ Backends (:func:`make_generator`):
   ``generate(..., cache=PrefixCache())``: the KV of each prompt and its answer is kept (within a
   memory budget) and a later prompt that continues them, such as a refinement round's, prefills
   only its new tokens (:mod:`toolace_r.models.prefix_cache`; ``Completion.prefill_tokens``).
+  ``generate(..., constraints=[...])``: one :class:`~toolace_r.models.constrain.CallConstraint`
+  (or None) per prompt; a constrained prompt's answers can only be calls of its functions
+  (``tool_choice``; xgrammar masks each step's logits).
 * ``vllm`` (optional extra, GPU): ``SamplingParams(n=k, seed=prompt_seed)`` per prompt, prefix
   caching, ``tensor_parallel_size`` GPUs per engine, LoRA adapters via ``LoRARequest``
   (:meth:`VLLMGenerator.set_adapter` swaps the adapter without restarting the engine), and
@@ -144,27 +147,49 @@ class HFGenerator(Generator):
             raise ValueError("the tokenizer has no EOS token: generation could not stop at the end of a turn")
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else min(self.stop_ids)
+        self._masker: Any = None  # constrained decoding (tool_choice), made when first needed
 
     def encode(self, prompt: Prompt) -> list[int]:
         messages, tools = prompt
         return encode_prompt(self.tokenizer, messages, tools)
 
     def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None,
-                 cache=None):
+                 cache=None, constraints=None):
         _check_args(prompts, n, temperature, top_p, max_new_tokens)
         return self.generate_ids([self.encode(p) for p in prompts], n, temperature, top_p, max_new_tokens, seed,
-                                 positions, cache=cache)
+                                 positions, cache=cache, constraints=constraints)
+
+    def constraint_problem(self) -> str | None:
+        import importlib.util
+
+        from toolace_r.models.constrain import MISSING_XGRAMMAR
+
+        return None if importlib.util.find_spec("xgrammar") is not None else MISSING_XGRAMMAR
+
+    def _call_masker(self) -> Any:
+        """The xgrammar masker of this model's tokenizer, made on the first constrained call."""
+        if self._masker is None:
+            from toolace_r.models.constrain import CallMasker
+
+            width = self.model.get_output_embeddings().weight.shape[0]  # the logits' width
+            self._masker = CallMasker(self.tokenizer, max(width, len(self.tokenizer)), self.stop_ids,
+                                      self.confirm_id if self.confirm_id is not None else self.confirm_text)
+        return self._masker
 
     def generate_ids(
         self, prompt_ids: Sequence[list[int]], n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
         max_new_tokens: int = 128, seed: int = 0, positions: Sequence[int] | None = None,
-        cache: PrefixCache | None = None,
+        cache: PrefixCache | None = None, constraints: Sequence[Any] | None = None,
     ) -> list[list[Completion]]:
         """Like :meth:`generate`, for prompts already tokenized."""
         import torch
 
         if any(len(p) == 0 for p in prompt_ids):
             raise ValueError("an empty prompt cannot be continued")
+        if constraints is not None and len(constraints) != len(prompt_ids):
+            raise ValueError(f"constraints has {len(constraints)} entries for {len(prompt_ids)} prompts")
+        if constraints is not None and not any(c is not None for c in constraints):
+            constraints = None
         if cache is not None and not isinstance(cache, PrefixCache):
             raise TypeError(f"cache must be a PrefixCache, got {type(cache).__name__}")
         pcache = cache if cache is not None and self.prefix_reuse else None
@@ -186,7 +211,8 @@ class HFGenerator(Generator):
                 chunk = order[start:start + per_chunk]
                 try:
                     out = self._generate_chunk([prompt_ids[i] for i in chunk], n, temperature, top_p, max_new_tokens,
-                                               [seeds[i] for i in chunk], pcache)
+                                               [seeds[i] for i in chunk], pcache,
+                                               None if constraints is None else [constraints[i] for i in chunk])
                 except (RuntimeError, torch.OutOfMemoryError) as e:
                     if not _is_oom(e) or per_chunk == 1:
                         raise
@@ -230,11 +256,14 @@ class HFGenerator(Generator):
         pick = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(-1), right=True).clamp(max=cdf.shape[-1] - 1)
         return (idx.gather(-1, pick) if top_p < 1.0 else pick).squeeze(-1)
 
-    def _generate_chunk(self, prompt_ids, n, temperature, top_p, max_new_tokens, seeds, pcache=None
-                        ) -> list[list[Completion]]:
+    def _generate_chunk(self, prompt_ids, n, temperature, top_p, max_new_tokens, seeds, pcache=None,
+                        constraints=None) -> list[list[Completion]]:
         import torch
 
         dev = self.device
+        # one grammar matcher per constrained row (row r answers prompt r // n)
+        masker = self._call_masker() if constraints is not None else None
+        matchers = masker.matchers([constraints[r // n] for r in range(len(prompt_ids) * n)]) if masker else None
         u = self._uniforms(seeds, n, max_new_tokens, dev) if temperature > 0 else None
         b, width = len(prompt_ids), max(len(p) for p in prompt_ids)
         input_ids = torch.full((b, width), self.pad_id, dtype=torch.long)
@@ -272,10 +301,14 @@ class HFGenerator(Generator):
                     store_rows(pcache, cache, [(j, p + generated[r][:fed], width - len(p)) for j, p, r in rows])
 
             for step in range(max_new_tokens):
+                if masker is not None:
+                    masker.mask(logits, [matchers[r] for r in alive.tolist()])
                 tok = self._pick(logits, temperature, top_p, None if u is None else u[alive, step])
                 tok = torch.where(finished, torch.full_like(tok, self.pad_id), tok)
                 for r, t in zip(alive[~finished].tolist(), tok[~finished].tolist()):
                     generated[r].append(t)
+                    if matchers is not None:
+                        masker.accept(matchers[r:r + 1], [t])
                 finished |= torch.isin(tok, stop)
                 if bool(finished.all()) or step == max_new_tokens - 1:
                     break
@@ -373,15 +406,21 @@ class VLLMGenerator(Generator):
             self.prompt_config = load_prompt_config(lora_path)
 
     def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None,
-                 cache=None):
-        """``cache`` is ignored: the engine caches prefixes itself (``enable_prefix_caching``)."""
+                 cache=None, constraints=None):
+        """``cache`` is ignored: the engine caches prefixes itself (``enable_prefix_caching``).
+        ``constraints``: vLLM's structured outputs (:func:`~toolace_r.models.constrain.vllm_structured_kw`)."""
         from vllm import SamplingParams
+
+        from toolace_r.models.constrain import vllm_structured_kw
 
         _check_args(prompts, n, temperature, top_p, max_new_tokens)
         if self.llm is None:
             raise RuntimeError("the vllm engine was closed")
+        cons = list(constraints) if constraints is not None else [None] * len(prompts)
+        confirm = self.confirm_id if self.confirm_id is not None else self.confirm_text
         params = [SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens,
-                                 seed=prompt_seed(seed, pos)) for pos in _positions(len(prompts), positions)]
+                                 seed=prompt_seed(seed, pos), **vllm_structured_kw(c, confirm))
+                  for pos, c in zip(_positions(len(prompts), positions), cons)]
         inputs = [{"prompt_token_ids": encode_prompt(self.tokenizer, m, t)} for m, t in prompts]
         outs = self.llm.generate(inputs, params, lora_request=self.lora_request, use_tqdm=False)
         results = []
@@ -397,6 +436,9 @@ class VLLMGenerator(Generator):
                                        prefill_tokens=prefill if j == 0 else 0)
                             for j, o in enumerate(req.outputs)])
         return results
+
+    def constraint_problem(self) -> str | None:
+        return None  # structured outputs (vllm_structured_kw)
 
     def close(self) -> None:
         """Shut the engine down and give its GPU memory back (weights, KV cache, NCCL groups)."""
@@ -469,6 +511,14 @@ def message_text(message: dict[str, Any]) -> str:
     return content if isinstance(content, str) else ""
 
 
+def upstream_tool_choice(constraint: Any, tools: list[dict[str, Any]]) -> Any:
+    """The ``tool_choice`` that asks an upstream for what ``constraint`` enforces here: the named
+    function when it is the only one of the constraint, else ``"required"``."""
+    if len(constraint.names) == 1 and len(tools) == 1:
+        return {"type": "function", "function": {"name": constraint.names[0]}}
+    return "required"
+
+
 def _snippet(data: Any) -> str:
     """The start of a reply, for an error message (never raises)."""
     try:
@@ -533,6 +583,12 @@ class OpenAIGenerator(Generator):
         with self._lock:
             return self._attempts - self._calls
 
+    def constraint_problem(self) -> str | None:
+        if self.prompt_config is not None and self.prompt_config.tools_in == "template":
+            return None  # sent upstream as the request's tool_choice
+        return ("tool_choice 'required' or a named function cannot be enforced with --upstream-prompt-style "
+                "system: the tools travel in the system prompt, not as tools the upstream can enforce")
+
     def close(self) -> None:
         self.client.close()
 
@@ -563,7 +619,8 @@ class OpenAIGenerator(Generator):
                 self._calls += 1
         raise EndpointError(f"{self.url} failed after {self.max_retries + 1} attempts; last: {problem}")
 
-    def _one(self, prompt: Prompt, position: int, n, temperature, top_p, max_new_tokens, seed) -> list[Completion]:
+    def _one(self, prompt: Prompt, position: int, n, temperature, top_p, max_new_tokens, seed,
+             constraint: Any = None) -> list[Completion]:
         messages, tools = prompt
         comps: list[Completion] = []
         while len(comps) < n:
@@ -576,6 +633,10 @@ class OpenAIGenerator(Generator):
             }
             if tools:
                 body["tools"] = tools
+                if constraint is not None:  # the upstream enforces tool_choice (refinement passes too)
+                    body["tool_choice"] = upstream_tool_choice(constraint, tools)
+                    if constraint.max_calls == 1:
+                        body["parallel_tool_calls"] = False
             data = self._post(body)
             choices = data.get("choices") or []
             if not choices or not isinstance(choices, list):
@@ -601,13 +662,16 @@ class OpenAIGenerator(Generator):
         return comps
 
     def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None,
-                 cache=None):
-        """``cache`` is ignored: the server manages its own prefix caching."""
+                 cache=None, constraints=None):
+        """``cache`` is ignored: the server manages its own prefix caching. ``constraints``: sent as
+        the request's ``tool_choice`` where the tools travel in the request (template style)."""
         _check_args(prompts, n, temperature, top_p, max_new_tokens)
         where = _positions(len(prompts), positions)
+        cons = list(constraints) if constraints is not None else [None] * len(prompts)
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             futures = [
-                pool.submit(self._one, p, pos, n, temperature, top_p, max_new_tokens, seed) for p, pos in zip(prompts, where)
+                pool.submit(self._one, p, pos, n, temperature, top_p, max_new_tokens, seed, c)
+                for p, pos, c in zip(prompts, where, cons)
             ]
             return [f.result() for f in futures]
 
