@@ -40,7 +40,7 @@ def load_requests(data: Path | None, model: str, refine: str, max_tokens: int, l
     if data is None:
         from toolace_r.data.synth import synthesize
 
-        samples = synthesize(max(limit * 2, 50), seed=0)["test"]
+        samples = [s for split in synthesize(max(limit, 50), seed=0).values() for s in split]
     else:
         samples = read_samples(data)
     bodies = []
@@ -95,9 +95,12 @@ async def run_load(base_url: str, bodies: list[dict], n_requests: int, concurren
     tokens = rounds = 0
     # which requests are hostile: spread evenly, about `hostile` of them
     n_hostile = round(n_requests * hostile)
-    bad_at = {round((j + 0.5) * n_requests / n_hostile) for j in range(n_hostile)} if n_hostile else set()
+    # (+1: off the multiples of 10 that --tool-choice-share 0.1 picks, so that both kinds are sent)
+    bad_at = {int((j + 0.5) * n_requests / n_hostile) + 1 for j in range(n_hostile)} if n_hostile else set()
     hostile_statuses: dict[str, int] = {}
     hostile_not_4xx: list[str] = []
+    required_finish: dict[str, int] = {}
+    required_latencies: list[float] = []
     model = bodies[0]["model"]
     sem = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -136,10 +139,13 @@ async def run_load(base_url: str, bodies: list[dict], n_requests: int, concurren
                 if answer.get("object") != "chat.completion" or len(answer.get("choices") or []) != 1:
                     errors.append(f"request {i}: unexpected body {r.text[:200]}")
                     return
-                if body.get("tool_choice") == "required" and answer["choices"][0]["finish_reason"] not in ("tool_calls",
-                                                                                                           "length"):
-                    errors.append(f"request {i}: tool_choice required answered {r.text[:200]}")
-                    return
+                if body.get("tool_choice") == "required":
+                    finish = answer["choices"][0]["finish_reason"]
+                    if finish not in ("tool_calls", "length"):
+                        errors.append(f"request {i}: tool_choice required answered {r.text[:200]}")
+                        return
+                    required_finish[finish] = required_finish.get(finish, 0) + 1
+                    required_latencies.append(dt)
                 latencies.append(dt)
                 tokens += answer["usage"]["completion_tokens"]
                 rounds += answer["usage"].get("refinement_rounds", 0)
@@ -162,6 +168,9 @@ async def run_load(base_url: str, bodies: list[dict], n_requests: int, concurren
             "mean": round(statistics.fmean(latencies), 3) if ok else None,
             "max": round(max(latencies), 3) if ok else None,
         },
+        "tool_choice_required": {"answered": sum(required_finish.values()), "finish_reasons": required_finish,
+                                 "p50_s": round(percentile(required_latencies, 0.5), 3) if required_latencies else None,
+                                 "p95_s": round(percentile(required_latencies, 0.95), 3) if required_latencies else None},
         "mean_completion_tokens": round(tokens / ok, 1) if ok else None,
         "mean_refinement_rounds": round(rounds / ok, 2) if ok else None,
     }
@@ -233,7 +242,7 @@ def main() -> None:
         t0 = time.perf_counter()
         report = asyncio.run(run_load(base_url, bodies, a.requests, a.concurrency, a.timeout, a.api_key, a.hostile))
         report.update(model=model, refine=a.refine, max_tokens=a.max_tokens, distinct_prompts=len(bodies),
-                      tool_choice_required=sum(b.get("tool_choice") == "required" for b in bodies),
+                      required_prompts=sum(b.get("tool_choice") == "required" for b in bodies),
                       run_s=round(time.perf_counter() - t0, 2))
     finally:
         if proc is not None:

@@ -9,11 +9,16 @@ import sys
 import types
 
 import pytest
-from conftest import BOOK, TIME, WEATHER
 
 from toolace_r.calls import parse_calls
 from toolace_r.calls.native import format_answer
 from toolace_r.models.constrain import CallConstraint, constraint_for, python_kwargs_grammar, vllm_structured_kw
+
+
+@pytest.fixture(scope="module")
+def fns(samples) -> dict:
+    """The fixture functions by name (get_weather, get_time, book_table), as dicts."""
+    return {t.name: t.model_dump() for t in samples[7].tools}
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +38,9 @@ GOOD = [("get_weather", {"city": "Paris", "unit": "celsius", "days": [1, 2]}), (
 
 
 @pytest.mark.parametrize("fmt", ["pythonic", "hermes", "llama3_json"])
-def test_each_format_accepts_its_calls_and_nothing_else(compiler, fmt):
-    both = CallConstraint.for_tools([WEATHER, TIME], fmt)
+def test_each_format_accepts_its_calls_and_nothing_else(compiler, fns, fmt):
+    weather, clock = fns["get_weather"], fns["get_time"]
+    both = CallConstraint.for_tools([weather, clock], fmt)
     assert accepts(compiler, both, format_answer(GOOD, fmt))
     assert accepts(compiler, both, format_answer(GOOD[1:], fmt))
     assert not accepts(compiler, both, "")  # required: at least one call
@@ -43,16 +49,17 @@ def test_each_format_accepts_its_calls_and_nothing_else(compiler, fmt):
     assert not accepts(compiler, both, format_answer([("get_weather", {"unit": "celsius"})], fmt))  # city required
     assert not accepts(compiler, both, format_answer([("get_weather", {"city": "Rome", "unit": "kelvin"})], fmt))
     assert not accepts(compiler, both, format_answer([("get_time", {"tz": 5})], fmt))  # a string
-    named = CallConstraint.for_tools([WEATHER], fmt)
+    named = CallConstraint.for_tools([weather], fmt)
     assert accepts(compiler, named, format_answer(GOOD[:1], fmt))
     assert not accepts(compiler, named, format_answer(GOOD[1:], fmt))
-    single = CallConstraint.for_tools([WEATHER, TIME], fmt, max_calls=1)
+    single = CallConstraint.for_tools([weather, clock], fmt, max_calls=1)
     assert accepts(compiler, single, format_answer(GOOD[:1], fmt))
     assert not accepts(compiler, single, format_answer(GOOD, fmt))
 
 
-def test_pythonic_literals_and_nested_objects(compiler):
-    c = CallConstraint.for_tools([BOOK], "pythonic")
+def test_pythonic_literals_and_nested_objects(compiler, fns):
+    book = fns["book_table"]
+    c = CallConstraint.for_tools([book], "pythonic")
     ok = '[book_table(restaurant="Luigi\'s", people=2, options={"terrace": True})]'
     assert accepts(compiler, c, ok) and parse_calls(ok).status == "calls"
     assert accepts(compiler, c, "[book_table(restaurant='Luigi', people=-3)]")  # either quote; options optional
@@ -82,8 +89,9 @@ def test_pythonic_grammar_of_odd_schemas(compiler):
     assert accepts(compiler, any_args, "[g(a=1, b='x')]") and accepts(compiler, any_args, "[g()]")
 
 
-def test_confirmation_is_allowed_only_in_refinement_passes(compiler, tokenizer):
-    c = CallConstraint.for_tools([TIME], "pythonic")
+def test_confirmation_is_allowed_only_in_refinement_passes(compiler, fns, tokenizer):
+    clock = fns["get_time"]
+    c = CallConstraint.for_tools([clock], "pythonic")
     assert not accepts(compiler, c, "Confirmed.", confirm="Confirmed.")
     assert accepts(compiler, c.with_confirm(), "Confirmed.", confirm="Confirmed.")
     assert accepts(compiler, c.with_confirm(), '[get_time(tz="CET")]', confirm="Confirmed.")
@@ -133,9 +141,10 @@ class _Params:
         self.kw = kw
 
 
-def test_vllm_structured_outputs_argument(monkeypatch):
+def test_vllm_structured_outputs_argument(monkeypatch, fns):
+    clock = fns["get_time"]
     """vLLM's structured outputs carry the same structural tag (vllm itself is not needed)."""
-    c = CallConstraint.for_tools([TIME], "hermes")
+    c = CallConstraint.for_tools([clock], "hermes")
     assert vllm_structured_kw(None) == {}
     new = types.ModuleType("vllm.sampling_params")
     new.StructuredOutputsParams = _Params

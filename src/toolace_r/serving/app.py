@@ -245,7 +245,8 @@ def create_app(settings: ServeSettings, generator: Union[Generator, Callable[[],
                            code="model_not_found", param="model")
         plan = check_request(req, settings.limits, settings.refine, settings.max_rounds)
         if plan.constrain:  # a guarantee this backend cannot keep is refused, not silently broken
-            problem = engine().generator.constraint_problem()
+            check = getattr(engine().generator, "constraint_problem", None)
+            problem = check() if check else "tool_choice 'required' or a named function cannot be enforced here"
             if problem:
                 raise bad_request(problem, "tool_choice", "unsupported")
         request_id = new_id("chatcmpl-")
