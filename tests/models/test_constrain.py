@@ -160,3 +160,43 @@ def test_vllm_structured_outputs_argument(monkeypatch, fns):
     (key, params), = vllm_structured_kw(c.with_confirm(), 7).items()
     tag = json.loads(params.kw["structural_tag"])
     assert key == "guided_decoding" and tag["format"]["elements"][0] == {"type": "token", "token": 7}
+
+
+def test_vllm_generator_passes_a_constraint_per_prompt(monkeypatch, tokenizer, fns):
+    """VLLMGenerator.generate gives each prompt's SamplingParams its own structured outputs (a
+    stand-in vllm module records them; the real engine needs CUDA)."""
+    from toolace_r.models.vllm_backend import VLLMGenerator
+
+    made: list[dict] = []
+
+    class Out:
+        def __init__(self):
+            self.text, self.token_ids = "[]", [1]
+
+    class LLM:
+        def __init__(self, **kw):
+            pass
+
+        def get_tokenizer(self):
+            return tokenizer
+
+        def generate(self, inputs, params, **kw):
+            return [types.SimpleNamespace(outputs=[Out() for _ in range(p.kw["n"])], num_cached_tokens=0) for p in params]
+
+    def sampling(**kw):
+        made.append(kw)
+        return _Params(**kw)
+
+    vllm = types.ModuleType("vllm")
+    sp = types.ModuleType("vllm.sampling_params")
+    sp.StructuredOutputsParams = _Params
+    vllm.LLM, vllm.SamplingParams, vllm.sampling_params = LLM, sampling, sp
+    monkeypatch.setitem(sys.modules, "vllm", vllm)
+    monkeypatch.setitem(sys.modules, "vllm.sampling_params", sp)
+    gen = VLLMGenerator("stand-in")
+    c = CallConstraint.for_tools([fns["get_time"]], gen.prompt_config.tool_format)
+    prompt = ([{"role": "user", "content": "hi"}], None)
+    out = gen.generate([prompt, prompt], n=2, constraints=[c, None])
+    assert [len(x) for x in out] == [2, 2]
+    assert json.loads(made[0]["structured_outputs"].kw["structural_tag"]) == c.structural_tag(gen.confirm_id)
+    assert "structured_outputs" not in made[1]

@@ -142,3 +142,25 @@ def test_every_refinement_pass_obeys_the_constraint(choice_model_dir):
             assert xgr.GrammarMatcher(grammar).accept_string(text), (i, text)
         final = parse_calls(r.final)
         assert final.status == "calls" and {x.name for x in final.calls} == {"get_time"}
+
+
+def test_upstream_mode_forwards_tool_choice(choice_model_dir, client):
+    """A front server in upstream mode over a back server that hosts the model: the back enforces
+    the tool_choice the front forwards, on the first pass and on every refinement round."""
+    from servefixtures import running_server
+
+    from toolace_r.models.generation import OpenAIGenerator
+    from toolace_r.serving.app import ServeSettings, create_app
+
+    back_url = str(client.base_url).rstrip("/")
+    upstream = OpenAIGenerator("tiny", base_url=back_url, prompt_style="template", extra_body={"refine": "none"},
+                               max_retries=0)
+    with running_server(create_app(ServeSettings(model_name="front"), upstream)) as url, \
+            openai.OpenAI(base_url=url, api_key="x", max_retries=0) as front:
+        for refine in ("none", "fixed:2"):
+            r = front.chat.completions.create(
+                model="front", messages=[{"role": "user", "content": "Tell me a joke about cats."}], tools=BOTH,
+                tool_choice="required", max_tokens=48, extra_body={"refine": refine})
+            ((name, _),) = calls_of(r.choices[0])
+            assert name in ("get_weather", "get_time")
+            assert r.model_extra["refinement"]["rounds"] == {"none": 0, "fixed:2": 2}[refine]

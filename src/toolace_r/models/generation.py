@@ -60,7 +60,7 @@ from toolace_r.models.prefix_cache import PrefixCache, past_cache, plan_prefill,
 from toolace_r.models.prompting import (PromptConfig, confirm_token_id, confirmation, decode_answer, encode_prompt,
                                         kept_token_ids, model_prompt_config)
 # The vLLM backend (optional, GPU) lives in its own module; re-exported here with the others.
-from toolace_r.models.vllm_backend import VLLMGenerator, vllm_engine_kw
+from toolace_r.models.vllm_backend import VLLMGenerator, vllm_engine_kw  # noqa: F401
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase

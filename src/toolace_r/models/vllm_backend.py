@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from toolace_r.models.backend import Generator, _check_args, _positions, prompt_seed
+from toolace_r.models.backend import Completion, Generator, _check_args, _positions, prompt_seed
 from toolace_r.models.prompting import (PROMPT_CONFIG_FILE, confirm_token_id, confirmation, decode_answer,
                                         encode_prompt, kept_token_ids, load_prompt_config, model_prompt_config)
 
