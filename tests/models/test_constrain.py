@@ -200,3 +200,14 @@ def test_vllm_generator_passes_a_constraint_per_prompt(monkeypatch, tokenizer, f
     assert [len(x) for x in out] == [2, 2]
     assert json.loads(made[0]["structured_outputs"].kw["structural_tag"]) == c.structural_tag(gen.confirm_id)
     assert "structured_outputs" not in made[1]
+
+
+def test_without_xgrammar_the_problem_is_one_line(monkeypatch):
+    from toolace_r.models import constrain
+
+    monkeypatch.setattr(constrain, "_XGRAMMAR_CHECKED", [])
+    monkeypatch.setitem(sys.modules, "xgrammar", None)  # import xgrammar raises ImportError
+    problem = constrain.xgrammar_problem()
+    assert problem == constrain.MISSING_XGRAMMAR and "\n" not in problem and "toolace-r[constrained]" in problem
+    with pytest.raises(ImportError, match=r"pip install 'toolace-r\[constrained\]'"):
+        constrain.CallMasker(None, 8, [0], None)

@@ -246,6 +246,20 @@ def _xgrammar() -> Any:
     return xgrammar
 
 
+_XGRAMMAR_CHECKED: list[str | None] = []
+
+
+def xgrammar_problem() -> str | None:
+    """None when xgrammar imports (tried once: a broken install counts as missing), else why not."""
+    if not _XGRAMMAR_CHECKED:
+        try:
+            _xgrammar()
+            _XGRAMMAR_CHECKED.append(None)
+        except ImportError as e:
+            _XGRAMMAR_CHECKED.append(str(e) if str(e) == MISSING_XGRAMMAR else f"{MISSING_XGRAMMAR} ({e})")
+    return _XGRAMMAR_CHECKED[0]
+
+
 class CallMasker:
     """Compiles constraints for one tokenizer (cached) and makes per-row matchers. Made once per
     :class:`~toolace_r.models.generation.HFGenerator`, on the first constrained request."""

@@ -161,11 +161,9 @@ class HFGenerator(Generator):
                                  positions, cache=cache, constraints=constraints)
 
     def constraint_problem(self) -> str | None:
-        import importlib.util
+        from toolace_r.models.constrain import xgrammar_problem
 
-        from toolace_r.models.constrain import MISSING_XGRAMMAR
-
-        return None if importlib.util.find_spec("xgrammar") is not None else MISSING_XGRAMMAR
+        return xgrammar_problem()
 
     def _call_masker(self) -> Any:
         """The xgrammar masker of this model's tokenizer, made on the first constrained call."""
