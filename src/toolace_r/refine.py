@@ -36,6 +36,12 @@ mode asked, :func:`refine_modes`) before the next chunk, so that per-chunk state
 cache stays small. The first pass may sample ``n`` choices per sample (``temperature`` / ``top_p``
 / ``seed``, as the server does); every choice is then refined on its own, greedily.
 
+``constraints`` (one :class:`~toolace_r.models.constrain.CallConstraint` or None per sample; the
+server's ``tool_choice``) go to the first pass and to every round: each pass of a constrained
+answer is calls of the allowed functions, or in a round also the confirmation (confirm=token),
+which keeps the previous, constrained answer; a constrained round cut off by ``max_new_tokens``
+before its calls are complete ends the refinement and keeps the previous answer too.
+
 Cost per answer (:class:`RefineResult`): ``rounds`` (refinement calls after the first pass, the
 confirming one included), ``tokens`` (generated tokens over all passes, the first included;
 ``first_tokens`` is the first pass's share), ``prompt_tokens`` / ``prefill_tokens`` (prompt tokens
@@ -53,7 +59,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from toolace_r.calls import answers_equal
+from toolace_r.calls import answers_equal, parse_calls
 from toolace_r.models.prompting import CONFIRM_MODES, PromptConfig, build_messages, is_confirmation, refine_messages
 
 if TYPE_CHECKING:
@@ -163,6 +169,7 @@ def refine(
     confirm: str = "token",
     chunk_size: int = CHUNK_SIZE,
     fits: Callable[[Prompt], bool] | None = None,
+    constraints: Sequence[Any] | None = None,
 ) -> list[RefineResult]:
     """Run the first pass (:func:`first_pass` with ``sampling``, or take it from ``first``:
     completions already generated for the same plain prompts, ``sampling.n`` per sample, flat)
@@ -172,7 +179,7 @@ def refine(
     next prompt does not fit stops refining and keeps its last answer (``context_stop``)."""
     outputs, _ = refine_modes(generator, samples, [mode], max_rounds=max_rounds, prompt_cfg=prompt_cfg,
                               max_new_tokens=max_new_tokens, first=first, sampling=sampling, confirm=confirm,
-                              chunk_size=chunk_size, fits=fits)
+                              chunk_size=chunk_size, fits=fits, constraints=constraints)
     return outputs[mode]
 
 
@@ -190,6 +197,7 @@ def refine_modes(
     chunk_size: int = CHUNK_SIZE,
     fits: Callable[[Prompt], bool] | None = None,
     on_done: Callable[[int], Any] | None = None,
+    constraints: Sequence[Any] | None = None,
 ) -> tuple[dict[str, list[RefineResult]], dict[str, float]]:
     """:func:`refine` in several modes over one shared first pass, chunk by chunk. Returns the
     results by mode and the wall seconds spent: ``"first"`` (the first pass) and per mode (its
@@ -204,6 +212,10 @@ def refine_modes(
     n = sampling.n
     if first is not None and len(first) != len(samples) * n:
         raise ValueError(f"first pass has {len(first)} answers for {len(samples)} samples x {n} choices")
+    if constraints is not None and len(constraints) != len(samples):
+        raise ValueError(f"constraints has {len(constraints)} entries for {len(samples)} samples")
+    if constraints is not None and all(c is None for c in constraints):
+        constraints = None  # backends without constrained decoding never see the keyword
     outputs: dict[str, list[RefineResult]] = {m: [] for m in modes}
     seconds = {"first": 0.0, **{m: 0.0 for m in modes}}
     for lo in range(0, len(samples), chunk_size):
@@ -215,19 +227,25 @@ def refine_modes(
             from toolace_r.models.prefix_cache import PrefixCache
 
             generate_kw["cache"] = PrefixCache()
+        cons = None if constraints is None else list(constraints[lo:lo + len(chunk)])
         t0 = time.perf_counter()
         if first is None:
+            first_kw = generate_kw if cons is None else {**generate_kw, "constraints": cons}
             comps = first_pass(generator, chunk, prompt_cfg=prompt_cfg, max_new_tokens=max_new_tokens,
-                               sampling=sampling, positions=range(lo, lo + len(chunk)), **generate_kw)
+                               sampling=sampling, positions=range(lo, lo + len(chunk)), **first_kw)
         else:
             comps = list(first[lo * n:(lo + len(chunk)) * n])
         seconds["first"] += time.perf_counter() - t0
         owner = [chunk[i // n] for i in range(len(comps))]  # the sample each answer belongs to
+        # a round's constraint: the sample's, where the confirmation may also be the answer
+        round_cons = None if cons is None else [
+            None if c is None else c.with_confirm() if confirm == "token" else c
+            for c in (cons[i // n] for i in range(len(comps)))]
         for mode, (kind, rounds) in plans.items():
             t1 = time.perf_counter()
             results = [_start(c) for c in comps]
             _rounds(generator, owner, results, kind, rounds, prompt_cfg=prompt_cfg, max_new_tokens=max_new_tokens,
-                    confirm=confirm, generate_kw=generate_kw, fits=fits)
+                    confirm=confirm, generate_kw=generate_kw, fits=fits, constraints=round_cons)
             outputs[mode] += results
             seconds[mode] += time.perf_counter() - t1
         if on_done is not None:
@@ -243,7 +261,7 @@ def _start(c: Completion) -> RefineResult:
 
 def _rounds(generator: Generator, owner: Sequence[Sample], results: list[RefineResult], kind: str, rounds: int, *,
             prompt_cfg: PromptConfig | None, max_new_tokens: int, confirm: str, generate_kw: dict[str, Any],
-            fits: Callable[[Prompt], bool] | None = None) -> None:
+            fits: Callable[[Prompt], bool] | None = None, constraints: Sequence[Any] | None = None) -> None:
     """Refine ``results`` (answers to ``owner``) in place for up to ``rounds`` rounds."""
     confirm_text = generator.confirm_text
     active = list(range(len(results)))
@@ -258,7 +276,8 @@ def _rounds(generator: Generator, owner: Sequence[Sample], results: list[RefineR
             prompts = [p for p, good in zip(prompts, ok) if good]
         if not active:
             break
-        outs = generator.generate(prompts, n=1, temperature=0.0, max_new_tokens=max_new_tokens, **generate_kw)
+        kw = generate_kw if constraints is None else {**generate_kw, "constraints": [constraints[i] for i in active]}
+        outs = generator.generate(prompts, n=1, temperature=0.0, max_new_tokens=max_new_tokens, **kw)
         still = []
         for i, comps in zip(active, outs):
             c, r = comps[0], results[i]
@@ -267,6 +286,9 @@ def _rounds(generator: Generator, owner: Sequence[Sample], results: list[RefineR
             if confirm == "token" and is_confirmation(c.text, confirm_text):
                 r.confirmed = True  # the previous answer stays final; nothing would change it now
                 continue
+            if constraints is not None and constraints[i] is not None and c.n_tokens >= max_new_tokens \
+                    and parse_calls(c.text).status != "calls":
+                continue  # a constrained pass cut off mid-call: the previous, complete calls stay final
             repeated = answers_equal(c.text, r.final)
             r.final, r.last_tokens = c.text, c.n_tokens
             if not (kind == "adaptive" and repeated):

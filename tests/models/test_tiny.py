@@ -89,3 +89,21 @@ def test_like_copies_a_model_at_hand(tiny_qwen, tmp_path):
     assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1 and "nomodel" in res.output
     res = CliRunner().invoke(app, ["model", "tiny", "--like", str(out), "--vocab", "qwen2", "--out", str(tmp_path / "x")])
     assert res.exit_code == 1 and "either --vocab and --chat-template, or --like" in res.output
+
+
+@pytest.mark.slow
+def test_tool_choice_constrains_its_hermes_answers(tiny_qwen, samples):
+    """With the real Qwen2.5 vocabulary (151k tokens, <tool_call> an added token), the constrained
+    random model answers a hermes call of the named function from its first token."""
+    pytest.importorskip("xgrammar")
+    from toolace_r.models.constrain import CallConstraint
+    from toolace_r.models.generation import make_generator
+
+    out, _ = tiny_qwen
+    with make_generator("hf", out, device="cpu") as gen:
+        prompt = prompting.build_messages(samples[6], gen.prompt_config)  # get_weather and get_time offered
+        c = CallConstraint.for_tools([t for t in samples[6].tools if t.name == "get_time"], gen.prompt_config.tool_format)
+        (comps,) = gen.generate([prompt], n=2, temperature=1.0, max_new_tokens=24, seed=0, constraints=[c])
+    start = '<tool_call>\n{"name": "get_time", "arguments": {'
+    for comp in comps:
+        assert comp.text.startswith(start) or start.startswith(comp.text), comp.text

@@ -161,3 +161,33 @@ def test_api_key_on_every_route_but_health(trained_model_dir):
         with openai.OpenAI(base_url=url, api_key="s3cret", max_retries=0) as good:
             r = good.chat.completions.create(**GOOD)
             assert r.choices[0].message.tool_calls[0].function.name == "get_weather"
+
+
+def test_tool_choice_a_backend_cannot_enforce_is_refused():
+    """An upstream prompted in the system style has no `tools` field to enforce tool_choice with:
+    "required" and a named function are a 400 there (never silently unenforced); "auto" goes through
+    to the upstream (here: nothing listens, so a 502)."""
+    from servefixtures import running_server
+
+    from toolace_r.models.generation import OpenAIGenerator
+    from toolace_r.serving.app import ServeSettings, create_app
+
+    gen = OpenAIGenerator("m", base_url="http://127.0.0.1:9/v1", prompt_style="system", max_retries=0, timeout=2)
+    with running_server(create_app(ServeSettings(model_name="tiny"), gen)) as url:
+        for choice in ("required", {"type": "function", "function": {"name": "get_weather"}}):
+            r = httpx.post(url + "/chat/completions", content=_with(tool_choice=choice), timeout=30)
+            assert r.status_code == 400, r.text
+            err = r.json()["error"]
+            assert err["param"] == "tool_choice" and err["code"] == "unsupported" and "cannot be enforced" in err["message"]
+        r = httpx.post(url + "/chat/completions", content=_with(tool_choice="auto", refine="none"), timeout=30)
+        assert r.status_code == 502
+
+
+def test_upstream_gets_the_tool_choice():
+    from toolace_r.models.constrain import CallConstraint
+    from toolace_r.models.generation import upstream_tool_choice
+
+    one = CallConstraint.for_tools([WEATHER])
+    assert upstream_tool_choice(one, openai_tools(WEATHER)) == {"type": "function", "function": {"name": "get_weather"}}
+    two = CallConstraint.for_tools([WEATHER, {"name": "get_time", "parameters": {"type": "object"}}])
+    assert upstream_tool_choice(two, openai_tools(WEATHER, WEATHER)) == "required"

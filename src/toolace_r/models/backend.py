@@ -88,12 +88,20 @@ class Generator(ABC):
         seed: int = 0,
         positions: Sequence[int] | None = None,
         cache: PrefixCache | None = None,
+        constraints: Sequence[Any] | None = None,
     ) -> list[list[Completion]]:
         """``n`` completions for each ``(messages, tools)`` prompt, in prompt order. ``positions``:
         where these prompts stand in the full list a caller split (default 0, 1, ...); the random
         stream of a prompt is seeded by :func:`prompt_seed` ``(seed, position)``. ``cache``: a
         :class:`~toolace_r.models.prefix_cache.PrefixCache` the caller keeps across calls (the
-        hf backend reuses and fills it; the others ignore it: vLLM caches prefixes itself)."""
+        hf backend reuses and fills it; the others ignore it: vLLM caches prefixes itself).
+        ``constraints``: a :class:`~toolace_r.models.constrain.CallConstraint` or None per prompt
+        (``tool_choice``: the answers must be calls of its functions); backends that cannot
+        enforce one raise rather than ignore it."""
+
+    def constraint_problem(self) -> str | None:
+        """Why this backend cannot enforce ``constraints`` (``tool_choice``), or None when it can."""
+        return f"tool_choice 'required' or a named function cannot be enforced by the {type(self).__name__} backend"
 
     def close(self) -> None:  # pragma: no cover - default: nothing to release
         pass

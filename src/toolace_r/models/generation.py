@@ -25,6 +25,9 @@ Backends (:func:`make_generator`):
   ``generate(..., cache=PrefixCache())``: the KV of each prompt and its answer is kept (within a
   memory budget) and a later prompt that continues them, such as a refinement round's, prefills
   only its new tokens (:mod:`toolace_r.models.prefix_cache`; ``Completion.prefill_tokens``).
+  ``generate(..., constraints=[...])``: one :class:`~toolace_r.models.constrain.CallConstraint`
+  (or None) per prompt; a constrained prompt's answers can only be calls of its functions
+  (``tool_choice``; xgrammar masks each step's logits).
 * ``vllm`` (optional extra, GPU): ``SamplingParams(n=k, seed=prompt_seed)`` per prompt, prefix
   caching, ``tensor_parallel_size`` GPUs per engine, LoRA adapters via ``LoRARequest``
   (:meth:`VLLMGenerator.set_adapter` swaps the adapter without restarting the engine), and
@@ -42,7 +45,6 @@ Launch a quick look from the command line::
 
 from __future__ import annotations
 
-import gc
 import inspect
 import json
 import os
@@ -56,8 +58,10 @@ from toolace_r.models import adapters
 # The interface, re-exported: callers import everything generation-related from here.
 from toolace_r.models.backend import Completion, Generator, Prompt, _check_args, _positions, prompt_seed
 from toolace_r.models.prefix_cache import PrefixCache, past_cache, plan_prefill, store_rows, supports_prefix_reuse
-from toolace_r.models.prompting import (PROMPT_CONFIG_FILE, PromptConfig, confirm_token_id, confirmation, decode_answer,
-                                        encode_prompt, kept_token_ids, load_prompt_config, model_prompt_config)
+from toolace_r.models.prompting import (PromptConfig, confirm_token_id, confirmation, decode_answer, encode_prompt,
+                                        kept_token_ids, model_prompt_config)
+# The vLLM backend (optional, GPU) lives in its own module; re-exported here with the others.
+from toolace_r.models.vllm_backend import VLLMGenerator, vllm_engine_kw  # noqa: F401
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -148,27 +152,47 @@ class HFGenerator(Generator):
             raise ValueError("the tokenizer has no EOS token: generation could not stop at the end of a turn")
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else min(self.stop_ids)
+        self._masker: Any = None  # constrained decoding (tool_choice), made when first needed
 
     def encode(self, prompt: Prompt) -> list[int]:
         messages, tools = prompt
         return encode_prompt(self.tokenizer, messages, tools)
 
     def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None,
-                 cache=None):
+                 cache=None, constraints=None):
         _check_args(prompts, n, temperature, top_p, max_new_tokens)
         return self.generate_ids([self.encode(p) for p in prompts], n, temperature, top_p, max_new_tokens, seed,
-                                 positions, cache=cache)
+                                 positions, cache=cache, constraints=constraints)
+
+    def constraint_problem(self) -> str | None:
+        from toolace_r.models.constrain import xgrammar_problem
+
+        return xgrammar_problem()
+
+    def _call_masker(self) -> Any:
+        """The xgrammar masker of this model's tokenizer, made on the first constrained call."""
+        if self._masker is None:
+            from toolace_r.models.constrain import CallMasker
+
+            width = self.model.get_output_embeddings().weight.shape[0]  # the logits' width
+            self._masker = CallMasker(self.tokenizer, max(width, len(self.tokenizer)), self.stop_ids,
+                                      self.confirm_id if self.confirm_id is not None else self.confirm_text)
+        return self._masker
 
     def generate_ids(
         self, prompt_ids: Sequence[list[int]], n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
         max_new_tokens: int = 128, seed: int = 0, positions: Sequence[int] | None = None,
-        cache: PrefixCache | None = None,
+        cache: PrefixCache | None = None, constraints: Sequence[Any] | None = None,
     ) -> list[list[Completion]]:
         """Like :meth:`generate`, for prompts already tokenized."""
         import torch
 
         if any(len(p) == 0 for p in prompt_ids):
             raise ValueError("an empty prompt cannot be continued")
+        if constraints is not None and len(constraints) != len(prompt_ids):
+            raise ValueError(f"constraints has {len(constraints)} entries for {len(prompt_ids)} prompts")
+        if constraints is not None and not any(c is not None for c in constraints):
+            constraints = None
         if cache is not None and not isinstance(cache, PrefixCache):
             raise TypeError(f"cache must be a PrefixCache, got {type(cache).__name__}")
         pcache = cache if cache is not None and self.prefix_reuse else None
@@ -190,7 +214,8 @@ class HFGenerator(Generator):
                 chunk = order[start:start + per_chunk]
                 try:
                     out = self._generate_chunk([prompt_ids[i] for i in chunk], n, temperature, top_p, max_new_tokens,
-                                               [seeds[i] for i in chunk], pcache)
+                                               [seeds[i] for i in chunk], pcache,
+                                               None if constraints is None else [constraints[i] for i in chunk])
                 except (RuntimeError, torch.OutOfMemoryError) as e:
                     if not _is_oom(e) or per_chunk == 1:
                         raise
@@ -234,11 +259,14 @@ class HFGenerator(Generator):
         pick = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(-1), right=True).clamp(max=cdf.shape[-1] - 1)
         return (idx.gather(-1, pick) if top_p < 1.0 else pick).squeeze(-1)
 
-    def _generate_chunk(self, prompt_ids, n, temperature, top_p, max_new_tokens, seeds, pcache=None
-                        ) -> list[list[Completion]]:
+    def _generate_chunk(self, prompt_ids, n, temperature, top_p, max_new_tokens, seeds, pcache=None,
+                        constraints=None) -> list[list[Completion]]:
         import torch
 
         dev = self.device
+        # one grammar matcher per constrained row (row r answers prompt r // n)
+        masker = self._call_masker() if constraints is not None else None
+        matchers = masker.matchers([constraints[r // n] for r in range(len(prompt_ids) * n)]) if masker else None
         u = self._uniforms(seeds, n, max_new_tokens, dev) if temperature > 0 else None
         b, width = len(prompt_ids), max(len(p) for p in prompt_ids)
         input_ids = torch.full((b, width), self.pad_id, dtype=torch.long)
@@ -276,10 +304,14 @@ class HFGenerator(Generator):
                     store_rows(pcache, cache, [(j, p + generated[r][:fed], width - len(p)) for j, p, r in rows])
 
             for step in range(max_new_tokens):
+                if masker is not None:
+                    masker.mask(logits, [matchers[r] for r in alive.tolist()])
                 tok = self._pick(logits, temperature, top_p, None if u is None else u[alive, step])
                 tok = torch.where(finished, torch.full_like(tok, self.pad_id), tok)
                 for r, t in zip(alive[~finished].tolist(), tok[~finished].tolist()):
                     generated[r].append(t)
+                    if matchers is not None:
+                        masker.accept(matchers[r:r + 1], [t])
                 finished |= torch.isin(tok, stop)
                 if bool(finished.all()) or step == max_new_tokens - 1:
                     break
@@ -313,139 +345,6 @@ class HFGenerator(Generator):
 
 
 # --------------------------------------------------------------------------------------------
-# vllm (optional, GPU)
-
-
-class VLLMGenerator(Generator):
-    """vLLM offline engine with prefix caching.
-
-    ``tensor_parallel_size`` GPUs hold one copy of the model; ``gpu_memory_utilization`` is the
-    share of each GPU's memory the engine may take (weights + KV cache). ``lora_path`` (or an
-    adapter directory as ``model_path``) serves a LoRA adapter on top of its base model; with
-    ``enable_lora=True`` the engine starts ready for adapters and :meth:`set_adapter` switches to
-    a new one (e.g. each MAIT round's) without reloading the base model. :meth:`close` shuts the
-    engine down and frees its GPU memory, so that training can use the GPU next."""
-
-    def __init__(
-        self,
-        model_path: str | Path,
-        *,
-        lora_path: str | Path | None = None,
-        tensor_parallel_size: int = 1,
-        gpu_memory_utilization: float = 0.9,
-        enable_lora: bool = False,
-        max_lora_rank: int = 64,
-        **engine_kw: Any,
-    ):
-        try:
-            from vllm import LLM
-        except ImportError as e:
-            raise ImportError("the vllm backend needs the optional extra: pip install 'toolace-r[vllm]'") from e
-        base, lora_path, lora_kw = adapters.vllm_engine_args(model_path, lora_path, enable_lora, max_lora_rank)
-        self.lora_enabled = bool(lora_kw)
-        engine_kw.update(lora_kw)
-        engine_kw.setdefault("enable_prefix_caching", True)
-        self.llm: Any = LLM(model=base, tensor_parallel_size=tensor_parallel_size,
-                            gpu_memory_utilization=gpu_memory_utilization, **engine_kw)
-        self.tokenizer = self.llm.get_tokenizer()
-        self.prompt_config = model_prompt_config(model_path, self.tokenizer)
-        self.confirm_id, self.confirm_text = confirm_token_id(self.tokenizer), confirmation(self.tokenizer)
-        self.keep_ids = kept_token_ids(self.tokenizer)
-        self.lora_request: Any = None
-        self._n_adapters = 0
-        if lora_path is not None:
-            self.set_adapter(lora_path)
-
-    def set_adapter(self, lora_path: str | Path | None) -> None:
-        """Serve this LoRA adapter (of the engine's base model) from the next call on; ``None``
-        serves the base model. The engine keeps running; each adapter gets a new id, so vLLM
-        loads the new weights instead of reusing a cached adapter."""
-        if lora_path is None:
-            self.lora_request = None
-            return
-        if not self.lora_enabled:
-            raise ValueError("this engine was started without LoRA support: create it with enable_lora=True")
-        from vllm.lora.request import LoRARequest
-
-        self._n_adapters += 1
-        self.lora_request = LoRARequest(*adapters.lora_request_args(self._n_adapters, lora_path))
-        if (Path(lora_path) / PROMPT_CONFIG_FILE).is_file():
-            self.prompt_config = load_prompt_config(lora_path)
-
-    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None,
-                 cache=None):
-        """``cache`` is ignored: the engine caches prefixes itself (``enable_prefix_caching``)."""
-        from vllm import SamplingParams
-
-        _check_args(prompts, n, temperature, top_p, max_new_tokens)
-        if self.llm is None:
-            raise RuntimeError("the vllm engine was closed")
-        params = [SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens,
-                                 seed=prompt_seed(seed, pos)) for pos in _positions(len(prompts), positions)]
-        inputs = [{"prompt_token_ids": encode_prompt(self.tokenizer, m, t)} for m, t in prompts]
-        outs = self.llm.generate(inputs, params, lora_request=self.lora_request, use_tqdm=False)
-        results = []
-        for inp, req in zip(inputs, outs):
-            n_prompt = len(inp["prompt_token_ids"])
-            # What the engine's prefix cache served is not computed (reported by recent vLLM).
-            prefill = n_prompt - (getattr(req, "num_cached_tokens", None) or 0)
-            results.append([Completion(
-                # vLLM's text drops special tokens: an answer with a kept one is decoded again
-                decode_answer(self.tokenizer, o.token_ids, self.keep_ids) if self.keep_ids.intersection(o.token_ids)
-                else o.text,
-                len(o.token_ids), tuple(o.token_ids), prompt_tokens=n_prompt,
-                                       prefill_tokens=prefill if j == 0 else 0)
-                            for j, o in enumerate(req.outputs)])
-        return results
-
-    def close(self) -> None:
-        """Shut the engine down and give its GPU memory back (weights, KV cache, NCCL groups)."""
-        if self.llm is None:
-            return
-        core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
-        if callable(getattr(core, "shutdown", None)):
-            core.shutdown()  # the V1 engine runs in its own process: stop it
-        self.llm = None
-        gc.collect()
-        try:
-            from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
-        except ImportError:  # older vLLM: the same steps by hand
-            import torch
-            from vllm.distributed.parallel_state import destroy_distributed_environment, destroy_model_parallel
-
-            destroy_model_parallel()
-            destroy_distributed_environment()
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        else:
-            cleanup_dist_env_and_memory()
-
-
-def vllm_engine_kw(backend: str, *, tensor_parallel_size: int | None = None,
-                   gpu_memory_utilization: float | None = None, max_model_len: int | None = None) -> dict[str, Any]:
-    """The vLLM engine settings a command was given (``None``: the engine's default), checked, as
-    keywords for :class:`VLLMGenerator`. ``ValueError`` names the flag (vLLM's own names) when a
-    value is out of range or a setting comes with another backend. Imports nothing: vllm loads only
-    when the engine is made."""
-    given = {name: value for name, value in (("tensor_parallel_size", tensor_parallel_size),
-                                             ("gpu_memory_utilization", gpu_memory_utilization),
-                                             ("max_model_len", max_model_len)) if value is not None}
-    if given and backend != "vllm":
-        flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise ValueError(f"{flags} {'is' if len(given) == 1 else 'are'} for --backend vllm, not {backend}")
-    if tensor_parallel_size is not None and tensor_parallel_size < 1:
-        raise ValueError(f"--tensor-parallel-size must be >= 1 (GPUs per engine), got {tensor_parallel_size}")
-    if gpu_memory_utilization is not None and not 0 < gpu_memory_utilization <= 1:
-        raise ValueError("--gpu-memory-utilization must be in (0, 1] (the share of each GPU's memory the "
-                         f"engine takes), got {gpu_memory_utilization}")
-    if max_model_len is not None and max_model_len < 1:
-        raise ValueError(f"--max-model-len must be >= 1 (tokens of prompt + answer), got {max_model_len}; "
-                         "leave it out for the model's own context length")
-    return given
-
-
-# --------------------------------------------------------------------------------------------
 # openai-compatible HTTP endpoint
 
 
@@ -467,6 +366,14 @@ def message_text(message: dict[str, Any]) -> str:
     if isinstance(content, list):  # content parts
         return "".join(p.get("text", "") for p in content if isinstance(p, dict))
     return content if isinstance(content, str) else ""
+
+
+def upstream_tool_choice(constraint: Any, tools: list[dict[str, Any]]) -> Any:
+    """The ``tool_choice`` that asks an upstream for what ``constraint`` enforces here: the named
+    function when it is the only one of the constraint, else ``"required"``."""
+    if len(constraint.names) == 1 and len(tools) == 1:
+        return {"type": "function", "function": {"name": constraint.names[0]}}
+    return "required"
 
 
 def _snippet(data: Any) -> str:
@@ -533,6 +440,12 @@ class OpenAIGenerator(Generator):
         with self._lock:
             return self._attempts - self._calls
 
+    def constraint_problem(self) -> str | None:
+        if self.prompt_config is not None and self.prompt_config.tools_in == "template":
+            return None  # sent upstream as the request's tool_choice
+        return ("tool_choice 'required' or a named function cannot be enforced with --upstream-prompt-style "
+                "system: the tools travel in the system prompt, not as tools the upstream can enforce")
+
     def close(self) -> None:
         self.client.close()
 
@@ -563,7 +476,8 @@ class OpenAIGenerator(Generator):
                 self._calls += 1
         raise EndpointError(f"{self.url} failed after {self.max_retries + 1} attempts; last: {problem}")
 
-    def _one(self, prompt: Prompt, position: int, n, temperature, top_p, max_new_tokens, seed) -> list[Completion]:
+    def _one(self, prompt: Prompt, position: int, n, temperature, top_p, max_new_tokens, seed,
+             constraint: Any = None) -> list[Completion]:
         messages, tools = prompt
         comps: list[Completion] = []
         while len(comps) < n:
@@ -576,6 +490,10 @@ class OpenAIGenerator(Generator):
             }
             if tools:
                 body["tools"] = tools
+                if constraint is not None:  # the upstream enforces tool_choice (refinement passes too)
+                    body["tool_choice"] = upstream_tool_choice(constraint, tools)
+                    if constraint.max_calls == 1:
+                        body["parallel_tool_calls"] = False
             data = self._post(body)
             choices = data.get("choices") or []
             if not choices or not isinstance(choices, list):
@@ -601,13 +519,16 @@ class OpenAIGenerator(Generator):
         return comps
 
     def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None,
-                 cache=None):
-        """``cache`` is ignored: the server manages its own prefix caching."""
+                 cache=None, constraints=None):
+        """``cache`` is ignored: the server manages its own prefix caching. ``constraints``: sent as
+        the request's ``tool_choice`` where the tools travel in the request (template style)."""
         _check_args(prompts, n, temperature, top_p, max_new_tokens)
         where = _positions(len(prompts), positions)
+        cons = list(constraints) if constraints is not None else [None] * len(prompts)
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             futures = [
-                pool.submit(self._one, p, pos, n, temperature, top_p, max_new_tokens, seed) for p, pos in zip(prompts, where)
+                pool.submit(self._one, p, pos, n, temperature, top_p, max_new_tokens, seed, c)
+                for p, pos, c in zip(prompts, where, cons)
             ]
             return [f.result() for f in futures]
 

@@ -52,7 +52,7 @@ from toolace_r.models.generation import EndpointError, Generator
 
 from toolace_r.serving.engine import BadInput, ContextTooLong, Engine, EngineClosed, QueueFull
 from toolace_r.serving.protocol import (
-    APIError, Limits, build_response, check_request, error_body, new_id, parse_request, request_to_sample,
+    APIError, Limits, bad_request, build_response, check_request, error_body, new_id, parse_request, request_to_sample,
     stream_events,
 )
 from toolace_r.serving.safe import FailureLog, dumps
@@ -244,6 +244,11 @@ def create_app(settings: ServeSettings, generator: Union[Generator, Callable[[],
             raise APIError(404, f"the model {req.model!r} does not exist; this server serves {settings.model_name!r}",
                            code="model_not_found", param="model")
         plan = check_request(req, settings.limits, settings.refine, settings.max_rounds)
+        if plan.constrain:  # a guarantee this backend cannot keep is refused, not silently broken
+            check = getattr(engine().generator, "constraint_problem", None)
+            problem = check() if check else "tool_choice 'required' or a named function cannot be enforced here"
+            if problem:
+                raise bad_request(problem, "tool_choice", "unsupported")
         request_id = new_id("chatcmpl-")
         try:
             sample, names = request_to_sample(req, request_id)

@@ -44,6 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from toolace_r.models.constrain import constraint_for
 from toolace_r.models.prompting import build_messages
 from toolace_r.refine import RefineResult, Sampling, check_confirm, refine
 from toolace_r.serving.safe import FailureLog, clean_text, short
@@ -303,10 +304,14 @@ class Engine:
         if not ok:
             return outcomes  # type: ignore[return-value]
         seed = plan.seed if plan.seed is not None else random.randrange(2**31)
+        # tool_choice per request: the same constraint on its first pass and every refinement pass
+        constraints = [constraint_for(jobs[i].sample.tools, "required", cfg.tool_format, jobs[i].plan.parallel)
+                       if getattr(jobs[i].plan, "constrain", False) else None for i in ok]
         # n sampled choices per request, each refined on its own: the group's n x jobs answers at once
         results = refine(gen, [jobs[i].sample for i in ok], plan.mode, max_rounds=plan.max_rounds, prompt_cfg=cfg,
                          max_new_tokens=plan.max_tokens, confirm=self.confirm, fits=self._fits(plan.max_tokens),
-                         sampling=Sampling(n=plan.n, temperature=plan.temperature, top_p=plan.top_p, seed=seed))
+                         sampling=Sampling(n=plan.n, temperature=plan.temperature, top_p=plan.top_p, seed=seed),
+                         constraints=constraints)
         for k, i in enumerate(ok):
             mine = results[k * plan.n:(k + 1) * plan.n]
             outcomes[i] = JobResult(mine, [r.first_tokens for r in mine], lengths[k])

@@ -289,6 +289,7 @@ class Plan:
     allow_calls: bool
     parallel: bool
     stop: list[str] = field(default_factory=list)
+    constrain: bool = False  # tool_choice "required" or a named function: the answer must be calls
 
 
 def _schema_problem(schema: Any, path: str, depth: int = 0) -> str | None:
@@ -397,7 +398,8 @@ def check_request(req: ChatCompletionRequest, limits: Limits, default_mode: str,
     return Plan(n=n, temperature=limits.default_temperature if req.temperature is None else req.temperature,
                 top_p=1.0 if req.top_p is None else req.top_p, max_tokens=max_tokens, seed=req.seed,
                 mode=mode, max_rounds=rounds, allow_calls=req.tool_choice != "none",
-                parallel=req.parallel_tool_calls is not False, stop=stop)
+                parallel=req.parallel_tool_calls is not False, stop=stop,
+                constrain=req.tool_choice == "required" or isinstance(req.tool_choice, NamedToolChoice))
 
 
 # --------------------------------------------------------------------------------------------
