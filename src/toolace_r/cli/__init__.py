@@ -38,8 +38,10 @@ def _root(
                                "drawn only on a terminal anyway)."),
 ) -> None:
     # options of `toolace-r` itself, before any command; the app's help text is the one above
+    from toolace_r.memory import tune_malloc
     from toolace_r.progress import set_quiet
 
+    tune_malloc()  # a model's large tensors go back to the system when freed (toolace_r.memory)
     set_debug(debug)
     set_quiet(quiet)
 
