@@ -167,9 +167,10 @@ class PrefixCache:
             if node.stamp == _RESERVED:
                 node.stamp = self._clock
 
-    def get(self, ids: Sequence[int], length: int) -> LayerKV:
-        """The stored states of ``ids[:length]`` (``length`` at most :meth:`match`), per layer
-        ``(keys, values)`` of shape ``[kv_heads, length, head_dim]``."""
+    def parts(self, ids: Sequence[int], length: int) -> list[LayerKV]:
+        """The stored states of ``ids[:length]`` (``length`` at most :meth:`match`) as they are
+        stored: consecutive pieces (views, no copy), each per layer ``(keys, values)`` of shape
+        ``[kv_heads, piece_length, head_dim]``."""
         parts: list[LayerKV] = []
         left = length
         for node, k in self._walk(tuple(ids[:length])):
@@ -178,6 +179,12 @@ class PrefixCache:
             left -= take
         if left or not parts:
             raise KeyError(f"no stored prefix of length {length} for these ids")
+        return parts
+
+    def get(self, ids: Sequence[int], length: int) -> LayerKV:
+        """The stored states of ``ids[:length]`` (``length`` at most :meth:`match`), per layer
+        ``(keys, values)`` of shape ``[kv_heads, length, head_dim]``."""
+        parts = self.parts(ids, length)
         if len(parts) == 1:
             return parts[0]
         from torch import cat
@@ -293,17 +300,21 @@ def past_cache(model: Any, pcache: PrefixCache, prompt_ids: Sequence[list[int]],
     ``reused[i]`` tokens, right-aligned (left padding: zeros, which the attention mask hides)."""
     from transformers import DynamicCache
 
-    prefixes = [pcache.get(p, m) if m else None for p, m in zip(prompt_ids, reused)]
-    ref = next(p for p in prefixes if p is not None)  # the longest row always reuses something
+    # the stored pieces (views) of each reusing row, copied straight into place: no per-row copy of
+    # the whole prefix first, which would hold as much memory again as the cache being built
+    rows = [(r, pcache.parts(p, m)) for r, (p, m) in enumerate(zip(prompt_ids, reused)) if m]
+    ref = rows[0][1][0]  # the longest row always reuses something
     cache = DynamicCache(config=model.config)
     for li, (k0, v0) in enumerate(ref):
-        keys = k0.new_zeros((len(prefixes), k0.shape[0], past, k0.shape[2]))
-        values = v0.new_zeros((len(prefixes), v0.shape[0], past, v0.shape[2]))
-        for r, p in enumerate(prefixes):
-            if p is not None:
-                m = p[li][0].shape[1]
-                keys[r, :, past - m:] = p[li][0]
-                values[r, :, past - m:] = p[li][1]
+        keys = k0.new_zeros((len(prompt_ids), k0.shape[0], past, k0.shape[2]))
+        values = v0.new_zeros((len(prompt_ids), v0.shape[0], past, v0.shape[2]))
+        for r, pieces in rows:
+            col = past - reused[r]
+            for piece in pieces:
+                k, v = piece[li]
+                keys[r, :, col:col + k.shape[1]] = k
+                values[r, :, col:col + v.shape[1]] = v
+                col += k.shape[1]
         cache.update(keys, values, li)
     return cache
 
