@@ -65,7 +65,7 @@ _RESERVED = 1 << 62
 class _Node:
     """A segment of token ids and its per-layer KV; children are keyed by their first token."""
 
-    __slots__ = ("tokens", "kv", "children", "parent", "stamp")
+    __slots__ = ("tokens", "kv", "children", "_parent", "stamp", "__weakref__")
 
     def __init__(self, tokens: tuple[int, ...], kv: LayerKV, parent: "_Node | None", stamp: int):
         self.tokens = tokens
@@ -73,6 +73,17 @@ class _Node:
         self.children: dict[int, _Node] = {}
         self.parent = parent
         self.stamp = stamp  # last use (or a reservation, see PrefixCache.reserve)
+
+    @property
+    def parent(self) -> "_Node | None":
+        return self._parent() if self._parent is not None else None
+
+    @parent.setter
+    def parent(self, node: "_Node | None") -> None:
+        # a weak link up: the tree has no reference cycles, so a dropped cache frees its tensors at
+        # once (with cycles they waited for the garbage collector: an evaluation of the test split
+        # held some ten dropped per-chunk caches, 80 MB each, at a time)
+        self._parent = weakref.ref(node) if node is not None else None
 
 
 def _nbytes(kv: LayerKV) -> int:
