@@ -87,3 +87,32 @@ def test_refinement_keeps_no_prefix_cache_for_a_single_pass():
     gen = Recording()
     refine_modes(gen, samples, ["none", "adaptive"], max_new_tokens=4)
     assert len(gen.caches) == 2 and gen.caches[0] is not None and gen.caches[0] is gen.caches[1]
+
+
+def test_lean_logprob_tiles_give_the_same_numbers(monkeypatch):
+    # TRL's chunked LM-head kernel on the CPU, its tiles folded 100 rows at a time: the log-probs,
+    # the metrics and the gradients are the very same as with whole tiles
+    torch = pytest.importorskip("torch")
+    ck = pytest.importorskip("trl.kernels.chunked_logprob")
+    from toolace_r.models import sft
+
+    def run():
+        g = torch.Generator().manual_seed(0)
+        hidden = torch.randn(700, 16, generator=g, requires_grad=True)
+        weight = torch.randn(300, 16, generator=g, requires_grad=True)
+        targets = torch.randint(0, 300, (700,), generator=g)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = ck.ChunkedLogProbFunction.apply(hidden, weight, None, targets, 1.0, 128, None, 1.0,
+                                                  ("entropy", "is_top1"))
+        out[0].sum().backward()
+        return [out[0], out[1], out[4], hidden.grad, weight.grad]
+
+    monkeypatch.setattr(ck, "TOKEN_CHUNK_SIZE", 512)
+    monkeypatch.setattr(ck, "_forward_tile", ck._forward_tile)
+    monkeypatch.setattr(ck, "_backward_tile", ck._backward_tile)
+    whole = run()
+    assert sft.lean_logprob_tiles(rows=100)
+    assert sft.lean_logprob_tiles(rows=100)  # once is enough: not wrapped twice
+    assert ck._forward_tile._toolace_inner is not ck._forward_tile
+    folded = run()
+    assert all(torch.equal(a, b) for a, b in zip(whole, folded))
