@@ -13,9 +13,9 @@ Within a stage, :func:`tune_malloc` (called by :func:`toolace_r.launch.run_task`
 glibc give every block of 1 MiB or more its own mapping, returned to the system when freed. By
 default glibc raises that threshold on the fly, up to 32 MiB, as soon as a large block is freed, and
 from then on serves the KV caches and activations of generation and training (1-30 MiB tensors, a
-new one every decoding step) from its heap, which keeps freed pages and fragments: an evaluation of
-the test split grew from 0.4 to 1.9 GB without holding more than 0.5 GB. :func:`trim` gives the
-heap's free pages back in between (the refinement loop calls it after each chunk of samples).
+new one every decoding step) from its heap, which keeps freed pages and fragments (docs/run.md,
+"Memory"). :func:`trim` gives the heap's free pages back in between (the refinement loop calls it
+after each chunk of samples).
 
 Peaks are read from Linux's ``/proc/self/status`` (``VmHWM``, the high-water mark of resident
 memory); :func:`reset_peak` restarts it (``/proc/self/clear_refs``), so each stage records its own
