@@ -42,7 +42,7 @@ def test_tune_malloc_gives_large_blocks_back_when_freed():
 import sys
 from toolace_r import memory
 if sys.argv[1] == "tuned":
-    assert memory.tune_malloc()
+    assert memory.tune_malloc(1 << 20)
 del_big = bytearray(16 * 2**20); del del_big  # freed: the default threshold rises to 16 MiB
 base = memory.rss_mb()
 blocks, pins = [], []
@@ -52,7 +52,7 @@ for _ in range(40):  # 320 MiB of 8 MiB blocks, each followed by a small block t
 del blocks
 print(memory.rss_mb() - base)
 """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != memory.THRESHOLD_ENV}
     kept = {mode: float(subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True,
                                        check=True, env=env).stdout)
             for mode in ("default", "tuned")}

@@ -41,7 +41,7 @@ def _root(
     from toolace_r.memory import tune_malloc
     from toolace_r.progress import set_quiet
 
-    tune_malloc()  # a model's large tensors go back to the system when freed (toolace_r.memory)
+    tune_malloc()  # TOOLACE_R_MMAP_THRESHOLD (off by default; toolace_r.memory)
     set_debug(debug)
     set_quiet(quiet)
 
