@@ -3,6 +3,16 @@
     python benchmarks/memory.py --config configs/quick.yaml --launchers none,process --out /tmp/membench
     python benchmarks/memory.py --launchers none --out /tmp/membench          # the default run (~12 min)
     python benchmarks/memory.py --stages-alone --out /tmp/membench           # train sft and eval on their own
+    python benchmarks/memory.py --config configs/quick.yaml --set arms=[mait_refine] --set mait.rounds=1 --out /tmp/mb
+    python benchmarks/memory.py --tasks-from runs/default --out /tmp/mb       # heaviest stages, one by one
+
+``--set KEY=VALUE`` (repeatable) passes overrides to `toolace-r run`. ``--tasks-from RUN_DIR`` takes
+a finished default run folder and runs its heaviest tasks again through ``launch.run_task``, in one
+process as the driver would (launcher ``none``): the test evaluation of the mait_refine arm's last
+round (modes none / adaptive / fixed:3 over the test split), its dev evaluation, then that round's
+SFT (its own samples and refinement corpus, ``train`` settings of the run), each with its peak
+(``VmHWM`` after :func:`toolace_r.memory.reset_peak`) and what stays resident afterwards; the
+evaluation's ``outputs.jsonl`` is compared with the run's own when the round is the evaluated one.
 
 For each launcher it runs `toolace-r run` under GNU time (``/usr/bin/time -v``: the peak resident
 memory of the largest process of the tree, and the wall time) and prints the per-stage table the
@@ -49,24 +59,86 @@ def stage_table(run_dir: Path) -> list[str]:
     return lines
 
 
+def tasks_from(run_dir: Path, out: Path) -> None:
+    """The heaviest stages of a finished run, again, one after the other in this process."""
+    import time
+
+    from toolace_r import launch, memory
+    from toolace_r.config import load_config
+    from toolace_r.pipeline import Run, _sft_settings, round_lr, start_model
+    from toolace_r.tasks import EvalTask, SFTTask
+
+    cfg = load_config(run_dir / "config.yaml")
+    stages = run_dir / "stages"
+    arm = "mait_refine" if (stages / "mait_refine").is_dir() else cfg.arms[-1]
+    last = max(int(p.name[1:]) for p in (stages / arm).glob("r*"))
+    model = stages / arm / f"r{last}" / "train" / "model"
+    run = Run(run_dir, cfg, {}, print)
+
+    def measure(name: str, task: object) -> None:
+        memory.release()
+        memory.reset_peak()
+        t0 = time.time()
+        launch.run_task(task)
+        secs, peak = time.time() - t0, memory.peak_rss_mb()
+        memory.release()
+        print(f"| {name} | {secs:.0f} | {peak:.0f} | {memory.rss_mb():.0f} |", flush=True)
+
+    def evaluation(split: str, modes: list[str]) -> EvalTask:
+        return EvalTask(model=str(model), backend="hf", samples=stages / "data" / f"{split}.jsonl", modes=modes,
+                        max_rounds=cfg.eval.max_rounds, confirm=cfg.refine.confirm,
+                        max_new_tokens=cfg.eval.max_new_tokens, out=out / f"eval-{split}")
+
+    print(f"# heaviest stages of {run_dir}, one process (imports: {memory.rss_mb():.0f} MiB)\n")
+    print("| task | seconds | peak RSS MiB | RSS after MiB |\n|---|---:|---:|---:|")
+    measure(f"eval {arm} r{last}, test, {' / '.join(cfg.eval.modes)}", evaluation("test", list(cfg.eval.modes)))
+    measure(f"eval {arm} r{last}, dev, none", evaluation("dev", ["none"]))
+    name = f"{arm}/r{last}/train"
+    train = stages / name
+    warm = stages / "warmup" / "model" if (stages / "warmup").is_dir() else start_model(cfg)
+    base = stages / arm / f"r{last - 1}" / "train" / "model" if last else warm
+    sft = SFTTask(model=str(base), out=out / "sft" / "model",
+                  settings=_sft_settings(run, name, cfg.train.steps_per_round, round_lr(cfg.train.lr, cfg.train.round_lr_decay, last)),
+                  samples=train / "train_samples.jsonl",
+                  examples=train / "refine.jsonl" if (train / "refine.jsonl").is_file() else None)
+    measure(f"SFT {name}, {cfg.train.steps_per_round} steps of {cfg.train.batch_size}", sft)
+    measure(f"eval {arm} r{last}, dev, none (after the SFT)", evaluation("dev", ["none"]))
+    ours = out / "eval-test" / "outputs.jsonl"
+    theirs = stages / "eval" / arm / "outputs.jsonl"
+    if theirs.is_file():
+        same = ours.read_bytes() == theirs.read_bytes()
+        print(f"\neval outputs.jsonl {'==' if same else '!='} the run's {theirs} "
+              f"({'same' if same else 'the run may have evaluated another round'})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", default=None, help="run config (default: the embedded default)")
     ap.add_argument("--launchers", default="none", help="comma list of launch.launcher values to compare")
     ap.add_argument("--stages-alone", action="store_true", help="also time train sft and eval on their own")
     ap.add_argument("--gpu", default=None, help="a small HF model for the SFT -> vLLM probe check (CUDA only)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for the run")
+    ap.add_argument("--tasks-from", type=Path, default=None, metavar="RUN_DIR",
+                    help="only run the heaviest stages of this finished run again, in this process")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.tasks_from:
+        tasks_from(args.tasks_from, args.out)
+        return
     base = [sys.executable, "-m", "toolace_r", "run"] + (["--config", args.config] if args.config else [])
-    print(f"# toolace-r run ({args.config or 'embedded default'})\n")
-    print("| launcher | wall s | peak RSS MiB (largest process) |\n|---|---:|---:|")
+    print(f"# toolace-r run ({args.config or 'embedded default'}{''.join(' ' + o for o in args.set)})\n")
+    # GNU time's figure is the largest process's high-water mark since the run's last
+    # memory.reset_peak() (clear_refs resets it), so the run's peak is the largest stage peak
+    print("| launcher | wall s | run peak MiB (largest stage peak) | GNU time max RSS MiB |\n|---|---:|---:|---:|")
     tables = {}
     for launcher in args.launchers.split(","):
         run_dir = args.out / f"run-{launcher}"
         shutil.rmtree(run_dir, ignore_errors=True)
-        wall, rss, _ = timed(base + ["--out", str(run_dir), f"launch.launcher={launcher}"])
-        print(f"| {launcher} | {wall:.0f} | {rss:.0f} |")
+        wall, rss, _ = timed(base + ["--out", str(run_dir), *args.set, f"launch.launcher={launcher}"])
+        stages = json.loads((run_dir / "state.json").read_text())["stages"].values()
+        peak = max(max(m.get("peak_rss_mb") or 0, m.get("job_peak_rss_mb") or 0) for m in stages)
+        print(f"| {launcher} | {wall:.0f} | {peak:.0f} | {rss:.0f} |")
         tables[launcher] = stage_table(run_dir)
     for launcher, lines in tables.items():
         print(f"\n## stages, launcher {launcher}\n")

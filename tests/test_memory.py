@@ -28,3 +28,91 @@ def test_peak_is_reset_and_release_gives_freed_heap_back():
     assert memory.rss_mb() < base + 40  # the freed heap went back to the system
     memory.reset_peak()
     assert memory.peak_rss_mb() < held - 60
+
+
+@linux
+def test_tune_malloc_gives_large_blocks_back_when_freed():
+    # in a fresh interpreter: the threshold is process-wide, and glibc's default raises it once a
+    # large block is freed, after which blocks of that size stay on the heap when freed
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import sys
+from toolace_r import memory
+if sys.argv[1] == "tuned":
+    assert memory.tune_malloc(1 << 20)
+del_big = bytearray(16 * 2**20); del del_big  # freed: the default threshold rises to 16 MiB
+base = memory.rss_mb()
+blocks, pins = [], []
+for _ in range(40):  # 320 MiB of 8 MiB blocks, each followed by a small block that stays
+    blocks.append(bytearray(8 * 2**20)); blocks[-1][::4096] = b"x" * 2048
+    pins.append(bytearray(4096))
+del blocks
+print(memory.rss_mb() - base)
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != memory.THRESHOLD_ENV}
+    kept = {mode: float(subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True,
+                                       check=True, env=env).stdout)
+            for mode in ("default", "tuned")}
+    assert kept["default"] > 100  # glibc's default: the freed blocks stay resident
+    assert kept["tuned"] < 40  # tuned: each went back to the system with its free
+
+
+def test_refinement_keeps_no_prefix_cache_for_a_single_pass():
+    from toolace_r.models.generation import Generator
+    from toolace_r.refine import refine_modes
+
+    class Recording(Generator):
+        prefix_reuse = True
+        max_batch_rows = 64
+
+        def __init__(self) -> None:
+            self.caches: list[object] = []
+
+        def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None,
+                     cache=None):
+            from toolace_r.models.generation import Completion
+
+            self.caches.append(cache)
+            return [[Completion(self.confirm_text, 1, (1,))] * n for _ in prompts]
+
+    from toolace_r.data.schema import Sample
+
+    samples = [Sample(id=f"s{i}", category="simple", messages=[{"role": "user", "content": "hi"}], answer=[]) for i in range(3)]
+    gen = Recording()
+    refine_modes(gen, samples, ["none"], max_new_tokens=4)
+    assert gen.caches == [None]  # one batch, no rounds: nothing would read a cache
+    gen = Recording()
+    refine_modes(gen, samples, ["none", "adaptive"], max_new_tokens=4)
+    assert len(gen.caches) == 2 and gen.caches[0] is not None and gen.caches[0] is gen.caches[1]
+
+
+def test_lean_logprob_tiles_give_the_same_numbers(monkeypatch):
+    # TRL's chunked LM-head kernel on the CPU, its tiles folded 100 rows at a time: the log-probs,
+    # the metrics and the gradients are the very same as with whole tiles
+    torch = pytest.importorskip("torch")
+    ck = pytest.importorskip("trl.kernels.chunked_logprob")
+    from toolace_r.models import sft
+
+    def run():
+        g = torch.Generator().manual_seed(0)
+        hidden = torch.randn(700, 16, generator=g, requires_grad=True)
+        weight = torch.randn(300, 16, generator=g, requires_grad=True)
+        targets = torch.randint(0, 300, (700,), generator=g)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = ck.ChunkedLogProbFunction.apply(hidden, weight, None, targets, 1.0, 128, None, 1.0,
+                                                  ("entropy", "is_top1"))
+        out[0].sum().backward()
+        return [out[0], out[1], out[4], hidden.grad, weight.grad]
+
+    monkeypatch.setattr(ck, "TOKEN_CHUNK_SIZE", 512)
+    monkeypatch.setattr(ck, "_forward_tile", ck._forward_tile)
+    monkeypatch.setattr(ck, "_backward_tile", ck._backward_tile)
+    whole = run()
+    assert sft.lean_logprob_tiles(rows=100)
+    assert sft.lean_logprob_tiles(rows=100)  # once is enough: not wrapped twice
+    assert ck._forward_tile._toolace_inner is not ck._forward_tile
+    folded = run()
+    assert all(torch.equal(a, b) for a, b in zip(whole, folded))

@@ -9,6 +9,16 @@ empties the CUDA cache, and asks glibc to return its freed heap pages to the sys
 (``malloc_trim``), which it otherwise keeps for reuse: resident memory then falls back to what is
 really in use.
 
+:func:`trim` gives the heap's free pages back within a stage too (the refinement loop calls it after
+each chunk of samples). :func:`tune_malloc` (called by :func:`toolace_r.launch.run_task` and the
+CLI) can fix glibc's mmap threshold, so that every block from that size up has its own mapping and
+goes back to the system when freed: by default glibc raises the threshold on the fly, up to 32 MiB,
+once a large block is freed, and from then on serves the KV caches and activations of generation
+and training (1-30 MiB tensors, new ones at every decoding step) from its heap, which keeps freed
+pages. It is off unless ``TOOLACE_R_MMAP_THRESHOLD`` (bytes, e.g. 1048576) is set: a dev
+evaluation then peaks 0.16 GB lower but takes about 1.5x the time, every decoding step faulting its
+new pages in (docs/run.md, "Memory").
+
 Peaks are read from Linux's ``/proc/self/status`` (``VmHWM``, the high-water mark of resident
 memory); :func:`reset_peak` restarts it (``/proc/self/clear_refs``), so each stage records its own
 peak. Elsewhere the figures are ``None``.
@@ -18,7 +28,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
+import os
 import sys
 from pathlib import Path
 
@@ -53,6 +65,7 @@ def reset_peak() -> None:
         pass
 
 
+@functools.lru_cache(maxsize=1)
 def _libc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
@@ -62,6 +75,36 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
+# mallopt parameters (malloc.h)
+_M_MMAP_THRESHOLD = -3
+THRESHOLD_ENV = "TOOLACE_R_MMAP_THRESHOLD"
+
+
+def tune_malloc(mmap_threshold: int | None = None) -> bool:
+    """Fix glibc's mmap threshold at ``mmap_threshold`` bytes (default: ``TOOLACE_R_MMAP_THRESHOLD``,
+    unset or 0: leave glibc alone), which also stops its dynamic raising of the threshold and of the
+    trim threshold; see the module docstring. Leaves a threshold set through glibc's own variable
+    (``MALLOC_MMAP_THRESHOLD_``) alone. True when set (glibc on Linux)."""
+    if mmap_threshold is None:
+        try:
+            mmap_threshold = int(os.environ.get(THRESHOLD_ENV, "0") or 0)
+        except ValueError:
+            raise ValueError(f"{THRESHOLD_ENV} must be a number of bytes, e.g. 1048576") from None
+    if mmap_threshold <= 0 or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    libc = _libc()
+    if libc is None or not hasattr(libc, "mallopt"):
+        return False
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold)))
+
+
+def trim() -> None:
+    """Return the heap's free pages to the system (glibc ``malloc_trim``; a no-op elsewhere)."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
 def release() -> None:
     """Give back what finished work left: cycles collected, the CUDA cache emptied (when torch is
     loaded and has CUDA), freed heap returned to the system."""
@@ -69,9 +112,7 @@ def release() -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
-    libc = _libc()
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
+    trim()
 
 
 def gpu_used_mb() -> float | None:

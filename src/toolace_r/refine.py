@@ -59,6 +59,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from toolace_r import memory
 from toolace_r.calls import answers_equal, parse_calls
 from toolace_r.models.prompting import CONFIRM_MODES, PromptConfig, build_messages, is_confirmation, refine_messages
 
@@ -218,12 +219,18 @@ def refine_modes(
         constraints = None  # backends without constrained decoding never see the keyword
     outputs: dict[str, list[RefineResult]] = {m: [] for m in modes}
     seconds = {"first": 0.0, **{m: 0.0 for m in modes}}
+    # A prefix cache is read by the refinement rounds, and by a first pass of several batches (its
+    # later batches reuse the earlier ones' prompts); a first pass of one batch with no rounds after
+    # it would only fill it.
+    one_batch = chunk_size * n <= getattr(generator, "max_batch_rows", 0)
+    reuse = getattr(generator, "prefix_reuse", False) and (
+        not one_batch or any(rounds > 0 for _, rounds in plans.values()))
     for lo in range(0, len(samples), chunk_size):
         chunk = samples[lo:lo + chunk_size]
         # The one place for per-chunk generate options: a prefix KV cache made here and passed to
         # the chunk's first pass and every mode's rounds is dropped when the chunk is done.
         generate_kw: dict[str, Any] = {}
-        if getattr(generator, "prefix_reuse", False):  # the hf backend: reuse each prefix's KV
+        if reuse:  # the hf backend: reuse each prefix's KV
             from toolace_r.models.prefix_cache import PrefixCache
 
             generate_kw["cache"] = PrefixCache()
@@ -248,6 +255,8 @@ def refine_modes(
                     confirm=confirm, generate_kw=generate_kw, fits=fits, constraints=round_cons)
             outputs[mode] += results
             seconds[mode] += time.perf_counter() - t1
+        del generate_kw
+        memory.trim()  # the chunk's cache and batches were freed: give the heap's pages back
         if on_done is not None:
             on_done(len(chunk))
     return outputs, seconds

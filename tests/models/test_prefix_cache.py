@@ -243,3 +243,23 @@ def test_cache_argument_is_checked_and_ignored_where_unsupported(gen, samples, c
     cache = PrefixCache()
     assert _ids(g.generate(p, cache=cache, max_new_tokens=8)) == _ids(gen.generate(p, max_new_tokens=8))
     assert cache.n_tokens == 0
+
+
+def test_a_dropped_cache_is_freed_without_the_garbage_collector():
+    # the tree links children to parents weakly: no reference cycles, so dropping the cache (a
+    # refinement chunk ends) frees its tensors at once, not at the next full collection
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        c = PrefixCache()
+        c.put([1, 2, 3, 4], _kv([1, 2, 3, 4]))
+        c.put([1, 2, 5], _kv([1, 2, 5]))  # splits [1, 2, 3, 4]: a parent with two children
+        leaf = c._walk((1, 2, 5))[-1][0]
+        assert leaf.parent is c._walk((1, 2))[-1][0]
+        tensor = weakref.ref(leaf.kv[0][0])
+        del c, leaf
+        assert tensor() is None
+    finally:
+        gc.enable()

@@ -65,7 +65,7 @@ _RESERVED = 1 << 62
 class _Node:
     """A segment of token ids and its per-layer KV; children are keyed by their first token."""
 
-    __slots__ = ("tokens", "kv", "children", "parent", "stamp")
+    __slots__ = ("tokens", "kv", "children", "_parent", "stamp", "__weakref__")
 
     def __init__(self, tokens: tuple[int, ...], kv: LayerKV, parent: "_Node | None", stamp: int):
         self.tokens = tokens
@@ -73,6 +73,17 @@ class _Node:
         self.children: dict[int, _Node] = {}
         self.parent = parent
         self.stamp = stamp  # last use (or a reservation, see PrefixCache.reserve)
+
+    @property
+    def parent(self) -> "_Node | None":
+        return self._parent() if self._parent is not None else None
+
+    @parent.setter
+    def parent(self, node: "_Node | None") -> None:
+        # a weak link up: the tree has no reference cycles, so a dropped cache frees its tensors at
+        # once (with cycles they waited for the garbage collector: an evaluation of the test split
+        # held some ten dropped per-chunk caches, 80 MB each, at a time)
+        self._parent = weakref.ref(node) if node is not None else None
 
 
 def _nbytes(kv: LayerKV) -> int:
@@ -167,9 +178,10 @@ class PrefixCache:
             if node.stamp == _RESERVED:
                 node.stamp = self._clock
 
-    def get(self, ids: Sequence[int], length: int) -> LayerKV:
-        """The stored states of ``ids[:length]`` (``length`` at most :meth:`match`), per layer
-        ``(keys, values)`` of shape ``[kv_heads, length, head_dim]``."""
+    def parts(self, ids: Sequence[int], length: int) -> list[LayerKV]:
+        """The stored states of ``ids[:length]`` (``length`` at most :meth:`match`) as they are
+        stored: consecutive pieces (views, no copy), each per layer ``(keys, values)`` of shape
+        ``[kv_heads, piece_length, head_dim]``."""
         parts: list[LayerKV] = []
         left = length
         for node, k in self._walk(tuple(ids[:length])):
@@ -178,6 +190,12 @@ class PrefixCache:
             left -= take
         if left or not parts:
             raise KeyError(f"no stored prefix of length {length} for these ids")
+        return parts
+
+    def get(self, ids: Sequence[int], length: int) -> LayerKV:
+        """The stored states of ``ids[:length]`` (``length`` at most :meth:`match`), per layer
+        ``(keys, values)`` of shape ``[kv_heads, length, head_dim]``."""
+        parts = self.parts(ids, length)
         if len(parts) == 1:
             return parts[0]
         from torch import cat
@@ -293,17 +311,21 @@ def past_cache(model: Any, pcache: PrefixCache, prompt_ids: Sequence[list[int]],
     ``reused[i]`` tokens, right-aligned (left padding: zeros, which the attention mask hides)."""
     from transformers import DynamicCache
 
-    prefixes = [pcache.get(p, m) if m else None for p, m in zip(prompt_ids, reused)]
-    ref = next(p for p in prefixes if p is not None)  # the longest row always reuses something
+    # the stored pieces (views) of each reusing row, copied straight into place: no per-row copy of
+    # the whole prefix first, which would hold as much memory again as the cache being built
+    rows = [(r, pcache.parts(p, m)) for r, (p, m) in enumerate(zip(prompt_ids, reused)) if m]
+    ref = rows[0][1][0]  # the longest row always reuses something
     cache = DynamicCache(config=model.config)
     for li, (k0, v0) in enumerate(ref):
-        keys = k0.new_zeros((len(prefixes), k0.shape[0], past, k0.shape[2]))
-        values = v0.new_zeros((len(prefixes), v0.shape[0], past, v0.shape[2]))
-        for r, p in enumerate(prefixes):
-            if p is not None:
-                m = p[li][0].shape[1]
-                keys[r, :, past - m:] = p[li][0]
-                values[r, :, past - m:] = p[li][1]
+        keys = k0.new_zeros((len(prompt_ids), k0.shape[0], past, k0.shape[2]))
+        values = v0.new_zeros((len(prompt_ids), v0.shape[0], past, v0.shape[2]))
+        for r, pieces in rows:
+            col = past - reused[r]
+            for piece in pieces:
+                k, v = piece[li]
+                keys[r, :, col:col + k.shape[1]] = k
+                values[r, :, col:col + v.shape[1]] = v
+                col += k.shape[1]
         cache.update(keys, values, li)
     return cache
 
