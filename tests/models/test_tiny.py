@@ -107,3 +107,39 @@ def test_tool_choice_constrains_its_hermes_answers(tiny_qwen, samples):
     start = '<tool_call>\n{"name": "get_time", "arguments": {'
     for comp in comps:
         assert comp.text.startswith(start) or start.startswith(comp.text), comp.text
+
+
+def test_served_it_answers_the_openai_client_with_tool_calls(tiny_qwen):
+    """`toolace-r serve`'s app on the tiny Qwen look-alike (real tokenizer and template, hermes): the
+    model's `<tool_call>` JSON (its choice forced by tool_choice, a bounded enum argument so that the
+    random weights finish the call) comes back to the `openai` client as `tool_calls`."""
+    pytest.importorskip("xgrammar")
+    import importlib.util
+    from pathlib import Path
+
+    import openai
+
+    from toolace_r.models.generation import HFGenerator
+    from toolace_r.serving.app import ServeSettings, create_app
+
+    spec = importlib.util.spec_from_file_location("servefixtures_tiny", Path(__file__).parents[1] / "serving" / "servefixtures.py")
+    servefixtures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(servefixtures)
+    out, _ = tiny_qwen
+    unit = {"type": "function", "function": {"name": "set_unit", "description": "Set the temperature unit.",
+                                             "parameters": {"type": "object", "properties": {
+                                                 "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+                                                 "required": ["unit"]}}}
+    clock = {"type": "function", "function": {"name": "get_time", "description": "Local time.",
+                                              "parameters": {"type": "object", "properties": {"tz": {"type": "string"}},
+                                                             "required": ["tz"]}}}
+    app = create_app(ServeSettings(model_name="tiny-qwen", refine="none"), lambda: HFGenerator(out))
+    with servefixtures.running_server(app) as url, openai.OpenAI(base_url=url, api_key="x", max_retries=0) as client:
+        res = client.chat.completions.create(
+            model="tiny-qwen", messages=[{"role": "user", "content": "Use celsius from now on."}], tools=[clock, unit],
+            tool_choice={"type": "function", "function": {"name": "set_unit"}}, parallel_tool_calls=False,
+            max_tokens=48)
+    choice = res.choices[0]
+    assert choice.finish_reason == "tool_calls", choice
+    (call,) = choice.message.tool_calls
+    assert call.function.name == "set_unit" and json.loads(call.function.arguments)["unit"] in ("celsius", "fahrenheit")
