@@ -14,7 +14,6 @@ from toolace_r.models.prompting import (PROMPT_CONFIG_FILE, confirm_token_id, co
                                         encode_prompt, kept_token_ids, load_prompt_config, model_prompt_config)
 
 
-
 class VLLMGenerator(Generator):
     """vLLM offline engine with prefix caching.
 
