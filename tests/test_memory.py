@@ -1,7 +1,7 @@
 """Every stage gives back what it took (issue: one GPU must run SFT and a vLLM probe back to back): here
-on the heap directly; that the driver's resident memory does not grow from stage to stage of a run,
-and that stages in child processes give the same files, is tested with the run's resume in
-tests/test_pipeline.py."""
+on the heap directly; that the driver's resident memory does not grow from stage to stage of a run
+is tested with the run's resume in tests/test_pipeline_resume.py, and that a stage in a child process
+gives the same files in tests/models/test_scale.py."""
 
 from __future__ import annotations
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from workers import shared_dir
+
 from toolace_r.data.schema import Sample
 
 # Small enough to train in seconds on 2 CPU cores, big enough to memorise a few answers.
@@ -106,15 +108,16 @@ def trained_model_dir(tmp_path_factory, tiny_model_dir, samples):
     """The tiny model after enough SFT steps to memorise the fixture answers."""
     from toolace_r.models.sft import SFTSettings, train_sft
 
-    out = tmp_path_factory.mktemp("trained")
-    metrics = train_sft(
-        tiny_model_dir, samples, out,
-        # fp32: the same model on every CPU (auto would pick bf16 autocast where the CPU has it)
-        SFTSettings(max_steps=120, batch_size=len(samples), lr=1e-2, warmup_ratio=0.0, logging_steps=10,
-                    progress=False, plot=True, seed=0, precision="fp32"),
-    )
-    assert metrics["steps"] == 120
-    return out
+    def build(out):
+        metrics = train_sft(
+            tiny_model_dir, samples, out,
+            # fp32: the same model on every CPU (auto would pick bf16 autocast where the CPU has it)
+            SFTSettings(max_steps=120, batch_size=len(samples), lr=1e-2, warmup_ratio=0.0, logging_steps=10,
+                        progress=False, plot=True, seed=0, precision="fp32"),
+        )
+        assert metrics["steps"] == 120
+
+    return shared_dir(tmp_path_factory, "trained", build)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,8 @@ against their sha256, only the asked files extracted, one-line errors when the s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from toolace_r.models import realvocab
@@ -58,3 +60,31 @@ def test_fetch_extracts_only_what_is_asked(tmp_path, monkeypatch):
         realvocab.fetch(["templates/no-such.jinja"])
     with pytest.raises(ValueError, match="no such file"):
         realvocab.fetch(["../outside"])
+
+
+# llama.cpp and the Hugging Face tokenizer split this one reference text differently (NFC vs the
+# pre-tokenizer's handling of combining marks); every other reference tokenization agrees
+KNOWN_DIFFERENCES = {"llama-bpe": {"Cửa Việt"}}
+
+
+@pytest.mark.parametrize("name", ["qwen2", "llama-bpe"])
+def test_the_loaded_vocabulary_tokenizes_as_llama_cpps_references(real_vocab, name):
+    """llama.cpp ships reference tokenizations beside each vocabulary (``.inp`` texts, ``.out`` ids).
+    The tokenizer :func:`load_vocab` returns gives them, and so does the converted copy it keeps in
+    the cache, which is what a second load reads."""
+    tok = real_vocab(name)
+    gguf = realvocab.VOCABS[name]
+    files = realvocab.fetch([f"{gguf}.inp", f"{gguf}.out"])
+    texts = files[f"{gguf}.inp"].read_text(encoding="utf-8").split("\n__ggml_vocab_test__\n")
+    refs = [[int(x) for x in line.split()] for line in files[f"{gguf}.out"].read_text(encoding="utf-8").split("\n")]
+    assert len(texts) == len(refs) > 40
+    kept = [p for p in (realvocab.cache_dir() / "converted").glob(f"{Path(gguf).stem}-*") if p.is_dir()]
+    assert len(kept) >= 1
+    again = realvocab.load_vocab(name)
+    for text, ref in zip(texts, refs):
+        if text in KNOWN_DIFFERENCES.get(name, ()):
+            continue
+        assert tok.encode(text, add_special_tokens=False) == ref, text
+        assert again.encode(text, add_special_tokens=False) == ref, text
+    assert again.get_vocab() == tok.get_vocab()
+    assert (again.bos_token, again.eos_token) == (tok.bos_token, tok.eos_token)

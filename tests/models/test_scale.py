@@ -13,7 +13,7 @@ import pytest
 
 from toolace_r.config import LaunchConfig
 from toolace_r.data.io import write_samples
-from toolace_r.launch import free_port, run_launched, run_task
+from toolace_r.launch import free_port, job_peak_rss_mb, run_launched, run_task
 from toolace_r.tasks import EvalTask, ProbeTask
 from toolace_r.models.sft import SFTSettings, train_sft
 
@@ -127,6 +127,14 @@ def test_evaluation_with_two_processes_equals_one(trained_model_dir, pool_file, 
 
     assert rows("one") == rows("two")
     assert "accelerate.commands.launch" in (tmp_path / "job" / "launch.log").read_text().splitlines()[0]
+    # launch.launcher=process: one child process, the same outputs; its peak memory is the job's own
+    s3 = run_launched(EvalTask(**task, out=tmp_path / "three"), tmp_path / "job1", LaunchConfig(launcher="process"))
+    for s in s3.values():
+        s.pop("wall_s")
+        s.pop("mean_prefill_tokens", None)
+    assert s3 == s1 and rows("three") == rows("one")
+    assert " -m toolace_r worker " in (tmp_path / "job1" / "launch.log").read_text().splitlines()[0]
+    assert job_peak_rss_mb(tmp_path / "job1") > 100
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from servefixtures import models_conftest, serve_model
+from workers import shared_dir
 
 samples = models_conftest.samples
 tiny_model_dir = models_conftest.tiny_model_dir
@@ -23,12 +24,14 @@ def trained_model_dir(tmp_path_factory, tiny_model_dir, samples):
         for depth in (1, 2):  # round 1 and round 2 of a refinement (fixed:2)
             messages, tools = refine_messages(s, [target_text(s)] * depth, cfg)
             refine_examples.append({"messages": messages, "tools": tools, "target": target_text(s)})
-    out = tmp_path_factory.mktemp("serve_trained")
     examples = [*samples, *refine_examples]
-    train_sft(tiny_model_dir, examples, out,
-              SFTSettings(max_steps=120, batch_size=len(examples), lr=1e-2, warmup_ratio=0.0, logging_steps=40,
-                          progress=False, plot=False, seed=0, precision="fp32"))
-    return out
+
+    def build(out):
+        train_sft(tiny_model_dir, examples, out,
+                  SFTSettings(max_steps=120, batch_size=len(examples), lr=1e-2, warmup_ratio=0.0, logging_steps=40,
+                              progress=False, plot=False, seed=0, precision="fp32"))
+
+    return shared_dir(tmp_path_factory, "serve_trained", build)
 
 
 @pytest.fixture(scope="session")

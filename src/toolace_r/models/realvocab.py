@@ -10,7 +10,8 @@ templates with the matching real tokenizer, offline after one download.
 (``$TOOLACE_R_VOCAB_CACHE``, default ``~/.cache/toolace-r/llama-cpp-python-0.3.36/``) and extracts
 only the files asked for; without network, put ``llama_cpp_python-0.3.36.tar.gz`` (e.g. from ``pip
 download --no-deps --no-binary :all: llama-cpp-python==0.3.36``) in that folder. :func:`load_vocab`
-loads a ``.gguf`` vocabulary with transformers (needs the ``gguf`` package; about 10-20 s) and
+loads a ``.gguf`` vocabulary with transformers (needs the ``gguf`` package; about 10-20 s the first time,
+then about a second from the converted copy it keeps) and
 :func:`with_chat_template` gives it a chat template whose end-of-turn marker is its EOS token, as
 the real instruct tokenizers do (:func:`chat_tokenizer`: both).
 None of these files is part of the repository.
@@ -147,15 +148,31 @@ def _path(name: str | Path) -> Path:
 
 def load_vocab(vocab: str | Path) -> PreTrainedTokenizerBase:
     """The ``.gguf`` vocabulary ``vocab`` (a file or a short name) as a transformers tokenizer, as
-    the GGUF file describes it (slow: 10-20 s for a 150k-token vocabulary; load it once)."""
+    the GGUF file describes it. Converting a GGUF vocabulary is slow (10-20 s for 150k tokens), so the
+    converted tokenizer is kept in the cache folder (under ``converted/``, keyed by the file's sha256
+    and the transformers version) and later loads read that (about a second)."""
     import importlib.util
 
+    import transformers
+    from filelock import FileLock
     from transformers import AutoTokenizer
 
+    path = _path(vocab)
+    key = f"{path.stem}-{_sha256(path)[:16]}-transformers-{transformers.__version__}"
+    kept = cache_dir() / "converted" / key
+    if (kept / "tokenizer_config.json").is_file():
+        return AutoTokenizer.from_pretrained(str(kept))
     if importlib.util.find_spec("gguf") is None:
         raise ImportError("reading a .gguf vocabulary needs the gguf package: pip install 'toolace-r[gguf]'")
-    path = _path(vocab)
-    return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(kept) + ".lock"):  # parallel test workers convert it once
+        if (kept / "tokenizer_config.json").is_file():
+            return AutoTokenizer.from_pretrained(str(kept))
+        tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        tmp = Path(tempfile.mkdtemp(dir=kept.parent, prefix=f".{key}-"))
+        tok.save_pretrained(str(tmp))
+        tmp.replace(kept)
+    return tok
 
 
 def with_chat_template(tokenizer: PreTrainedTokenizerBase, template: str | Path) -> PreTrainedTokenizerBase:
