@@ -23,7 +23,7 @@ def test_launched_stages_with_two_processes(tmp_path):
     args = ["--config", "configs/quick.yaml", *micro, "arms=[mait]", "mait.rounds=1", "eval.modes=[none]",
             "train.precision=fp32"]
     res = run([*args, "--out", str(run_dir), "--launcher", "accelerate", "--num-processes", "2"],
-               env={**os.environ, "OMP_NUM_THREADS": "1"})
+              env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert res.returncode == 0, res.stderr[-3000:]
     state = json.loads((run_dir / "state.json").read_text())["stages"]
     assert state["mait/r0/train"]["train_processes"] == 2
