@@ -114,25 +114,21 @@ def test_evaluation_with_two_processes_equals_one(trained_model_dir, pool_file, 
     s1 = run_task(EvalTask(**task, out=tmp_path / "one"))
     s2 = run_launched(EvalTask(**task, out=tmp_path / "two"), tmp_path / "job",
                       LaunchConfig(launcher="accelerate", num_processes=2))
+    # launch.launcher=process: one child process; its peak memory is the job's own
+    s3 = run_launched(EvalTask(**task, out=tmp_path / "three"), tmp_path / "job1", LaunchConfig(launcher="process"))
     # wall seconds differ from run to run (two processes: the slower one's), and so does the prefill a
     # prefix cache saves (it shares prefixes within a process's chunk of samples); nothing else may
-    walls = [s.pop("wall_s") for summary in (s1, s2) for s in summary.values()]
-    for summary in (s1, s2):
+    walls = [s.pop("wall_s") for summary in (s1, s2, s3) for s in summary.values()]
+    for summary in (s1, s2, s3):
         for s in summary.values():
             s.pop("mean_prefill_tokens", None)
-    assert s1 == s2 and s1["none"]["n"] == 12 and min(walls) > 0
+    assert s1 == s2 == s3 and s1["none"]["n"] == 12 and min(walls) > 0
     def rows(d):  # the rows without the prefill count (see above)
         return [{k: v for k, v in json.loads(x).items() if k != "prefill_tokens"}
                 for x in (tmp_path / d / "outputs.jsonl").read_text().splitlines()]
 
-    assert rows("one") == rows("two")
+    assert rows("one") == rows("two") == rows("three")
     assert "accelerate.commands.launch" in (tmp_path / "job" / "launch.log").read_text().splitlines()[0]
-    # launch.launcher=process: one child process, the same outputs; its peak memory is the job's own
-    s3 = run_launched(EvalTask(**task, out=tmp_path / "three"), tmp_path / "job1", LaunchConfig(launcher="process"))
-    for s in s3.values():
-        s.pop("wall_s")
-        s.pop("mean_prefill_tokens", None)
-    assert s3 == s1 and rows("three") == rows("one")
     assert " -m toolace_r worker " in (tmp_path / "job1" / "launch.log").read_text().splitlines()[0]
     assert job_peak_rss_mb(tmp_path / "job1") > 100
 
