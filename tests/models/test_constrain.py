@@ -211,3 +211,54 @@ def test_without_xgrammar_the_problem_is_one_line(monkeypatch):
     assert problem == constrain.MISSING_XGRAMMAR and "\n" not in problem and "toolace-r[constrained]" in problem
     with pytest.raises(ImportError, match=r"pip install 'toolace-r\[constrained\]'"):
         constrain.CallMasker(None, 8, [0], None)
+
+
+def test_an_answer_cut_inside_a_call_is_closed_within_the_budget(tokenizer, fns):
+    """CallMasker.close on hand-made cuts: the answer becomes a complete call (the grammar ends)
+    of at most the budget's tokens, keeping as much of the cut answer as fits."""
+    pytest.importorskip("xgrammar")
+    from toolace_r.models.constrain import CallMasker
+
+    stop = {tokenizer.eos_token_id}
+    masker = CallMasker(tokenizer, len(tokenizer), stop, None)
+    c = CallConstraint.for_tools([fns["get_weather"], fns["get_time"]], "pythonic")
+    (m,) = masker.matchers([c])
+    shortest = len(masker.close(m, [], 100))  # the shortest call it finds: budgets from there on are met
+    assert m.is_terminated() and 0 < shortest < 30
+    for cut_text in ['[get_weather(city="Paris, the capital of', '[get_ti', '[get_weather(city="Rome", unit=',
+                     '[get_time(tz="CET"), get_weather(city="Oslo", days=[1, 2']:
+        ids = tokenizer.encode(cut_text, add_special_tokens=False)
+        for budget in (shortest, max(shortest, len(ids)), len(ids) + 30):
+            (m,) = masker.matchers([c])
+            assert all(m.accept_token(t) for t in ids) and not m.is_terminated()
+            out = masker.close(m, ids, budget)
+            assert m.is_terminated() and len(out) <= budget and out[-1] in stop, (cut_text, budget)
+            text = tokenizer.decode(out[:-1])
+            result = parse_calls(text)
+            assert result.status == "calls" and {x.name for x in result.calls} <= {"get_weather", "get_time"}, text
+            if budget == len(ids) + 30:  # room to spare: nothing is taken back
+                assert text.startswith(cut_text), text
+
+
+@pytest.mark.parametrize("fmt", ["pythonic", "hermes", "llama3_json"])
+def test_an_untrained_model_always_answers_a_complete_call(tiny_model_dir, samples, fmt):
+    """The random (untrained) tiny model sampled at temperature 1 under a small token budget: its
+    string arguments rarely end by themselves, yet every answer is a complete call of an offered
+    function within the budget, in every format."""
+    pytest.importorskip("xgrammar")
+    from toolace_r.models.generation import HFGenerator
+    from toolace_r.models.prompting import build_messages
+
+    gen = HFGenerator(tiny_model_dir)
+    s = samples[7]
+    offered = {t.name for t in s.tools}
+    prompt = build_messages(s, gen.prompt_config)
+    c = CallConstraint.for_tools(s.tools, fmt)
+    (m,) = gen._call_masker().matchers([c])
+    shortest = len(gen._call_masker().close(m, [], 200))  # the tiny model's tokens are about a character each
+    for budget in (shortest, shortest + 16, shortest + 48):
+        (comps,) = gen.generate([prompt], n=4, temperature=1.0, seed=budget, max_new_tokens=budget, constraints=[c])
+        for comp in comps:
+            result = parse_calls(comp.text)
+            assert comp.n_tokens <= budget and result.status == "calls", (budget, comp.text)
+            assert {x.name for x in result.calls} <= offered

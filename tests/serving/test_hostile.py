@@ -22,7 +22,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from servefixtures import WEATHER, openai_tools, running_server, serve_model
+from servefixtures import TIME, WEATHER, openai_tools, running_server, serve_model
 from typer.testing import CliRunner
 
 from toolace_r.models.generation import Completion, Generator
@@ -370,6 +370,39 @@ def test_upstream_replies_are_200_or_502_never_500(front, key, stream):
 
 # --------------------------------------------------------------------------------------------
 # Clients that leave, clients that dawdle; the context of refinement passes
+
+
+def test_tool_choice_from_an_untrained_model_is_always_a_whole_call(tiny_model_dir):
+    """The random tiny model, sampled, through the server: with tool_choice "required" or named,
+    every choice is a complete call of an offered (the named) function within max_tokens, streamed
+    or not, with and without refinement, though its string arguments rarely end by themselves (an
+    answer the budget cuts inside a call is closed: CallMasker.close)."""
+    pytest.importorskip("xgrammar")
+    tools = openai_tools(WEATHER, TIME)
+    named = {"type": "function", "function": {"name": "get_time"}}
+    with serve_model(tiny_model_dir, max_batch=8) as url:
+        for i, (choice, refine, stream) in enumerate([("required", "none", False), (named, "none", False),
+                                                      ("required", "fixed:2", False), (named, "none", True)]):
+            body = {**_body("What time is it in Paris?", tools=tools, tool_choice=choice, max_tokens=40, n=3,
+                            temperature=1.0, seed=i, refine=refine), "stream": stream}
+            r = _post(url, body)
+            assert r.status_code == 200, r.text
+            if stream:
+                events = [json.loads(line[6:]) for line in r.text.splitlines()
+                          if line.startswith("data: {")]
+                finish = {e["choices"][0]["index"]: e["choices"][0]["finish_reason"] for e in events
+                          if e["choices"] and e["choices"][0]["finish_reason"]}
+                names = {tc["function"]["name"] for e in events if e["choices"]
+                         for tc in e["choices"][0]["delta"].get("tool_calls") or [] if tc["function"].get("name")}
+                assert finish == {0: "tool_calls", 1: "tool_calls", 2: "tool_calls"} and names == {"get_time"}
+                continue
+            for ch in r.json()["choices"]:
+                assert ch["finish_reason"] == "tool_calls", ch["message"]
+                called = {tc["function"]["name"] for tc in ch["message"]["tool_calls"]}
+                assert called <= ({"get_time"} if choice is named else {"get_weather", "get_time"}), called
+                for tc in ch["message"]["tool_calls"]:
+                    assert isinstance(json.loads(tc["function"]["arguments"]), dict)
+            assert r.json()["usage"]["completion_tokens"] <= 3 * 40 * (3 if refine != "none" else 1)
 
 
 def test_disconnected_request_is_not_generated():

@@ -120,7 +120,7 @@ def constraint_for(tools: Sequence[Any], tool_choice: Any, tool_format: str,
 _EBNF_BASE = r"""
 ws ::= " "?
 sep ::= "," ws
-pystr ::= "\"" ([^"\\\r\n] | esc)* "\"" | "'" ([^'\\\r\n] | esc)* "'"
+pystr ::= "\"" ([^"\\\r\n\x00-\x1f] | esc)* "\"" | "'" ([^'\\\r\n\x00-\x1f] | esc)* "'"
 esc ::= "\\" ([\\"'nrtbf0] | "u" hex hex hex hex | "x" hex hex)
 hex ::= [0-9a-fA-F]
 pyint ::= "-"? ("0" | [1-9] [0-9]*)
@@ -272,6 +272,8 @@ class CallMasker:
         self.compiler = xgr.GrammarCompiler(info, max_threads=1)
         self.vocab_size, self.stop_ids, self.confirm = vocab_size, sorted(stop_ids), confirm
         self._compiled: dict[CallConstraint, Any] = {}
+        self._info = info
+        self._close_table: Any = None  # made on the first answer that needs closing
 
     def compiled(self, c: CallConstraint) -> Any:
         if c not in self._compiled:
@@ -304,6 +306,112 @@ class CallMasker:
         for m, t in zip(matchers, tokens):
             if m is not None and not m.is_terminated() and not m.accept_token(t):
                 raise RuntimeError(f"constrained decoding: token {t} was not accepted by its grammar")
+
+    def close(self, matcher: Any, ids: Sequence[int], budget: int, *, max_back: int = 64) -> list[int]:
+        """``ids`` (what ``matcher`` has accepted, cut off by the token budget inside a call)
+        turned into a complete answer of at most ``budget`` tokens, ending with a stop token: the
+        last tokens are taken back one by one until a closing found greedily (:meth:`_closing`)
+        fits in what is left. Why: a max_tokens cut inside a call would otherwise return no call at
+        all, which ``tool_choice`` required / named promises never happens; an untrained model's
+        string arguments, for one, rarely end by themselves. Tries ``max_back`` cuts, then the
+        empty answer; returns ``ids`` unchanged if nothing fits (a budget too small for any call)."""
+        ids = list(ids)
+        cuts = [c for c in range(len(ids), max(-1, len(ids) - max_back - 1), -1)]
+        if cuts[-1] != 0:
+            cuts.append(0)
+        at = len(ids)
+        for cut in cuts:
+            if cut > budget:
+                continue
+            matcher.rollback(at - cut)
+            at = cut
+            tail = self._closing(matcher, budget - cut, ids[:cut])
+            if tail is not None:
+                return ids[:cut] + tail
+        return ids
+
+    def _closing(self, matcher: Any, limit: int, ids: Sequence[int] = ()) -> list[int] | None:
+        """At most ``limit`` tokens, from the grammar's allowed ones, that end the answer ``ids``
+        (a stop token last), or None (the matcher is then left as it was). Greedy: a stop token
+        when allowed, else the allowed token after which the fewest strings and brackets are left
+        open (:func:`_openness`), the longest of those (a fixed literal such as a required
+        argument's name goes by in as few tokens as it can) unless it opens something. Only structural tokens (quotes,
+        brackets, separators) and the longest allowed token are weighed, so a step stays cheap on
+        a 150k vocabulary."""
+        import torch
+
+        texts, structural, length = self._token_table()
+        bitmask = self.xgr.allocate_token_bitmask(1, self.vocab_size)
+        state = _scan("".join(texts[t] for t in ids if t < len(texts)))
+        out: list[int] = []
+        for _ in range(limit):
+            matcher.fill_next_token_bitmask(bitmask, 0)
+            masked = torch.zeros((1, self.vocab_size))
+            self.xgr.apply_token_bitmask_inplace(masked, bitmask)
+            allowed = torch.isfinite(masked[0])
+            stop = [t for t in self.stop_ids if t < self.vocab_size and bool(allowed[t])]
+            if stop:
+                tok = stop[0]
+            else:
+                longest = int(torch.where(allowed, length, torch.tensor(-1.0)).argmax())
+                cands = [longest] + structural[allowed[structural]].tolist()
+                now = _openness(state)
+
+                def rank(t: int) -> tuple[int, int]:  # what opens something: as little of it as can be
+                    after = _openness(_scan(texts[t], state))
+                    return after, (-len(texts[t]) if after <= now else len(texts[t]))
+                tok = min(cands, key=rank)
+            if not matcher.accept_token(tok):
+                break
+            out.append(tok)
+            if matcher.is_terminated():
+                return out
+            state = _scan(texts[tok], state)
+        matcher.rollback(len(out))
+        return None
+
+    def _token_table(self) -> tuple[list[str], Any, Any]:
+        """Each token's text, the ids of the structural ones, and each token's length (-1: none)."""
+        import torch
+
+        if self._close_table is None:
+            texts = [raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+                     for raw in self._info.decoded_vocab[:self.vocab_size]]
+            texts += [""] * (self.vocab_size - len(texts))
+            structural = torch.tensor([i for i, t in enumerate(texts) if t and set(t) <= _STRUCTURAL], dtype=torch.long)
+            length = torch.tensor([float(len(t)) if t else -1.0 for t in texts])
+            self._close_table = (texts, structural, length)
+        return self._close_table
+
+
+_STRUCTURAL = set("\"')]}[{(,:= \n")
+
+
+def _scan(text: str, state: tuple[int, str, bool] = (0, "", False)) -> tuple[int, str, bool]:
+    """(open brackets, the open string's quote or "", inside an escape) after ``text``, continuing
+    from ``state``."""
+    depth, quote, esc = state
+    for ch in text:
+        if quote:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+    return depth, quote, esc
+
+
+def _openness(state: tuple[int, str, bool]) -> int:
+    """How many strings and brackets are open: what the closing greedily brings to 0."""
+    depth, quote, esc = state
+    return depth + bool(quote) + esc
 
 
 # --------------------------------------------------------------------------------------------

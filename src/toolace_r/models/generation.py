@@ -330,6 +330,11 @@ class HFGenerator(Generator):
                 cache, logits = _cache_of(out), out.logits[:, -1, :].float()
                 next_pos = next_pos + 1
             keep(list(range(len(alive))), step)
+        if matchers is not None:
+            # a constrained answer the budget cut inside a call is closed within the budget
+            for r, m in enumerate(matchers):
+                if m is not None and not m.is_terminated():
+                    generated[r] = masker.close(m, generated[r], max_new_tokens)
         results = []
         for i, p in enumerate(prompt_ids):
             comps = []
