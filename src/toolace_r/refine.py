@@ -29,7 +29,9 @@ How the model keeps an answer (``confirm``):
 trajectory: the conversation would only grow by a turn that changes nothing. ``none`` is the single
 pass. A round is one batched ``generate`` call over the answers still active. ``fits`` (the
 server's context check) drops an answer from a round whose prompt would not fit: it stops refining
-and keeps its last answer (``RefineResult.context_stop``).
+and keeps its last answer (``RefineResult.context_stop``). ``wanted`` (the server: is the client
+still there?) is asked before each round; an answer whose sample is no longer wanted is not refined
+further.
 
 Samples go through in chunks of ``chunk_size``: a chunk's first pass and all its rounds (in every
 mode asked, :func:`refine_modes`) before the next chunk, so that per-chunk state such as a prefix KV
@@ -171,6 +173,7 @@ def refine(
     chunk_size: int = CHUNK_SIZE,
     fits: Callable[[Prompt], bool] | None = None,
     constraints: Sequence[Any] | None = None,
+    wanted: Callable[[Sample], bool] | None = None,
 ) -> list[RefineResult]:
     """Run the first pass (:func:`first_pass` with ``sampling``, or take it from ``first``:
     completions already generated for the same plain prompts, ``sampling.n`` per sample, flat)
@@ -180,7 +183,7 @@ def refine(
     next prompt does not fit stops refining and keeps its last answer (``context_stop``)."""
     outputs, _ = refine_modes(generator, samples, [mode], max_rounds=max_rounds, prompt_cfg=prompt_cfg,
                               max_new_tokens=max_new_tokens, first=first, sampling=sampling, confirm=confirm,
-                              chunk_size=chunk_size, fits=fits, constraints=constraints)
+                              chunk_size=chunk_size, fits=fits, constraints=constraints, wanted=wanted)
     return outputs[mode]
 
 
@@ -199,6 +202,7 @@ def refine_modes(
     fits: Callable[[Prompt], bool] | None = None,
     on_done: Callable[[int], Any] | None = None,
     constraints: Sequence[Any] | None = None,
+    wanted: Callable[[Sample], bool] | None = None,
 ) -> tuple[dict[str, list[RefineResult]], dict[str, float]]:
     """:func:`refine` in several modes over one shared first pass, chunk by chunk. Returns the
     results by mode and the wall seconds spent: ``"first"`` (the first pass) and per mode (its
@@ -252,7 +256,7 @@ def refine_modes(
             t1 = time.perf_counter()
             results = [_start(c) for c in comps]
             _rounds(generator, owner, results, kind, rounds, prompt_cfg=prompt_cfg, max_new_tokens=max_new_tokens,
-                    confirm=confirm, generate_kw=generate_kw, fits=fits, constraints=round_cons)
+                    confirm=confirm, generate_kw=generate_kw, fits=fits, constraints=round_cons, wanted=wanted)
             outputs[mode] += results
             seconds[mode] += time.perf_counter() - t1
         del generate_kw
@@ -270,11 +274,14 @@ def _start(c: Completion) -> RefineResult:
 
 def _rounds(generator: Generator, owner: Sequence[Sample], results: list[RefineResult], kind: str, rounds: int, *,
             prompt_cfg: PromptConfig | None, max_new_tokens: int, confirm: str, generate_kw: dict[str, Any],
-            fits: Callable[[Prompt], bool] | None = None, constraints: Sequence[Any] | None = None) -> None:
+            fits: Callable[[Prompt], bool] | None = None, constraints: Sequence[Any] | None = None,
+            wanted: Callable[[Sample], bool] | None = None) -> None:
     """Refine ``results`` (answers to ``owner``) in place for up to ``rounds`` rounds."""
     confirm_text = generator.confirm_text
     active = list(range(len(results)))
     for _ in range(rounds):
+        if wanted is not None:  # whoever asked has gone (the server's disconnected clients)
+            active = [i for i in active if wanted(owner[i])]
         # the conversation so far: every answer of this trajectory, each followed by the check request
         prompts = [refine_messages(owner[i], results[i].trajectory, prompt_cfg) for i in active]
         if fits is not None:

@@ -427,6 +427,27 @@ def test_disconnected_request_is_not_generated():
         assert _health(url)["served"] == 1 and _post(url, _body("still here")).status_code == 200
 
 
+def test_disconnected_request_is_not_refined_further():
+    """The client goes while its first pass is generating: the pass ends (its batch is shared),
+    but no refinement round is generated for it; the server goes on."""
+    gate = threading.Event()
+    gen = Scripted(gate)
+    with _scripted(gen) as url:
+        host, port = url.split("//")[1].split("/")[0].split(":")
+        payload = json.dumps(_body("GONE-CLIENT weather", refine="fixed:3")).encode()
+        sock = socket.create_connection((host, int(port)))
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload))
+        _wait_for(gen.entered.is_set)  # its first pass is generating
+        sock.close()
+        time.sleep(0.5)
+        gate.set()
+        _wait_for(lambda: _health(url)["cut_short"] == 1)
+        assert sum("GONE-CLIENT" in u for u in gen.seen) == 1  # the first pass only
+        r = _post(url, _body("still here", refine="fixed:3"))
+        assert r.status_code == 200 and sum("still here" in u for u in gen.seen) == 4  # first pass + 3 rounds
+
+
 def test_request_over_its_time_is_still_a_504():
     gate = threading.Event()
     with _scripted(Scripted(gate), timeout=0.3) as url:

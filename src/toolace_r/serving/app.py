@@ -224,7 +224,7 @@ def create_app(settings: ServeSettings, generator: Union[Generator, Callable[[],
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok", "model": settings.model_name, "queued": eng.queued,
                              "running": eng.running, "served": eng.served, "rejected": eng.rejected,
-                             "dropped": eng.dropped})
+                             "dropped": eng.dropped, "cut_short": eng.cut_short})
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:

@@ -21,7 +21,9 @@ its last answer. Failures are logged through a :class:`~toolace_r.serving.safe.F
 (a bounded traceback once per kind).
 
 :meth:`Engine.wait` bounds the time a request may take, queueing included; a job whose client gave
-up (timed out, or disconnected: :meth:`Engine.cancel`) is skipped if it has not started.
+up (timed out, or disconnected: :meth:`Engine.cancel`) is skipped if it has not started, and its
+answers get no further refinement rounds if it has (``cut_short``); a pass already generating runs
+to its end (its batch holds other requests' answers).
 :meth:`Engine.close` stops taking jobs and lets the queue drain, so that in-flight requests are
 answered before the process exits.
 
@@ -129,6 +131,7 @@ class Engine:
         self.served = 0
         self.rejected = 0
         self.dropped = 0  # jobs skipped because their client had gone
+        self.cut_short = 0  # jobs whose refinement stopped because their client went meanwhile
         self.failures = failures or FailureLog(log)
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -307,11 +310,22 @@ class Engine:
         # tool_choice per request: the same constraint on its first pass and every refinement pass
         constraints = [constraint_for(jobs[i].sample.tools, "required", cfg.tool_format, jobs[i].plan.parallel)
                        if getattr(jobs[i].plan, "constrain", False) else None for i in ok]
+        # a client that goes while its answers are refined: no further rounds for them
+        job_of = {id(jobs[i].sample): jobs[i] for i in ok}
+        cut: set[int] = set()
+
+        def wanted(sample: Any) -> bool:
+            job = job_of[id(sample)]
+            if job.gone and id(job) not in cut:
+                cut.add(id(job))
+                self.cut_short += 1
+            return not job.gone
+
         # n sampled choices per request, each refined on its own: the group's n x jobs answers at once
         results = refine(gen, [jobs[i].sample for i in ok], plan.mode, max_rounds=plan.max_rounds, prompt_cfg=cfg,
                          max_new_tokens=plan.max_tokens, confirm=self.confirm, fits=self._fits(plan.max_tokens),
                          sampling=Sampling(n=plan.n, temperature=plan.temperature, top_p=plan.top_p, seed=seed),
-                         constraints=constraints)
+                         constraints=constraints, wanted=wanted)
         for k, i in enumerate(ok):
             mine = results[k * plan.n:(k + 1) * plan.n]
             outcomes[i] = JobResult(mine, [r.first_tokens for r in mine], lengths[k])
