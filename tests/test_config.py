@@ -12,9 +12,10 @@ import yaml
 
 from toolace_r import config as config_mod
 from toolace_r.config import (
-    ARMS, RUN_BACKENDS, SECTIONS, ConfigError, LaunchConfig, MaitConfig, RunConfig, config_from_dict, default_yaml,
-    load_config, reference_markdown, save_config, to_dict,
+    ARMS, RUN_BACKENDS, SECTIONS, ConfigError, LaunchConfig, MaitConfig, RunConfig, config_from_dict,
+    load_config, save_config, to_dict,
 )
+from toolace_r.config_docs import default_yaml, reference_markdown
 from toolace_r.models.generation import BACKENDS
 from toolace_r.models.sft import SFTSettings
 
@@ -41,7 +42,7 @@ def test_sections_are_the_run_config_layout():
 
 def test_default_yaml_is_generated_from_the_code():
     assert (ROOT / "configs" / "default.yaml").read_text(encoding="utf-8") == default_yaml(), \
-        "configs/default.yaml is stale: python -m toolace_r.config > configs/default.yaml"
+        "configs/default.yaml is stale: python -m toolace_r.config_docs > configs/default.yaml"
     assert load_config(ROOT / "configs" / "default.yaml") == RunConfig()
     assert yaml.safe_load(default_yaml()) == to_dict(RunConfig())
     # every key stands under its own help text
@@ -53,7 +54,7 @@ def test_default_yaml_is_generated_from_the_code():
 
 def test_reference_markdown_is_current():
     assert (ROOT / "docs" / "config.md").read_text(encoding="utf-8") == reference_markdown(), \
-        "docs/config.md is stale: python -m toolace_r.config --markdown > docs/config.md"
+        "docs/config.md is stale: python -m toolace_r.config_docs --markdown > docs/config.md"
     md = reference_markdown()
     for name, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
@@ -63,7 +64,7 @@ def test_reference_markdown_is_current():
 
 def test_module_prints_the_default_config():
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    out = subprocess.run([sys.executable, "-m", "toolace_r.config"], capture_output=True, text=True, env=env,
+    out = subprocess.run([sys.executable, "-m", "toolace_r.config_docs"], capture_output=True, text=True, env=env,
                          check=True).stdout
     assert out == default_yaml()
 
