@@ -202,6 +202,42 @@ def test_vllm_generator_passes_a_constraint_per_prompt(monkeypatch, tokenizer, f
     assert "structured_outputs" not in made[1]
 
 
+def test_vllm_answer_cut_inside_a_call_is_closed(monkeypatch, tokenizer, fns):
+    """A constrained vLLM answer that max_tokens cut (finish_reason "length") comes back as a
+    complete call within the budget; an unconstrained one as vLLM gave it. (A stand-in vllm module
+    returns the cut token ids; the closing is ours, with the real tokenizer and xgrammar.)"""
+    pytest.importorskip("xgrammar")
+    from toolace_r.models.vllm_backend import VLLMGenerator
+
+    cut = tokenizer.encode('[get_time(tz="Europe/Par', add_special_tokens=False)
+
+    class LLM:
+        def __init__(self, **kw):
+            pass
+
+        def get_tokenizer(self):
+            return tokenizer
+
+        def generate(self, inputs, params, **kw):
+            out = types.SimpleNamespace(text=tokenizer.decode(cut), token_ids=list(cut), finish_reason="length")
+            return [types.SimpleNamespace(outputs=[out], num_cached_tokens=0) for _ in params]
+
+    vllm = types.ModuleType("vllm")
+    sp = types.ModuleType("vllm.sampling_params")
+    sp.StructuredOutputsParams = _Params
+    vllm.LLM, vllm.SamplingParams, vllm.sampling_params = LLM, _Params, sp
+    monkeypatch.setitem(sys.modules, "vllm", vllm)
+    monkeypatch.setitem(sys.modules, "vllm.sampling_params", sp)
+    gen = VLLMGenerator("stand-in")
+    c = CallConstraint.for_tools([fns["get_time"]], gen.prompt_config.tool_format)
+    prompt = ([{"role": "user", "content": "hi"}], None)
+    (closed,), (free,) = gen.generate([prompt, prompt], max_new_tokens=len(cut), constraints=[c, None])
+    result = parse_calls(closed.text)
+    assert result.status == "calls" and [x.name for x in result.calls] == ["get_time"], closed.text
+    assert closed.text.startswith('[get_time(tz="Europe/') and closed.n_tokens <= len(cut)
+    assert free.text == tokenizer.decode(cut) and free.n_tokens == len(cut)
+
+
 def test_without_xgrammar_the_problem_is_one_line(monkeypatch):
     from toolace_r.models import constrain
 

@@ -50,6 +50,7 @@ class VLLMGenerator(Generator):
         self.confirm_id, self.confirm_text = confirm_token_id(self.tokenizer), confirmation(self.tokenizer)
         self.keep_ids = kept_token_ids(self.tokenizer)
         self.lora_request: Any = None
+        self._masker: Any = None  # closes constrained answers cut by max_tokens, made when first needed
         self._n_adapters = 0
         if lora_path is not None:
             self.set_adapter(lora_path)
@@ -89,18 +90,40 @@ class VLLMGenerator(Generator):
         inputs = [{"prompt_token_ids": encode_prompt(self.tokenizer, m, t)} for m, t in prompts]
         outs = self.llm.generate(inputs, params, lora_request=self.lora_request, use_tqdm=False)
         results = []
-        for inp, req in zip(inputs, outs):
+        for inp, req, c in zip(inputs, outs, cons):
             n_prompt = len(inp["prompt_token_ids"])
             # What the engine's prefix cache served is not computed (reported by recent vLLM).
             prefill = n_prompt - (getattr(req, "num_cached_tokens", None) or 0)
-            results.append([Completion(
-                # vLLM's text drops special tokens: an answer with a kept one is decoded again
-                decode_answer(self.tokenizer, o.token_ids, self.keep_ids) if self.keep_ids.intersection(o.token_ids)
-                else o.text,
-                len(o.token_ids), tuple(o.token_ids), prompt_tokens=n_prompt,
-                                       prefill_tokens=prefill if j == 0 else 0)
-                            for j, o in enumerate(req.outputs)])
+            comps = []
+            for j, o in enumerate(req.outputs):
+                ids, text = list(o.token_ids), o.text
+                if c is not None and getattr(o, "finish_reason", None) == "length":
+                    # cut inside a call by max_tokens: closed within the budget, as the hf backend does
+                    ids = self._closed(c, ids, max_new_tokens)
+                    stop = self.tokenizer.eos_token_id
+                    text = decode_answer(self.tokenizer, ids[:-1] if ids and ids[-1] == stop else ids, self.keep_ids)
+                elif self.keep_ids.intersection(ids):  # vLLM's text drops special tokens: decoded again
+                    text = decode_answer(self.tokenizer, ids, self.keep_ids)
+                comps.append(Completion(text, len(ids), tuple(ids), prompt_tokens=n_prompt,
+                                        prefill_tokens=prefill if j == 0 else 0))
+            results.append(comps)
         return results
+
+    def _closed(self, c: Any, ids: list[int], budget: int) -> list[int]:
+        """``ids`` (a constrained answer the budget cut) made a complete call within ``budget``
+        (:meth:`~toolace_r.models.constrain.CallMasker.close`); unchanged if it already ends."""
+        from toolace_r.models.constrain import CallMasker
+
+        if self._masker is None:
+            confirm = self.confirm_id if self.confirm_id is not None else self.confirm_text
+            self._masker = CallMasker(self.tokenizer, len(self.tokenizer), {self.tokenizer.eos_token_id}, confirm)
+        (matcher,) = self._masker.matchers([c])
+        for k, t in enumerate(ids):
+            if not matcher.accept_token(t):  # not what the grammar allows: leave the answer as it is
+                return ids
+            if matcher.is_terminated():
+                return ids[:k + 1]
+        return ids if matcher.is_terminated() else self._masker.close(matcher, ids, budget)
 
     def constraint_problem(self) -> str | None:
         return None  # structured outputs (vllm_structured_kw)
