@@ -65,8 +65,8 @@ def tasks_from(run_dir: Path, out: Path) -> None:
 
     from toolace_r import launch, memory
     from toolace_r.config import load_config
-    from toolace_r.pipeline import Run, _sft_settings, round_lr, start_model
-    from toolace_r.tasks import EvalTask, SFTTask
+    from toolace_r.pipeline import Run, _probe_greedy, _sft_settings, round_lr, stage_seed, start_model
+    from toolace_r.tasks import EvalTask, ProbeTask, SFTTask
 
     cfg = load_config(run_dir / "config.yaml")
     stages = run_dir / "stages"
@@ -103,6 +103,18 @@ def tasks_from(run_dir: Path, out: Path) -> None:
                   examples=train / "refine.jsonl" if (train / "refine.jsonl").is_file() else None)
     measure(f"SFT {name}, {cfg.train.steps_per_round} steps of {cfg.train.batch_size}", sft)
     measure(f"eval {arm} r{last}, dev, none (after the SFT)", evaluation("dev", ["none"]))
+    probes = sorted((stages / "probe").glob(f"{arm}_r*/probe.jsonl"))
+    if probes:  # the stage the run peaked at: the probe of a trained round, after its SFT
+        pool = sum(1 for _ in probes[-1].open(encoding="utf-8"))
+        tag = probes[-1].parent.name
+        probe = ProbeTask(model=str(stages / arm / f"r{tag.rsplit('_r', 1)[1]}" / "train" / "model"), backend="hf",
+                          samples=stages / "data" / "train.jsonl", limit=pool, k=cfg.mait.k,
+                          temperature=cfg.mait.temperature, top_p=cfg.mait.top_p,
+                          max_new_tokens=cfg.mait.max_new_tokens, seed=stage_seed(cfg.seed, f"probe/{tag}"),
+                          greedy=_probe_greedy(cfg), out=out / "probe.jsonl")
+        measure(f"probe/{tag}, {pool} items, k={cfg.mait.k} (after the SFT)", probe)
+        same = (out / "probe.jsonl").read_bytes() == probes[-1].read_bytes()
+        print(f"\nprobe.jsonl {'==' if same else '!='} the run's {probes[-1]}")
     ours = out / "eval-test" / "outputs.jsonl"
     theirs = stages / "eval" / arm / "outputs.jsonl"
     if theirs.is_file():

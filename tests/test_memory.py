@@ -116,3 +116,44 @@ def test_lean_logprob_tiles_give_the_same_numbers(monkeypatch):
     assert ck._forward_tile._toolace_inner is not ck._forward_tile
     folded = run()
     assert all(torch.equal(a, b) for a, b in zip(whole, folded))
+
+
+_KERNELS = """
+import os, sys
+from toolace_r import memory
+if sys.argv[1] == "limit":
+    memory.limit_kernel_caches()
+import torch
+torch.set_num_threads(1)
+w = torch.randn(512, 256)
+memory.release()
+base = memory.rss_mb()
+with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    for n in range(1, 300):  # a new input shape each time, as generation and SFT batches have
+        torch.nn.functional.linear(torch.randn(n * 3, 256), w)
+memory.release()
+print(os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"], memory.rss_mb() - base)
+"""
+
+
+@linux
+def test_capped_kernel_caches_keep_little_per_input_shape():
+    """CPU bf16 matmuls of 300 input shapes: with oneDNN's default cache every shape's kernel and
+    its buffers stay resident (some 200 MiB on the machine we measured on); limit_kernel_caches()
+    keeps that small. A variable already set is left alone."""
+    import os
+    import subprocess
+    import sys
+
+    def kept(arm: str, **env: str) -> tuple[str, float]:
+        clean = {k: v for k, v in os.environ.items() if k not in memory.KERNEL_CACHE_ENV}
+        out = subprocess.run([sys.executable, "-c", _KERNELS, arm], env={**clean, **env}, capture_output=True,
+                             text=True, check=True, timeout=300).stdout.split()
+        return out[0], float(out[1])
+
+    cap, capped = kept("limit")
+    default, uncapped = kept("limit", ONEDNN_PRIMITIVE_CACHE_CAPACITY="1024", LRU_CACHE_CAPACITY="1024")
+    assert (cap, default) == (str(memory.KERNEL_CACHE), "1024")
+    if uncapped < 60:
+        pytest.skip(f"this CPU's bf16 kernels keep little per shape ({uncapped:.0f} MiB for 300)")
+    assert capped < uncapped / 3, (capped, uncapped)

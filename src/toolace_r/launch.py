@@ -145,6 +145,7 @@ def job_peak_rss_mb(work: Path) -> float | None:
 def run_task(task: Task) -> dict[str, Any]:
     """Run ``task`` in this process (one of a job's, or the driver itself); its result."""
     memory.tune_malloc()  # TOOLACE_R_MMAP_THRESHOLD: large tensors go back to the system when freed
+    memory.limit_kernel_caches()  # before the task's first CPU kernel (a job process's own start)
     if isinstance(task, SFTTask):
         return _sft(task)
     if isinstance(task, ProbeTask):

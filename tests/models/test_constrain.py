@@ -162,6 +162,16 @@ def test_vllm_structured_outputs_argument(monkeypatch, fns):
     assert key == "guided_decoding" and tag["format"]["elements"][0] == {"type": "token", "token": 7}
 
 
+def _stand_in_vllm(monkeypatch, llm, sampling_params) -> None:
+    """A ``vllm`` module with ``llm`` as its LLM (the real engine needs CUDA)."""
+    vllm = types.ModuleType("vllm")
+    sp = types.ModuleType("vllm.sampling_params")
+    sp.StructuredOutputsParams = _Params
+    vllm.LLM, vllm.SamplingParams, vllm.sampling_params = llm, sampling_params, sp
+    monkeypatch.setitem(sys.modules, "vllm", vllm)
+    monkeypatch.setitem(sys.modules, "vllm.sampling_params", sp)
+
+
 def test_vllm_generator_passes_a_constraint_per_prompt(monkeypatch, tokenizer, fns):
     """VLLMGenerator.generate gives each prompt's SamplingParams its own structured outputs (a
     stand-in vllm module records them; the real engine needs CUDA)."""
@@ -187,12 +197,7 @@ def test_vllm_generator_passes_a_constraint_per_prompt(monkeypatch, tokenizer, f
         made.append(kw)
         return _Params(**kw)
 
-    vllm = types.ModuleType("vllm")
-    sp = types.ModuleType("vllm.sampling_params")
-    sp.StructuredOutputsParams = _Params
-    vllm.LLM, vllm.SamplingParams, vllm.sampling_params = LLM, sampling, sp
-    monkeypatch.setitem(sys.modules, "vllm", vllm)
-    monkeypatch.setitem(sys.modules, "vllm.sampling_params", sp)
+    _stand_in_vllm(monkeypatch, LLM, sampling)
     gen = VLLMGenerator("stand-in")
     c = CallConstraint.for_tools([fns["get_time"]], gen.prompt_config.tool_format)
     prompt = ([{"role": "user", "content": "hi"}], None)
@@ -222,12 +227,7 @@ def test_vllm_answer_cut_inside_a_call_is_closed(monkeypatch, tokenizer, fns):
             out = types.SimpleNamespace(text=tokenizer.decode(cut), token_ids=list(cut), finish_reason="length")
             return [types.SimpleNamespace(outputs=[out], num_cached_tokens=0) for _ in params]
 
-    vllm = types.ModuleType("vllm")
-    sp = types.ModuleType("vllm.sampling_params")
-    sp.StructuredOutputsParams = _Params
-    vllm.LLM, vllm.SamplingParams, vllm.sampling_params = LLM, _Params, sp
-    monkeypatch.setitem(sys.modules, "vllm", vllm)
-    monkeypatch.setitem(sys.modules, "vllm.sampling_params", sp)
+    _stand_in_vllm(monkeypatch, LLM, _Params)
     gen = VLLMGenerator("stand-in")
     c = CallConstraint.for_tools([fns["get_time"]], gen.prompt_config.tool_format)
     prompt = ([{"role": "user", "content": "hi"}], None)

@@ -38,10 +38,11 @@ def _root(
                                "drawn only on a terminal anyway)."),
 ) -> None:
     # options of `toolace-r` itself, before any command; the app's help text is the one above
-    from toolace_r.memory import tune_malloc
+    from toolace_r.memory import limit_kernel_caches, tune_malloc
     from toolace_r.progress import set_quiet
 
     tune_malloc()  # TOOLACE_R_MMAP_THRESHOLD (off by default; toolace_r.memory)
+    limit_kernel_caches()
     set_debug(debug)
     set_quiet(quiet)
 
