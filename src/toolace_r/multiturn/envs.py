@@ -248,6 +248,18 @@ class _Timeout(Exception):
     pass
 
 
+_SIGNATURES: dict[Any, inspect.Signature] = {}
+
+
+def _signature(method) -> inspect.Signature:
+    """The bound method's signature, cached per function (computing it dominates a cheap call)."""
+    func = getattr(method, "__func__", method)
+    sig = _SIGNATURES.get(func)
+    if sig is None:
+        sig = _SIGNATURES[func] = inspect.signature(method)
+    return sig
+
+
 class Environment:
     """The instances of one entry's involved classes, and execution of calls on them.
 
@@ -294,7 +306,7 @@ class Environment:
         if method is None:
             return f"{ERROR_PREFIX}name '{parts[0]}' is not defined"
         try:
-            bound = inspect.signature(method).bind(*copy.deepcopy(spec.args), **copy.deepcopy(dict(spec.kwargs)))
+            bound = _signature(method).bind(*copy.deepcopy(spec.args), **copy.deepcopy(dict(spec.kwargs)))
         except TypeError as e:
             return f"{ERROR_PREFIX}{spec.name}() {e}"
         try:
