@@ -1,5 +1,6 @@
-"""The real bfcl-eval wheel for the multi-turn tests: $TOOLACE_R_BFCL_WHEEL, the project's cache, or
-the copy this machine keeps in /tmp/us2_bfcl; the tests skip when none is present."""
+"""The real bfcl-eval wheel for the multi-turn tests: $TOOLACE_R_BFCL_WHEEL, else the project's cache,
+else downloaded into the cache once (`pip download bfcl-eval`, as `toolace-r eval --bench bfcl` does);
+the tests skip when none can be had."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ def _find_wheel() -> Path | None:
 
     cands = [os.environ.get("TOOLACE_R_BFCL_WHEEL", "")]
     cands += [str(p) for p in sorted(bfcl.cache_dir().glob("bfcl_eval-*.whl"))] if bfcl.cache_dir().is_dir() else []
-    cands += [str(p) for p in sorted(Path("/tmp/us2_bfcl").glob("bfcl_eval-*.whl"))]
     for c in cands:
         if c and Path(c).is_file():
             return Path(c)
@@ -27,9 +27,16 @@ def mt_source():
     from toolace_r import bfcl
 
     wheel = _find_wheel()
-    if wheel is None:
-        pytest.skip("no bfcl-eval wheel (set TOOLACE_R_BFCL_WHEEL)")
-    return bfcl.locate(wheel, download=False)
+    if wheel is not None:
+        return bfcl.locate(wheel, download=False)
+    from filelock import FileLock
+
+    bfcl.cache_dir().parent.mkdir(parents=True, exist_ok=True)
+    try:  # one download, whichever test worker comes first
+        with FileLock(str(bfcl.cache_dir()) + ".lock"):
+            return bfcl.locate(None, download=True)
+    except bfcl.BfclError as e:
+        pytest.skip(f"no bfcl-eval wheel (set TOOLACE_R_BFCL_WHEEL): {e}")
 
 
 @pytest.fixture(scope="session")
