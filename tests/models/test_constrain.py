@@ -272,8 +272,36 @@ def test_an_answer_cut_inside_a_call_is_closed_within_the_budget(tokenizer, fns)
             text = tokenizer.decode(out[:-1])
             result = parse_calls(text)
             assert result.status == "calls" and {x.name for x in result.calls} <= {"get_weather", "get_time"}, text
+            assert len(result.calls) <= max(1, cut_text.count("(")), text  # closing starts no new call
             if budget == len(ids) + 30:  # room to spare: nothing is taken back
                 assert text.startswith(cut_text), text
+
+
+def test_closing_does_not_start_another_call():
+    """With the shipped base model's BPE vocabulary (which has tokens such as `),` and `"}),`), a
+    call cut after its last argument is closed as it is, not continued into a next call that no
+    longer fits (which took the arguments back)."""
+    pytest.importorskip("xgrammar")
+    from transformers import AutoTokenizer
+
+    from toolace_r.models.base import BASE_DIR
+    from toolace_r.models.constrain import CallMasker
+
+    tok = AutoTokenizer.from_pretrained(str(BASE_DIR))
+    address = {"type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
+               "required": ["street", "city"]}
+    order = {"name": "order_food", "parameters": {"type": "object", "properties": {
+        "items": {"type": "array", "items": {"type": "string"}}, "address": address}, "required": ["items", "address"]}}
+    c = CallConstraint.for_tools([order], "pythonic")
+    masker = CallMasker(tok, len(tok), {tok.eos_token_id}, None)
+    cut = '[order_food(items=["pancakes", "risotto"], address={"street": "Mill Lane", "city": "Seville"}'
+    ids = tok.encode(cut, add_special_tokens=False)
+    for budget in (len(ids) + 3, len(ids) + 40):
+        (m,) = masker.matchers([c])
+        assert all(m.accept_token(t) for t in ids)
+        out = masker.close(m, ids, budget)
+        assert m.is_terminated() and len(out) <= budget
+        assert tok.decode(out[:-1]) == cut + ")]", tok.decode(out)
 
 
 @pytest.mark.parametrize("fmt", ["pythonic", "hermes", "llama3_json"])

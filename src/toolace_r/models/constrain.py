@@ -334,8 +334,9 @@ class CallMasker:
         """At most ``limit`` tokens, from the grammar's allowed ones, that end the answer ``ids``
         (a stop token last), or None (the matcher is then left as it was). Greedy: a stop token
         when allowed, else the allowed token after which the fewest strings and brackets are left
-        open (:func:`_openness`), the longest of those (a fixed literal such as a required
-        argument's name goes by in as few tokens as it can) unless it opens something. Only structural tokens (quotes,
+        open (:func:`_openness`), though one without a separator (which asks for one more item)
+        before any with one, the longest of those (a fixed literal such as a required argument's name goes by
+        in as few tokens as it can) unless it opens something. Only structural tokens (quotes,
         brackets, separators) and the longest allowed token are weighed, so a step stays cheap on
         a 150k vocabulary."""
         import torch
@@ -357,9 +358,12 @@ class CallMasker:
                 cands = [longest] + structural[allowed[structural]].tolist()
                 now = _openness(state)
 
-                def rank(t: int) -> tuple[int, int]:  # what opens something: as little of it as can be
+                def rank(t: int) -> tuple[bool, int, int]:
                     after = _openness(_scan(texts[t], state))
-                    return after, (-len(texts[t]) if after <= now else len(texts[t]))
+                    # a separator asks for one more item (`"}),` closes three but starts a next call),
+                    # so it goes last; what opens something: as little of it as can be
+                    more = any(ch in ",:=" for ch in texts[t])
+                    return more, after, (-len(texts[t]) if after <= now else len(texts[t]))
                 tok = min(cands, key=rank)
             if not matcher.accept_token(tok):
                 break
