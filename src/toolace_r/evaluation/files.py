@@ -16,6 +16,7 @@ from toolace_r.evaluation.core import EvalError, Row
 
 RESULTS_FILE = "results.json"
 OUTPUTS_FILE = "outputs.jsonl"
+MULTI_TURN_FILE = "multi_turn.jsonl"  # rows of toolace_r.evaluation.multiturn
 _GENERIC_DIRS = {"model", "models", "train", "final", "output", "out", "merged"}
 
 
@@ -28,10 +29,13 @@ def read_rows(path: Path) -> list[Row]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def write_results(out: Path, results: dict[str, Any], rows: Sequence[Row]) -> None:
-    """``outputs.jsonl``, ``results.json``, ``results.md`` and the two plots, under ``out``."""
+def write_results(out: Path, results: dict[str, Any], rows: Sequence[Row], multi_turn_rows: Sequence[Row] = ()) -> None:
+    """``outputs.jsonl``, ``results.json``, ``results.md`` and the two plots, under ``out``; with
+    multi-turn rows also ``multi_turn.jsonl`` (:mod:`toolace_r.evaluation.multiturn`)."""
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / OUTPUTS_FILE, rows)
+    if multi_turn_rows:
+        write_jsonl(out / MULTI_TURN_FILE, multi_turn_rows)
     write_json(out / RESULTS_FILE, results)
     atomic_write_text(out / "results.md", [results_markdown(results)])
     write_plots(results, out)
