@@ -36,6 +36,7 @@ class GroundTruthModel(Generator):
     classes: Any = None
     script: dict[str, list[list[ToolCall]]] = field(default_factory=dict)
     n_prompts: list[int] = field(default_factory=list)  # prompts per generate call (batching)
+    seen: list[Any] = field(default_factory=list)  # every (messages, tools) prompt, in order
 
     def add(self, raw: dict, ground_truth: list[list[str]]) -> "GroundTruthModel":
         env = Environment.for_entry(raw, classes=self.classes)
@@ -58,6 +59,7 @@ class GroundTruthModel(Generator):
                  cache=None, constraints=None):
         self.n_prompts.append(len(prompts))
         out = []
+        self.seen += list(prompts)
         for messages, _tools in prompts:
             text = self._answer(messages)
             out.append([Completion(text, len(text.split()) + 1)] * n)
