@@ -171,6 +171,8 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
             raise EvalError(f"--bench must be 'bfcl' or a JSONL file of samples; {opts.bench} is neither")
         items = jsonl_items(path, opts.categories, opts.limit)
         bench_label = str(path)
+    if mt_entries and opts.export_bfcl_dir is not None:
+        raise EvalError("--export-bfcl writes single-turn categories only: run the multi-turn categories without it")
     if not items and not mt_entries:
         raise EvalError("nothing to evaluate: no entry matches --categories / --limit")
     ids = Counter([it.id for it in items] + [e.id for e in mt_entries])
