@@ -118,6 +118,9 @@ def load_entries(source: "BfclSource", category: str, limit: int | None = None) 
                 raise bfcl.BfclError(f"BFCL entry {raw['id']}: withheld function(s) {names} not among its docs")
             missed[int(turn)] = held
             functions = [f for f in functions if f["name"] not in names]
+        empty = [t for t, msgs in enumerate(raw["question"]) if not msgs and t not in missed]
+        if empty:  # only a turn that brings withheld functions may come without a user message
+            raise bfcl.BfclError(f"BFCL entry {raw['id']}: turn {empty[0]} has no message")
         if len(raw["question"]) != len(truth):
             raise bfcl.BfclError(f"BFCL entry {raw['id']}: {len(raw['question'])} turns but {len(truth)} in its ground truth")
         out.append(MultiTurnEntry(raw["id"], category, raw["question"], functions, missed, truth, raw))
@@ -198,8 +201,6 @@ class _Run:
             # BFCL's holdout turns have no user message of their own
             turn_messages = turn_messages or [{"role": "user", "content": ADDED_FUNCTIONS_PROMPT}]
         self.messages += [{"role": m["role"], "content": str(m.get("content") or "")} for m in turn_messages]
-        if not self.messages or self.messages[-1]["role"] == "assistant":  # nothing new to answer
-            self.messages.append({"role": "user", "content": ADDED_FUNCTIONS_PROMPT})
 
     def sample(self) -> Sample:
         """The prompt of the next step, as a prompt-only sample (tools + conversation so far)."""
