@@ -168,6 +168,12 @@ def test_eval_cli_embedded(tmp_path, tiny_model_dir, mt_source):
     assert (tmp_path / "ev" / "outputs.jsonl").read_text() == ""  # no single-turn category ran
     md = (tmp_path / "ev" / "results.md").read_text()
     assert "| multi_turn_base | 2 |" in md and "**multi-turn** (partial)" in md and "**bfcl-overall** (partial)" in md
+    assert "## Multi-turn" in md
+    by = results["multi_turn"]["by_mode"]
+    for m in ("none", "adaptive"):
+        mine = [r for r in rows if r["mode"] == m]
+        assert by[m]["entries"] == 2 and by[m]["mean_steps"] == sum(r["n_steps"] for r in mine) / 2
+        assert sum(by[m]["turns"].values()) == sum(len(r["turns"]) for r in mine)
 
 
 @pytest.mark.slow

@@ -86,6 +86,17 @@ def results_markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {m} | {s['mean_rounds']:.2f} | {s['mean_tokens']:.1f} | "
                      f"{f'{prefill:.1f}' if prefill else '–'} | {s.get('confirmations', 0)} | {t['total_s']:.1f} | "
                      f"{f'{eps:.2f}' if eps else '–'} |")
+    mt = results.get("multi_turn")
+    if mt and mt.get("by_mode"):
+        lines += ["", "## Multi-turn", "", f"`{mt['file']}` has every turn and step; at most {mt['max_steps']} "
+                  "executed steps per turn.", "",
+                  "| mode | entries | mean turns run | mean steps | force-quit | turns valid / invalid / unchecked / not run |",
+                  "|---|---:|---:|---:|---:|---|"]
+        for m in modes:
+            s = mt["by_mode"][m]
+            t = s["turns"]
+            lines.append(f"| {m} | {s['entries']} | {s['mean_turns_run']:.2f} | {s['mean_steps']:.2f} | {s['force_quit']} "
+                         f"| {t['valid']} / {t['invalid']} / {t['unchecked']} / {t['not_run']} |")
     errs = sorted({e for m in modes for e in by[m]["errors"]}, key=lambda e: -sum(by[m]["errors"].get(e, 0) for m in modes))
     if errs:
         lines += ["", "## Errors (count by type)", "", "| error type | " + " | ".join(modes) + " |",

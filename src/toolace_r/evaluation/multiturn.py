@@ -23,6 +23,7 @@ written to ``multi_turn.jsonl``, not ``outputs.jsonl``.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from toolace_r.calls import parse_calls
@@ -81,6 +82,21 @@ def trajectory_row(entry: MultiTurnEntry, traj: Trajectory, mode: str, *,
             "rounds": traj.total("rounds"), "tokens": traj.total("tokens"),
             "prompt_tokens": traj.total("prompt_tokens"), "prefill_tokens": traj.total("prefill_tokens"),
             "confirmed": any(s["confirmed"] for s in all_steps), "turns": turns}
+
+
+def summarize_multi_turn(rows: Sequence[Row], modes: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per mode, what the trajectories did: entries, mean turns run and steps per entry, force
+    quits, turn verdicts counted (``valid`` / ``invalid`` / ``unchecked`` / ``not_run``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for m in modes:
+        mine = [r for r in rows if r["mode"] == m]
+        n = len(mine) or 1
+        verdicts = Counter(t["verdict"] for r in mine for t in r["turns"])
+        out[m] = {"entries": len(mine), "mean_turns_run": sum(r["n_turns"] for r in mine) / n,
+                  "mean_steps": sum(r["n_steps"] for r in mine) / n,
+                  "force_quit": sum(bool(r["stop"]) for r in mine),
+                  "turns": {k: verdicts.get(k, 0) for k in ("valid", "invalid", "unchecked", "not_run")}}
+    return out
 
 
 def evaluate_multi_turn(generator: "Generator", entries: Sequence[MultiTurnEntry], modes: Sequence[str], *,

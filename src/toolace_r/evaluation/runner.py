@@ -15,7 +15,7 @@ from toolace_r.bfcl_results import check_export_name
 from toolace_r.evaluation.core import (EvalError, Log, add_wall_seconds, bfcl_items, category_order, jsonl_items,
                                        parse_modes, run_modes, score_outputs, summarize_modes)
 from toolace_r.evaluation.files import MULTI_TURN_FILE, default_name, export_bfcl, write_results
-from toolace_r.evaluation.multiturn import evaluate_multi_turn, multi_turn_entries
+from toolace_r.evaluation.multiturn import evaluate_multi_turn, multi_turn_entries, summarize_multi_turn
 from toolace_r.models.generation import BACKENDS, make_generator, vllm_engine_kw
 from toolace_r.models.prompting import CONFIRM_MODES, prompt_style_config
 from toolace_r.models.refs import ModelRefError, resolve_model
@@ -241,7 +241,8 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
         "timing": timing,
     }
     if mt_entries:
-        results["multi_turn"] = {"file": MULTI_TURN_FILE, "entries": len(mt_entries), "max_steps": opts.max_steps}
+        results["multi_turn"] = {"file": MULTI_TURN_FILE, "entries": len(mt_entries), "max_steps": opts.max_steps,
+                                 "by_mode": summarize_multi_turn(mt_rows, modes)}
     add_wall_seconds(results["by_mode"], [timing])
     if export_name is not None:
         results["export_bfcl"] = {"dir": str(opts.export_bfcl_dir), "model": export_name, "mode": opts.export_mode}
