@@ -193,3 +193,18 @@ def test_eval_rejects_bad_multi_turn_input(tmp_path, mt_source):
     with pytest.raises(bfcl.BfclError, match="run by `toolace-r eval`"):
         bfcl.parse_categories("multi_turn_base")  # `toolace-r score` keeps refusing them
     assert bfcl.parse_categories("multi_turn", multi_turn=True) == list(bfcl.MULTI_TURN)
+
+
+@pytest.mark.slow
+def test_eval_cli_single_and_multi_turn_together(tmp_path, tiny_model_dir, mt_source):
+    out = tmp_path / "ev"
+    res = CliRunner().invoke(eval_app, ["--model", str(tiny_model_dir), "--bench", "bfcl", "--bfcl-data", str(mt_source.path),
+                                        "--test-category", "simple_python,multi_turn_miss_func", "--limit", "1",
+                                        "--refine", "none", "--max-new-tokens", "8", "--max-steps", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    results = json.loads((out / "results.json").read_text())
+    s = results["by_mode"]["none"]
+    assert list(s["categories"]) == ["simple_python", "multi_turn_miss_func"] and s["n"] == 2
+    assert {"non_live", "multi_turn", "bfcl_overall"} <= set(s["aggregates"])
+    assert [json.loads(x)["category"] for x in (out / "outputs.jsonl").read_text().splitlines()] == ["simple_python"]
+    assert [json.loads(x)["id"] for x in (out / "multi_turn.jsonl").read_text().splitlines()] == ["multi_turn_miss_func_0"]
