@@ -48,14 +48,17 @@ LIVE_AST = ("live_simple", "live_multiple", "live_parallel", "live_parallel_mult
 HALLUCINATION = ("irrelevance", "live_irrelevance")
 RELEVANCE = ("live_relevance",)
 CATEGORIES = (*NON_LIVE_AST, "irrelevance", *LIVE_AST, "live_irrelevance", "live_relevance")
+# Run by the multi-turn loop (toolace_r.multiturn), only when asked for: not part of "all".
+MULTI_TURN = ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param", "multi_turn_long_context")
+# BFCL v4's overall score (eval_runner_helper.py): weights of non-live, live, irrelevance, multi-turn, agentic.
+OVERALL_WEIGHTS = {"non_live": 10, "live": 10, "hallucination": 10, "multi_turn": 30, "agentic": 40}
 GROUPS = {
     "all": CATEGORIES,
     "non_live": (*NON_LIVE_AST, "irrelevance"),
     "live": (*LIVE_AST, "live_irrelevance", "live_relevance"),
 }
 # BFCL categories this evaluator cannot run: they need BFCL's executable state or other languages.
-UNSUPPORTED = ("simple_java", "simple_javascript", "multi_turn_base", "multi_turn_miss_func",
-               "multi_turn_miss_param", "multi_turn_long_context", "memory", "web_search", "format_sensitivity")
+UNSUPPORTED = ("simple_java", "simple_javascript", "memory", "web_search", "format_sensitivity")
 # The file BFCL's data folder always has; used to recognise that folder.
 _MARKER = f"{PREFIX}_simple_python.json"
 
@@ -202,10 +205,14 @@ class BfclEntry:
                 "possible_answer": self.ground_truth, "output": output}
 
 
-def parse_categories(text: str | Iterable[str] | None) -> list[str]:
-    """Category names (comma list; ``all``, ``live``, ``non_live`` expand) in BFCL order."""
+def parse_categories(text: str | Iterable[str] | None, *, multi_turn: bool = False) -> list[str]:
+    """Category names (comma list; ``all``, ``live``, ``non_live`` expand) in BFCL order.
+    ``multi_turn``: also accept the multi-turn categories and the group ``multi_turn`` (what
+    ``toolace-r eval`` runs with :mod:`toolace_r.multiturn`; not part of ``all``)."""
     if text is None:
         return list(CATEGORIES)
+    known = CATEGORIES + (MULTI_TURN if multi_turn else ())
+    groups = {**GROUPS, **({"multi_turn": MULTI_TURN} if multi_turn else {})}
     items = text.split(",") if isinstance(text, str) else [x for t in text for x in t.split(",")]
     want: set[str] = set()
     for raw in items:
@@ -214,18 +221,19 @@ def parse_categories(text: str | Iterable[str] | None) -> list[str]:
             continue
         if c == "simple":
             c = "simple_python"  # BFCL v3's name
-        if c in GROUPS:
-            want.update(GROUPS[c])
-        elif c in CATEGORIES:
+        if c in groups:
+            want.update(groups[c])
+        elif c in known:
             want.add(c)
-        elif c in UNSUPPORTED:
-            raise BfclError(f"BFCL category {c!r} is not supported here (multi-turn, agentic and non-Python "
-                            f"categories need BFCL's own runner); choose from {', '.join(CATEGORIES)}")
+        elif c in UNSUPPORTED or c in MULTI_TURN:
+            where = "agentic and non-Python categories need BFCL's own runner" if c in UNSUPPORTED else \
+                "multi-turn categories are run by `toolace-r eval`, not here"
+            raise BfclError(f"BFCL category {c!r} is not supported here ({where}); choose from {', '.join(known)}")
         else:
-            raise BfclError(f"unknown BFCL category {c!r}; choose from {', '.join(CATEGORIES)} (or all, live, non_live)")
+            raise BfclError(f"unknown BFCL category {c!r}; choose from {', '.join(known)} (or {', '.join(groups)})")
     if not want:
         raise BfclError("no BFCL category given")
-    return [c for c in CATEGORIES if c in want]
+    return [c for c in known if c in want]
 
 
 def _jsonl(source: BfclSource, name: str) -> list[dict[str, Any]]:
@@ -318,7 +326,10 @@ def aggregates(per_category: dict[str, dict[str, Any]]) -> dict[str, dict[str, A
     """BFCL v4 summary scores from ``{category: {"correct", "total", "accuracy"}}``.
 
     Each aggregate says which categories it was computed from and whether all of them were
-    evaluated (``complete``); an aggregate none of whose categories ran is left out."""
+    evaluated (``complete``); an aggregate none of whose categories ran is left out. ``non_live``,
+    ``hallucination``, ``relevance`` and ``multi_turn`` are unweighted means of their categories,
+    ``live`` a mean weighted by entries; where multi-turn ran, ``bfcl_overall`` is BFCL v4's
+    overall score: :data:`OVERALL_WEIGHTS` over those groups, ``parts`` giving each (0 when not run)."""
     out: dict[str, dict[str, Any]] = {}
 
     def put(name: str, cats: tuple[str, ...], weighted: bool) -> None:
@@ -337,6 +348,16 @@ def aggregates(per_category: dict[str, dict[str, Any]]) -> dict[str, dict[str, A
     put("live", LIVE_AST, weighted=True)
     put("hallucination", HALLUCINATION, weighted=False)
     put("relevance", RELEVANCE, weighted=False)
+    put("multi_turn", MULTI_TURN, weighted=False)
+    if "multi_turn" in out:
+        # BFCL v4's overall (calculate_percentage_weighted_accuracy): a weighted mean of its groups,
+        # a group not run counting 0 (agentic never runs here); shown where multi-turn ran.
+        parts = {k: out[k]["accuracy"] if k in out else 0.0 for k in OVERALL_WEIGHTS}
+        acc = sum(OVERALL_WEIGHTS[k] * v for k, v in parts.items()) / sum(OVERALL_WEIGHTS.values())
+        ran = [c for c in (*CATEGORIES, *MULTI_TURN) if c in per_category and per_category[c]["total"]]
+        out["bfcl_overall"] = {"accuracy": acc, "categories": ran, "weights": dict(OVERALL_WEIGHTS),
+                               "parts": parts, "complete": all(out.get(k, {}).get("complete") for k in OVERALL_WEIGHTS),
+                               "total": sum(per_category[c]["total"] for c in ran)}
     return out
 
 

@@ -51,3 +51,21 @@ def mt_base(mt_source):
     from toolace_r.multiturn.checker import load_category
 
     return load_category(mt_source, "multi_turn_base")
+
+
+# The tiny models of tests/models (the embedded one and a random Qwen2 with the real Qwen2.5
+# tokenizer and template), reused as tests/serving does.
+def _models_conftest():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mt_models_conftest", Path(__file__).parents[1] / "models" / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_models = _models_conftest()
+samples = _models.samples
+tiny_model_dir = _models.tiny_model_dir
+tiny_qwen = _models.tiny_qwen

@@ -74,6 +74,7 @@ def eval_command(
     bfcl_data: Optional[str] = typer.Option(None, "--bfcl-data", help=_h("bfcl_data")),
     prompt_style: str = typer.Option("auto", "--prompt-style", help=_h("prompt_style")),
     max_new_tokens: int = typer.Option(128, "--max-new-tokens", help=_h("max_new_tokens")),
+    max_steps: int = typer.Option(20, "--max-steps", help=_h("max_steps")),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help=_h("out")),
     export_bfcl_dir: Optional[Path] = typer.Option(None, "--export-bfcl", help=_h("export_bfcl_dir")),
     export_mode: Optional[str] = typer.Option(None, "--export-mode", help=_h("export_mode")),
@@ -94,7 +95,7 @@ def eval_command(
                            base_url=base_url, api_key_env=api_key_env, tensor_parallel_size=tensor_parallel_size,
                            gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
                            bfcl_data=bfcl_data, prompt_style=prompt_style,
-                           max_new_tokens=max_new_tokens, out=out, export_bfcl_dir=export_bfcl_dir,
+                           max_new_tokens=max_new_tokens, max_steps=max_steps, out=out, export_bfcl_dir=export_bfcl_dir,
                            export_mode=export_mode,
                            checker_mode=mode, name=name)
         results = run_eval(opts, log=console.log)
@@ -102,7 +103,8 @@ def eval_command(
         _die(str(e))
     print_results(results, console)
     exported = results.get("export_bfcl")
-    console.print(f"written: {results['out_dir']}/ (results.json, results.md, outputs.jsonl, plots)"
+    mt_file = f", {results['multi_turn']['file']}" if results.get("multi_turn") else ""
+    console.print(f"written: {results['out_dir']}/ (results.json, results.md, outputs.jsonl{mt_file}, plots)"
                   + (f"; BFCL result files of mode {exported['mode']} under {exported['dir']}/"
                      f"{exported['model'].replace('/', '_')}/ (score them: bfcl evaluate --model {exported['model']} "
                      f"--result-dir {exported['dir']}{' --partial-eval' if limit else ''}, or toolace-r score "

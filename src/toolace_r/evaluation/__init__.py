@@ -23,6 +23,11 @@ Output row (one per item and mode; ``outputs.jsonl`` of a run's eval stage and o
 
 Rows are written mode by mode: every item in the first mode, then every item in the next.
 
+BFCL's multi-turn categories are not items: :mod:`toolace_r.evaluation.multiturn` runs them through
+the multi-turn loop and checker, one row per entry and mode with the keys above that summaries read
+plus the trajectory turn by turn and step by step (``multi_turn.jsonl``, not ``outputs.jsonl``); they
+join the summaries' categories and aggregates.
+
 Summary of one mode (:func:`summarize_mode`; ``results.json`` ``by_mode`` and a run's
 ``summary.json``): ``n``, ``accuracy``, ``overall`` ``{correct, total, accuracy}``,
 ``categories`` (by BFCL category, or by sample category for our samples, each
@@ -49,6 +54,7 @@ from toolace_r.evaluation.core import (DEFAULT_MODES, RUN_SUMMARY_KEYS, EvalErro
 from toolace_r.evaluation.files import (OUTPUTS_FILE, RESULTS_FILE, common_modes, compare_rows, default_name,
                                         export_bfcl, load_results, read_rows, results_markdown, write_plots,
                                         write_results)
+from toolace_r.evaluation.multiturn import evaluate_multi_turn, multi_turn_entries, trajectory_row
 from toolace_r.evaluation.runner import EvalOptions, make_eval_generator, run_eval
 
 __all__ = [
@@ -57,4 +63,5 @@ __all__ = [
     "score_outputs", "summarize_mode", "summarize_modes", "OUTPUTS_FILE", "RESULTS_FILE", "common_modes",
     "compare_rows", "default_name", "export_bfcl", "load_results", "read_rows", "results_markdown",
     "write_plots", "write_results", "EvalOptions", "make_eval_generator", "run_eval",
+    "evaluate_multi_turn", "multi_turn_entries", "trajectory_row",
 ]

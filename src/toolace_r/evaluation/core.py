@@ -168,7 +168,7 @@ def evaluate(generator: "Generator", items: Sequence[Item], modes: Sequence[str]
 
 def category_order(category: str) -> int:
     """Where a category stands in BFCL's (or our sample) category list."""
-    for names in (bfcl.CATEGORIES, CATEGORIES):
+    for names in (bfcl.CATEGORIES + bfcl.MULTI_TURN, CATEGORIES):
         if category in names:
             return names.index(category)
     return len(bfcl.CATEGORIES)

@@ -16,6 +16,7 @@ from toolace_r.evaluation.core import EvalError, Row
 
 RESULTS_FILE = "results.json"
 OUTPUTS_FILE = "outputs.jsonl"
+MULTI_TURN_FILE = "multi_turn.jsonl"  # rows of toolace_r.evaluation.multiturn
 _GENERIC_DIRS = {"model", "models", "train", "final", "output", "out", "merged"}
 
 
@@ -28,10 +29,13 @@ def read_rows(path: Path) -> list[Row]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def write_results(out: Path, results: dict[str, Any], rows: Sequence[Row]) -> None:
-    """``outputs.jsonl``, ``results.json``, ``results.md`` and the two plots, under ``out``."""
+def write_results(out: Path, results: dict[str, Any], rows: Sequence[Row], multi_turn_rows: Sequence[Row] = ()) -> None:
+    """``outputs.jsonl``, ``results.json``, ``results.md`` and the two plots, under ``out``; with
+    multi-turn rows also ``multi_turn.jsonl`` (:mod:`toolace_r.evaluation.multiturn`)."""
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / OUTPUTS_FILE, rows)
+    if multi_turn_rows:
+        write_jsonl(out / MULTI_TURN_FILE, multi_turn_rows)
     write_json(out / RESULTS_FILE, results)
     atomic_write_text(out / "results.md", [results_markdown(results)])
     write_plots(results, out)
@@ -82,6 +86,17 @@ def results_markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {m} | {s['mean_rounds']:.2f} | {s['mean_tokens']:.1f} | "
                      f"{f'{prefill:.1f}' if prefill else '–'} | {s.get('confirmations', 0)} | {t['total_s']:.1f} | "
                      f"{f'{eps:.2f}' if eps else '–'} |")
+    mt = results.get("multi_turn")
+    if mt and mt.get("by_mode"):
+        lines += ["", "## Multi-turn", "", f"`{mt['file']}` has every turn and step; at most {mt['max_steps']} "
+                  "executed steps per turn.", "",
+                  "| mode | entries | mean turns run | mean steps | force-quit | turns valid / invalid / unchecked / not run |",
+                  "|---|---:|---:|---:|---:|---|"]
+        for m in modes:
+            s = mt["by_mode"][m]
+            t = s["turns"]
+            lines.append(f"| {m} | {s['entries']} | {s['mean_turns_run']:.2f} | {s['mean_steps']:.2f} | {s['force_quit']} "
+                         f"| {t['valid']} / {t['invalid']} / {t['unchecked']} / {t['not_run']} |")
     errs = sorted({e for m in modes for e in by[m]["errors"]}, key=lambda e: -sum(by[m]["errors"].get(e, 0) for m in modes))
     if errs:
         lines += ["", "## Errors (count by type)", "", "| error type | " + " | ".join(modes) + " |",

@@ -14,7 +14,8 @@ from toolace_r import bfcl
 from toolace_r.bfcl_results import check_export_name
 from toolace_r.evaluation.core import (EvalError, Log, add_wall_seconds, bfcl_items, category_order, jsonl_items,
                                        parse_modes, run_modes, score_outputs, summarize_modes)
-from toolace_r.evaluation.files import default_name, export_bfcl, write_results
+from toolace_r.evaluation.files import MULTI_TURN_FILE, default_name, export_bfcl, write_results
+from toolace_r.evaluation.multiturn import evaluate_multi_turn, multi_turn_entries, summarize_multi_turn
 from toolace_r.models.generation import BACKENDS, make_generator, vllm_engine_kw
 from toolace_r.models.prompting import CONFIRM_MODES, prompt_style_config
 from toolace_r.models.refs import ModelRefError, resolve_model
@@ -39,7 +40,9 @@ class EvalOptions:
     bench: str = field(metadata={"help": "'bfcl' (BFCL v4) or a JSONL file of samples in our format."})
     categories: Optional[str] = _opt(None, "Comma list. BFCL: simple_python, multiple, parallel, parallel_multiple, "
                                      "irrelevance, live_simple, live_multiple, live_parallel, live_parallel_multiple, "
-                                     "live_irrelevance, live_relevance, or all / live / non_live (default all). "
+                                     "live_irrelevance, live_relevance, or all / live / non_live (default all); multi-turn (not in all): "
+                                     "multi_turn_base, multi_turn_miss_func, multi_turn_miss_param, "
+                                     "multi_turn_long_context, or the group multi_turn. "
                                      "Samples: simple, multiple, ... (default all).")
     limit: Optional[int] = _opt(None, "BFCL: first N entries per category. Samples: first N samples.")
     refine_modes: Optional[list[str]] = _opt(None, "Refinement modes: none, adaptive, fixed:N; repeat or "
@@ -60,6 +63,8 @@ class EvalOptions:
                                     "checkout (default: cached download).")
     prompt_style: str = _opt("auto", "auto (what the model directory records), system or template.")
     max_new_tokens: int = _opt(128, "Most tokens generated per pass.")
+    max_steps: int = _opt(20, "Multi-turn categories: most executed steps (answers with calls) per turn before "
+                          "the entry is force-quit (BFCL's MAXIMUM_STEP_LIMIT, 20).")
     out: Optional[Path] = _opt(None, "Output folder (default runs/eval-<date>-<time>).")
     export_bfcl_dir: Optional[Path] = _opt(None, "Also write one refinement mode's outputs as `bfcl generate` result "
                                            "files under this folder, for `bfcl evaluate`: under --name, which must be "
@@ -78,6 +83,8 @@ class EvalOptions:
             raise EvalError(f"--prompt-style must be auto, system or template, not {self.prompt_style!r}")
         if self.limit is not None and self.limit < 1:
             raise EvalError(f"--limit must be >= 1, got {self.limit}")
+        if self.max_steps < 0:
+            raise EvalError(f"--max-steps must be >= 0, got {self.max_steps}")
         if self.max_new_tokens < 1:
             raise EvalError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
         if self.confirm not in CONFIRM_MODES:
@@ -151,10 +158,12 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
     """The whole evaluation: returns the results dict (also written to ``results.json``). Raises
     :class:`EvalError` (or :class:`toolace_r.bfcl.BfclError`) on bad arguments or data."""
     modes = opts.modes
+    mt_entries: list = []  # BFCL multi-turn entries: run by the multi-turn loop, not as items
     if opts.bench == "bfcl":
-        cats = bfcl.parse_categories(opts.categories)
+        cats = bfcl.parse_categories(opts.categories, multi_turn=True)
         source = bfcl.locate(opts.bfcl_data, log=log)
-        items = bfcl_items(source, cats, opts.limit)
+        items = bfcl_items(source, [c for c in cats if c not in bfcl.MULTI_TURN], opts.limit)
+        mt_entries = multi_turn_entries(source, [c for c in cats if c in bfcl.MULTI_TURN], opts.limit)
         bench_label = f"bfcl ({source.describe()})"
     else:
         path = Path(opts.bench)
@@ -162,9 +171,11 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
             raise EvalError(f"--bench must be 'bfcl' or a JSONL file of samples; {opts.bench} is neither")
         items = jsonl_items(path, opts.categories, opts.limit)
         bench_label = str(path)
-    if not items:
+    if mt_entries and opts.export_bfcl_dir is not None:
+        raise EvalError("--export-bfcl writes single-turn categories only: run the multi-turn categories without it")
+    if not items and not mt_entries:
         raise EvalError("nothing to evaluate: no entry matches --categories / --limit")
-    ids = Counter(it.id for it in items)
+    ids = Counter([it.id for it in items] + [e.id for e in mt_entries])
     dup = next((i for i, k in ids.items() if k > 1), None)
     if dup is not None:
         raise EvalError(f"duplicate entry id {dup!r} in --bench")
@@ -181,7 +192,7 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
     model = model_folder(opts)  # a bad --model is one line now, before anything loads
     name = opts.name or default_name(opts.model)
     if log:
-        log(f"{len(items)} entries, refinement modes {', '.join(modes)}; loading {opts.model} ({opts.backend})")
+        log(f"{len(items) + len(mt_entries)} entries, refinement modes {', '.join(modes)}; loading {opts.model} ({opts.backend})")
 
     t0 = time.perf_counter()
     gen = make_eval_generator(opts, model)
@@ -189,9 +200,25 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
     try:
         cfg = prompt_style_config(gen.prompt_config, opts.prompt_style)
         try:
-            outputs, timing = run_modes(gen, [it.sample for it in items], modes, max_rounds=opts.max_rounds,
-                                        max_new_tokens=opts.max_new_tokens, prompt_cfg=cfg, confirm=opts.confirm,
-                                        log=log)
+            if items:
+                outputs, timing = run_modes(gen, [it.sample for it in items], modes, max_rounds=opts.max_rounds,
+                                            max_new_tokens=opts.max_new_tokens, prompt_cfg=cfg, confirm=opts.confirm,
+                                            log=log)
+            else:
+                outputs = {m: [] for m in modes}
+                timing = {"first_pass_s": 0.0, "modes": {m: {"refine_s": 0.0, "total_s": 0.0} for m in modes}}
+            mt_rows: list = []
+            if mt_entries:
+                mt_rows, mt_seconds = evaluate_multi_turn(gen, mt_entries, modes, prompt_cfg=cfg,
+                                                          max_new_tokens=opts.max_new_tokens, max_rounds=opts.max_rounds,
+                                                          confirm=opts.confirm, max_steps=opts.max_steps, source=source)
+                timing["multi_turn_s"] = mt_seconds
+                if log:
+                    log(f"multi-turn: {len(mt_entries)} entries in {sum(mt_seconds.values()):.1f} s")
+            n = len(items) + len(mt_entries)
+            for m, t in timing["modes"].items():  # a mode's cost includes its multi-turn loop
+                t["total_s"] += timing.get("multi_turn_s", {}).get(m, 0.0)
+                t["entries_per_s"] = n / t["total_s"] if t["total_s"] > 0 else None
         except (ValueError, RuntimeError) as e:
             raise EvalError(f"generation failed: {_first_line(e)}") from None
     finally:
@@ -209,14 +236,17 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
         "limit": opts.limit,
         "categories": sorted({it.category for it in items},
                              key=lambda c: (c not in bfcl.CATEGORIES, category_order(c), c)),
-        "n_entries": len(items), "date": time.strftime("%Y-%m-%d %H:%M:%S"), "out_dir": str(out),
-        "by_mode": summarize_modes(rows, modes, bench=kind),
+        "n_entries": len(items) + len(mt_entries), "date": time.strftime("%Y-%m-%d %H:%M:%S"), "out_dir": str(out),
+        "by_mode": summarize_modes(rows + mt_rows, modes, bench=kind),
         "timing": timing,
     }
+    if mt_entries:
+        results["multi_turn"] = {"file": MULTI_TURN_FILE, "entries": len(mt_entries), "max_steps": opts.max_steps,
+                                 "by_mode": summarize_multi_turn(mt_rows, modes)}
     add_wall_seconds(results["by_mode"], [timing])
     if export_name is not None:
         results["export_bfcl"] = {"dir": str(opts.export_bfcl_dir), "model": export_name, "mode": opts.export_mode}
-    write_results(out, results, rows)
+    write_results(out, results, rows, mt_rows)
     if opts.export_bfcl_dir is not None and export_name is not None and opts.export_mode is not None:
         export_bfcl(opts.export_bfcl_dir, export_name, rows, opts.export_mode)
     return results
