@@ -162,12 +162,23 @@ def test_vllm_structured_outputs_argument(monkeypatch, fns):
     assert key == "guided_decoding" and tag["format"]["elements"][0] == {"type": "token", "token": 7}
 
 
-def _stand_in_vllm(monkeypatch, llm, sampling_params) -> None:
-    """A ``vllm`` module with ``llm`` as its LLM (the real engine needs CUDA)."""
+def _stand_in_vllm(monkeypatch, tokenizer, outputs, sampling_params) -> None:
+    """A ``vllm`` module whose LLM answers each prompt's params with ``outputs(params)`` (the real
+    engine needs CUDA)."""
+    class LLM:
+        def __init__(self, **kw):
+            pass
+
+        def get_tokenizer(self):
+            return tokenizer
+
+        def generate(self, inputs, params, **kw):
+            return [types.SimpleNamespace(outputs=outputs(p), num_cached_tokens=0) for p in params]
+
     vllm = types.ModuleType("vllm")
     sp = types.ModuleType("vllm.sampling_params")
     sp.StructuredOutputsParams = _Params
-    vllm.LLM, vllm.SamplingParams, vllm.sampling_params = llm, sampling_params, sp
+    vllm.LLM, vllm.SamplingParams, vllm.sampling_params = LLM, sampling_params, sp
     monkeypatch.setitem(sys.modules, "vllm", vllm)
     monkeypatch.setitem(sys.modules, "vllm.sampling_params", sp)
 
@@ -179,25 +190,12 @@ def test_vllm_generator_passes_a_constraint_per_prompt(monkeypatch, tokenizer, f
 
     made: list[dict] = []
 
-    class Out:
-        def __init__(self):
-            self.text, self.token_ids = "[]", [1]
-
-    class LLM:
-        def __init__(self, **kw):
-            pass
-
-        def get_tokenizer(self):
-            return tokenizer
-
-        def generate(self, inputs, params, **kw):
-            return [types.SimpleNamespace(outputs=[Out() for _ in range(p.kw["n"])], num_cached_tokens=0) for p in params]
-
     def sampling(**kw):
         made.append(kw)
         return _Params(**kw)
 
-    _stand_in_vllm(monkeypatch, LLM, sampling)
+    _stand_in_vllm(monkeypatch, tokenizer, lambda p: [types.SimpleNamespace(text="[]", token_ids=[1])
+                                                      for _ in range(p.kw["n"])], sampling)
     gen = VLLMGenerator("stand-in")
     c = CallConstraint.for_tools([fns["get_time"]], gen.prompt_config.tool_format)
     prompt = ([{"role": "user", "content": "hi"}], None)
@@ -216,18 +214,8 @@ def test_vllm_answer_cut_inside_a_call_is_closed(monkeypatch, tokenizer, fns):
 
     cut = tokenizer.encode('[get_time(tz="Europe/Par', add_special_tokens=False)
 
-    class LLM:
-        def __init__(self, **kw):
-            pass
-
-        def get_tokenizer(self):
-            return tokenizer
-
-        def generate(self, inputs, params, **kw):
-            out = types.SimpleNamespace(text=tokenizer.decode(cut), token_ids=list(cut), finish_reason="length")
-            return [types.SimpleNamespace(outputs=[out], num_cached_tokens=0) for _ in params]
-
-    _stand_in_vllm(monkeypatch, LLM, _Params)
+    out = types.SimpleNamespace(text=tokenizer.decode(cut), token_ids=list(cut), finish_reason="length")
+    _stand_in_vllm(monkeypatch, tokenizer, lambda p: [out], _Params)
     gen = VLLMGenerator("stand-in")
     c = CallConstraint.for_tools([fns["get_time"]], gen.prompt_config.tool_format)
     prompt = ([{"role": "user", "content": "hi"}], None)
