@@ -44,6 +44,11 @@ def test_quick_config_end_to_end(tmp_path):
     train = next(m for m in metrics if m["stage"] == "mait/r0/train")
     assert {"train_loss", "train_seconds", "train_processes"} <= set(train)
     assert not [k for m in metrics for k in m if k.startswith("train_train_")]
+    # configs/quick.yaml's mixture holds multi_step samples (a call after a tool result): probed and scored
+    cats = {d["id"]: d["category"] for line in (run_dir / "stages/data/train.jsonl").read_text().splitlines()
+            for d in [json.loads(line)]}
+    probed = [json.loads(line) for line in (run_dir / "stages/probe/m0/probe.jsonl").read_text().splitlines()]
+    assert [p for p in probed if cats[p["id"]] == "multi_step"] and "multi_step" in report
     # an existing run folder is never overwritten without --force
     again = run(["--config", "configs/quick.yaml", "--out", str(run_dir), *MICRO])
     assert again.returncode == 2 and "--force" in again.stderr

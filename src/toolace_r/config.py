@@ -110,6 +110,11 @@ class DataConfig(_Section):
     synth_n: int = field(default=12000, metadata={"help": (
         "Samples in the synthetic corpus, split by the generator into train / dev / test "
         "(source=synth only; >= 50).")})
+    synth_shares: str = field(default="", metadata={"help": (
+        "Category shares of the synthetic corpus, CATEGORY=FRACTION,... (source=synth only; e.g. "
+        "'multi_step=0.15': the categories not named share the rest in their default proportions). Empty: "
+        "the generator's defaults, which hold no multi_step (one call after an earlier call and its tool "
+        "result).")})
     warmup_size: int = field(default=0, metadata={"help": (
         "The first N train samples are the warm-up SFT set (train.warmup_steps > 0 only; 0: the whole "
         "train split).")})
@@ -129,6 +134,13 @@ class DataConfig(_Section):
                                  "or one .jsonl file")
         if self.source == "synth" and self.synth_n < 50:
             self._fail("synth_n", f"too small to split into train/dev/test ({self.synth_n}); use >= 50")
+        if self.synth_shares:
+            from toolace_r.data.synth import parse_shares, resolve_shares
+
+            try:
+                resolve_shares(parse_shares(self.synth_shares))
+            except ValueError as e:
+                self._fail("synth_shares", str(e))
         self._at_least("warmup_size", 0)
         for name in ("pool_size", "dev_size", "test_size"):
             self._at_least(name, 1)

@@ -78,7 +78,7 @@ from toolace_r.data import hub
 from toolace_r.data.io import read_samples, write_json, write_jsonl
 from toolace_r.data.schema import Sample
 from toolace_r.data.split import split_file
-from toolace_r.data.synth import write_corpus
+from toolace_r.data.synth import parse_shares, write_corpus
 from toolace_r.evaluation import run_summary
 from toolace_r.mait import (Arm, ArmRounds, ProbeItem, arms, p_histogram, replay_draw, round_lr, round_refinement,
                              round_selection)
@@ -400,7 +400,8 @@ def _stage_data(run: Run, start: Path | None) -> dict[str, list[Sample]]:
     if not run.done(name):
         with run.stage(name) as (out, m):
             if cfg.data.source == "synth":
-                write_corpus(out / "corpus", n=cfg.data.synth_n, seed=cfg.seed)
+                write_corpus(out / "corpus", n=cfg.data.synth_n, seed=cfg.seed,
+                             shares=parse_shares(cfg.data.synth_shares) or None)
                 src = out / "corpus"
             elif cfg.data.source.endswith(".jsonl"):  # one converted file: split here, the split recorded
                 src = out / "split"

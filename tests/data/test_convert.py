@@ -491,3 +491,49 @@ def test_a_wrong_type_anywhere_is_a_reason():
                 except RecordError as e:
                     assert "unexpected record shape" not in str(e), (fmt, variant, str(e))
     assert n > 3000
+
+
+# --------------------------------------------------------------------------------------
+# Chained calls within one user turn: every call step is a sample whose context holds the
+# earlier calls and their results (the shape of the synthetic multi_step category)
+
+CHAIN_TOOLS = [
+    {"name": "find_contact", "description": "Find a contact.",
+     "parameters": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}},
+    {"name": "send_text", "description": "Text a contact.",
+     "parameters": {"type": "object", "properties": {"contact_id": {"type": "string"}, "text": {"type": "string"}},
+                    "required": ["contact_id", "text"]}},
+]
+
+
+@pytest.mark.parametrize("fmt", ["toolace", "sharegpt"])
+def test_each_call_step_after_a_tool_result_is_one_sample(fmt):
+    if fmt == "toolace":
+        system = "You can call these functions:\n" + json.dumps(CHAIN_TOOLS) + "\nAnswer with [func(a=1)]."
+        record = {"system": system, "conversations": [
+            {"from": "user", "value": "Find Ana and text her 'on my way'."},
+            {"from": "assistant", "value": "[find_contact(name='Ana')]"},
+            {"from": "tool", "value": '[{"name": "find_contact", "results": {"contact_id": "C-77"}}]'},
+            {"from": "assistant", "value": "[send_text(contact_id='C-77', text='on my way')]"},
+            {"from": "tool", "value": '[{"name": "send_text", "results": {"sent": true}}]'},
+            {"from": "assistant", "value": "Sent."}]}
+        samples = cv.from_toolace(record, 0)
+    else:
+        record = {"tools": json.dumps(CHAIN_TOOLS), "conversations": [
+            {"from": "human", "value": "Find Ana and text her 'on my way'."},
+            {"from": "function_call", "value": json.dumps({"name": "find_contact", "arguments": {"name": "Ana"}})},
+            {"from": "observation", "value": '{"contact_id": "C-77"}'},
+            {"from": "function_call", "value": json.dumps({"name": "send_text", "arguments": {
+                "contact_id": "C-77", "text": "on my way"}})},
+            {"from": "observation", "value": '{"sent": true}'},
+            {"from": "gpt", "value": "Sent."}]}
+        samples = cv.from_sharegpt(record, 0)
+    first, step, summary = samples
+    assert first.category == "multiple" and [m.role for m in first.messages] == ["user"]
+    # the second call: its context is everything before it, the first call and its result included
+    assert step.id == f"{fmt}-0-1" and step.category == "multi_turn" and step.meta["turn"] == 1
+    assert [m.role for m in step.messages] == ["user", "assistant", "tool"]
+    assert step.messages[1].tool_calls[0].name == "find_contact" and "C-77" in step.messages[2].content
+    assert step.answer == [{"send_text": {"contact_id": ["C-77"], "text": ["on my way"]}}]
+    assert _gold_passes(step)
+    assert summary.answer is None and summary.text == "Sent." and summary.messages[-1].role == "tool"

@@ -139,7 +139,7 @@ def synth_cmd(
     out: Path = typer.Option(..., "--out", help="Output folder (train/dev/test.jsonl, tools.json, manifest.json)."),
     n: int = typer.Option(20000, "--n", help="Number of samples over all splits."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed and arguments give the same bytes."),
-    shares: Optional[str] = typer.Option(None, "--shares", help="Category shares, e.g. simple=0.3,irrelevance=0.2; unnamed categories share the rest in their default proportions."),
+    shares: Optional[str] = typer.Option(None, "--shares", help="Category shares, e.g. simple=0.3,irrelevance=0.2; unnamed categories share the rest in their default proportions (multi_step has none: name it to have it, e.g. multi_step=0.15)."),
 ) -> None:
     """Generate the procedural tool-use corpus (no model, no network)."""
     from toolace_r.data.synth import parse_shares, write_corpus

@@ -22,8 +22,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-CATEGORIES = ("simple", "multiple", "parallel", "parallel_multiple", "irrelevance", "multi_turn")
-Category = Literal["simple", "multiple", "parallel", "parallel_multiple", "irrelevance", "multi_turn"]
+# multi_step: a call turn after earlier calls and their tool results (the synthetic corpus's
+# dependent-call category; converted dialogues call such turns multi_turn)
+CATEGORIES = ("simple", "multiple", "parallel", "parallel_multiple", "irrelevance", "multi_turn", "multi_step")
+Category = Literal["simple", "multiple", "parallel", "parallel_multiple", "irrelevance", "multi_turn", "multi_step"]
 
 
 class ToolSpec(BaseModel):
@@ -166,5 +168,5 @@ def checker_category(category: str, answer: list | None, n_tools: int) -> str:
         return "simple"
     if category in ("parallel", "parallel_multiple"):
         return category
-    # multiple, multi_turn, or a "simple" turn with several tools: match by name, order-free.
+    # multiple, multi_turn, multi_step, or a "simple" turn with several tools: match by name, order-free.
     return "parallel_multiple" if len(answer) > 1 else "multiple"

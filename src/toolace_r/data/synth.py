@@ -18,8 +18,12 @@ Argument values are *copied* from the request (cities, names, codes), *converted
 words: "three" -> 3) or *chosen* (enums named by a synonym: "by bike" -> "cycling").
 Categories: ``simple`` (one tool, one call), ``multiple`` (2-6 candidate tools, often from
 the same domain), ``parallel`` (one tool called 2-3 times), ``parallel_multiple`` (2-3
-tools called, with distractors) and ``irrelevance`` (no listed tool fits; often tools of
-the same domain). Answers are BFCL possible answers: an optional parameter the request does
+tools called, with distractors), ``irrelevance`` (no listed tool fits; often tools of
+the same domain) and ``multi_step`` (one step of a longer conversation: the request asks for
+two dependent actions, the conversation already holds the first call and its tool result,
+and the target is the second call, whose id argument only the tool result holds; the tool
+pairs are in :mod:`toolace_r.data.synth_steps`, and ``multi_step`` has no share unless given,
+so the default corpus is unchanged). Answers are BFCL possible answers: an optional parameter the request does
 not mention is ``["", default]`` (omitted, or given as its default).
 
 Determinism: every sample has its own ``random.Random`` seeded from a string (seed, split,
@@ -38,11 +42,11 @@ import hashlib
 import json
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from toolace_r.data.schema import Message, Sample
+from toolace_r.data.schema import Message, Sample, ToolCall
 from toolace_r.data.synth_inventory import Param, SynthTool, build_inventory
 from toolace_r.data.synth_phrases import (
     HELD_OUT_TEMPLATE_SHARE,
@@ -59,8 +63,10 @@ from toolace_r.data.synth_phrases import (
     render_clause,
     render_request,
 )
+from toolace_r.data.synth_steps import CHAINS, chain_specs, draw_step
 
-SYNTH_CATEGORIES = ("simple", "multiple", "parallel", "parallel_multiple", "irrelevance")
+SYNTH_CATEGORIES = ("simple", "multiple", "parallel", "parallel_multiple", "irrelevance", "multi_step")
+# multi_step is not among the defaults: a share for it must be given (the default corpus stays as it was)
 DEFAULT_SHARES = {"simple": 0.2, "multiple": 0.25, "parallel": 0.15, "parallel_multiple": 0.2, "irrelevance": 0.2}
 DEFAULT_SPLITS = {"train": 0.8, "dev": 0.1, "test": 0.1}
 # Test split: in-distribution, held-out templates, held-out tools.
@@ -91,6 +97,7 @@ class _Gen:
     text: str | None
     template: Template
     domain: str
+    history: list[Message] = field(default_factory=list)  # after the request: earlier calls and results
 
 
 MAX_WORDS_SINGLE = 26
@@ -114,6 +121,15 @@ class Synthesizer:
         self.held_templates = set(self.single_held + self.multi_held)
         self.seen_tools = [t for t in self.inventory if not t.held_out]
         self.held_tools = [t for t in self.inventory if t.held_out]
+        # multi_step's tool pairs: stubs for the name / held_out bookkeeping, their specs beside the
+        # inventory's (never in the inventory, so never distractors of the other categories)
+        self.chain_tools: dict[str, tuple[SynthTool, SynthTool]] = {}
+        for c in CHAINS:
+            pair = []
+            for spec in chain_specs(c):
+                self.specs[spec.name] = spec
+                pair.append(SynthTool(spec.name, c.name, spec.description, [], held_out=c.held_out))
+            self.chain_tools[c.name] = (pair[0], pair[1])
 
     # -- pieces ---------------------------------------------------------------------------
 
@@ -256,6 +272,20 @@ class Synthesizer:
         rng.shuffle(tools)
         return _Gen(tools, req, [], IRRELEVANCE_TEXT, t, wanted.domain)
 
+    def _gen_multi_step(self, rng: random.Random, ctx: _Ctx) -> _Gen:
+        # unseen_tool: the held-out chain; otherwise the others
+        chain = rng.choice([c for c in CHAINS if c.held_out == ctx.unseen_tool])
+        step = draw_step(chain, rng)
+        find, act = self.chain_tools[chain.name]
+        t = self._pick_template(rng, ctx, True, False)
+        req = render_request(t, [step.find_clause, step.act_clause])
+        tools = [find, act] + rng.sample(ctx.distractors, rng.randint(0, 3))
+        rng.shuffle(tools)
+        history = [Message(role="assistant", tool_calls=[ToolCall(name=find.name, arguments=step.find_args)]),
+                   Message(role="tool", name=find.name, content=step.result)]
+        answer = [{act.name: {k: [v] for k, v in step.act_args.items()}}]
+        return _Gen(tools, req, answer, None, t, chain.name, history)
+
     # -- splits ---------------------------------------------------------------------------
 
     def context(self, part: str) -> _Ctx:
@@ -284,7 +314,7 @@ class Synthesizer:
         return Sample(
             id=f"synth-{split}-{index:06d}",
             tools=[self.specs[t.name] for t in g.tools],
-            messages=[Message(role="user", content=g.request)],
+            messages=[Message(role="user", content=g.request), *g.history],
             answer=g.answer,
             text=g.text,
             category=category,
@@ -326,9 +356,10 @@ def resolve_shares(shares: dict[str, float] | None) -> dict[str, float]:
     given = sum(shares.values())
     if given > 1 + 1e-9:
         raise ValueError(f"shares add up to {given:g}, more than 1")
-    rest = [c for c in SYNTH_CATEGORIES if c not in shares]
+    rest = [c for c in DEFAULT_SHARES if c not in shares]
     rest_default = sum(DEFAULT_SHARES[c] for c in rest)
-    out = {c: float(shares.get(c, 0.0)) for c in SYNTH_CATEGORIES}
+    # a category without a default share (multi_step) appears only where it is given
+    out = {c: float(shares.get(c, 0.0)) for c in SYNTH_CATEGORIES if c in DEFAULT_SHARES or c in shares}
     for c in rest:
         out[c] = (1 - given) * DEFAULT_SHARES[c] / rest_default if rest_default else 0.0
     if sum(out.values()) <= 0:
@@ -420,7 +451,10 @@ def write_corpus(
     files: dict[str, str] = {}
     for split, samples in data.items():
         write_jsonl(out / f"{split}.jsonl", samples)
-    write_json(out / "tools.json", [syn.specs[t.name].model_dump() for t in syn.inventory])
+    listed = list(syn.inventory)
+    if resolve_shares(shares).get("multi_step"):  # the chain tools, only where the corpus uses them
+        listed += [t for c in CHAINS for t in syn.chain_tools[c.name]]
+    write_json(out / "tools.json", [syn.specs[t.name].model_dump() for t in listed])
     for name in ("train.jsonl", "dev.jsonl", "test.jsonl", "tools.json"):
         files[name] = _sha256(out / name)
     by_cat = {split: _count(s.category for s in samples) for split, samples in data.items()}
