@@ -316,7 +316,7 @@ class CallMasker:
         string arguments, for one, rarely end by themselves. Tries ``max_back`` cuts, then the
         empty answer; returns ``ids`` unchanged if nothing fits (a budget too small for any call)."""
         ids = list(ids)
-        cuts = [c for c in range(len(ids), max(-1, len(ids) - max_back - 1), -1)]
+        cuts = list(range(len(ids), max(-1, len(ids) - max_back - 1), -1))
         if cuts[-1] != 0:
             cuts.append(0)
         at = len(ids)
@@ -335,10 +335,10 @@ class CallMasker:
         (a stop token last), or None (the matcher is then left as it was). Greedy: a stop token
         when allowed, else the allowed token after which the fewest strings and brackets are left
         open (:func:`_openness`), though one without a separator (which asks for one more item)
-        before any with one, the longest of those (a fixed literal such as a required argument's name goes by
-        in as few tokens as it can) unless it opens something. Only structural tokens (quotes,
-        brackets, separators) and the longest allowed token are weighed, so a step stays cheap on
-        a 150k vocabulary."""
+        before any with one, the longest of those (a fixed literal such as a required argument's
+        name goes by in as few tokens as it can) unless it opens something. Only structural tokens
+        (quotes, brackets, separators) and the longest allowed token are weighed, so a step stays
+        cheap on a 150k vocabulary."""
         import torch
 
         texts, structural, length = self._token_table()
