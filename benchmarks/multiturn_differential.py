@@ -21,9 +21,15 @@ Trajectory kinds (each applied where the entry allows it; one random choice per 
   move_early    the first call of a turn moved to the end of the turn before
   truncated     the last turn missing (force_terminated)
 
+With ``--results DIR`` the trajectories are instead read from the multi-turn result files under DIR
+(BFCL's layout, ``<model>/multi_turn/BFCL_v4_<category>_result.json``, as ``bfcl generate`` and
+``toolace-r eval --export-bfcl`` write them; found by :func:`toolace_r.bfcl_results.find_result_files`),
+one trajectory per result line, its kind being ``<model>/<category>``.
+
 Usage:
   python benchmarks/multiturn_differential.py --bfcl-data /tmp/us2_bfcl/un \
       --bfcl-python /tmp/bfcl-env/bin/python [--bfcl-root /tmp/us2_bfcl/un] [--limit N] [--out DIR]
+  python benchmarks/multiturn_differential.py --bfcl-data /tmp/us2_bfcl/un --results /tmp/mtexp [--out DIR]
 """
 
 from __future__ import annotations
@@ -135,6 +141,26 @@ def trajectories(entry: dict, gt: list[list[str]], rng: random.Random, methods: 
     return out
 
 
+def result_rows(root: Path, src) -> tuple[list[dict], dict]:
+    """Worker rows (kind ``<model>/<category>``) from the multi-turn result files under ``root``, and
+    ``{id: (entry, ground truth)}`` of their entries."""
+    from toolace_r import bfcl
+    from toolace_r.bfcl_results import find_result_files, read_multi_turn_file
+    from toolace_r.multiturn.checker import load_category
+
+    rows, data = [], {}
+    for rf in find_result_files(root):
+        if rf.category not in bfcl.MULTI_TURN:
+            continue
+        pairs = {e["id"]: (e, gt) for e, gt in load_category(src, rf.category)}
+        for eid, turns in read_multi_turn_file(rf.path):
+            data[eid] = pairs[eid]
+            rows.append({"row": len(rows), "id": eid, "kind": f"{rf.model}/{rf.category}", "turns": turns})
+    if not rows:
+        raise SystemExit(f"--results {root}: no multi-turn result file")
+    return rows, data
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bfcl-data", required=True, help="bfcl-eval wheel or unpacked folder (toolace_r.bfcl.locate)")
@@ -142,6 +168,8 @@ def main(argv=None) -> int:
     ap.add_argument("--bfcl-root", default=None, help="passed to the worker: folder holding an unpacked bfcl_eval")
     ap.add_argument("--limit", type=int, default=0, help="entries per category (0 = all)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--results", default=None, help="judge the multi-turn result files under this folder "
+                    "(BFCL's result layout) instead of generated trajectories")
     ap.add_argument("--out", default="/tmp/multiturn_differential")
     args = ap.parse_args(argv)
 
@@ -155,7 +183,7 @@ def main(argv=None) -> int:
     classes = load_classes(src)
     rng = random.Random(args.seed)
     rows, data = [], {}
-    for cat in CATEGORIES:
+    for cat in CATEGORIES if not args.results else ():
         pairs = load_category(src, cat)
         if args.limit:
             pairs = pairs[: args.limit]
@@ -167,6 +195,8 @@ def main(argv=None) -> int:
                 methods.update({n: getattr(cls, n) for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n))})
             for kind, turns in trajectories(entry, gt, rng, methods):
                 rows.append({"row": len(rows), "id": entry["id"], "kind": kind, "turns": turns})
+    if args.results:
+        rows, data = result_rows(Path(args.results), src)
     rows_path, off_path = out_dir / "rows.jsonl", out_dir / "official.jsonl"
     rows_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     print(f"{len(data)} entries, {len(rows)} trajectories", flush=True)
@@ -212,7 +242,8 @@ def main(argv=None) -> int:
         "entries": len(data), "trajectories": n, "agree": n - len(disagreements),
         "agreement_pct": round(100 * (n - len(disagreements)) / n, 3), "official_crashes": crashes,
         "seconds_ours": round(t_ours, 1), "seconds_official": round(t_off, 1), "worker": mode[-1:] or [""],
-        "per_kind": {k: f"{agree_kind[k]}/{by_kind[k]}" for k in KINDS if by_kind[k]},
+        "per_kind": {k: f"{agree_kind[k]}/{by_kind[k]}" for k in [*KINDS, *sorted(set(by_kind) - set(KINDS))]
+                     if by_kind[k]},
         "official_labels": dict(labels.most_common()),
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -362,7 +362,9 @@ def aggregates(per_category: dict[str, dict[str, Any]]) -> dict[str, dict[str, A
 
 
 def group_dir(category: str) -> str:
-    """BFCL's result sub-folder for a category: ``live`` or ``non_live``."""
+    """BFCL's result sub-folder for a category: ``multi_turn``, ``live`` or ``non_live``."""
+    if category in MULTI_TURN:
+        return "multi_turn"
     return "live" if "live" in category else "non_live"
 
 

@@ -6,11 +6,15 @@
   so that ``toolace-r eval --export-bfcl`` writes result files under a name ``bfcl evaluate``
   decodes as prompt-mode Python calls.
 * :func:`find_result_files` and :func:`score_result_dir` read the layout ``bfcl generate`` writes,
-  ``result/<model>/<non_live|live>/BFCL_v4_<category>_result.json`` (the model name with ``/`` as
-  ``_``; one JSON line per entry with its ``id`` and ``result``), and score every entry against
-  BFCL's possible answers with our checker (``toolace-r score --bfcl-result``). A ``result`` is the
-  model's text (prompt mode) or, as FC handlers write it, a list of ``{function: arguments}`` with
-  the arguments as an object or a JSON string; the list is scored as those calls.
+  ``result/<model>/<non_live|live|multi_turn>/BFCL_v4_<category>_result.json`` (the model name with
+  ``/`` as ``_``; one JSON line per entry with its ``id`` and ``result``), and score every entry
+  against BFCL's possible answers with our checkers (``toolace-r score --bfcl-result``). A
+  single-turn ``result`` is the model's text (prompt mode) or, as FC handlers write it, a list of
+  ``{function: arguments}`` with the arguments as an object or a JSON string; the list is scored as
+  those calls. A multi-turn ``result`` is, per turn, a list of steps, each the model's text or such
+  a list of calls; it is judged by :func:`toolace_r.multiturn.checker.check_entry` (executed on
+  BFCL's backend classes), a result that is not a list of turns being an inference error as in
+  BFCL. Agentic and non-Python categories are skipped: they need BFCL's own checker.
 """
 
 from __future__ import annotations
@@ -168,7 +172,7 @@ def find_result_files(root: Path) -> list[ResultFile]:
         out.append(ResultFile(model, category, f))
     if not out:
         raise BfclError(f"--bfcl-result {root}: no {bfcl.PREFIX}_<category>{RESULT_SUFFIX} file in it "
-                        "(expected <model>/<live|non_live>/ as `bfcl generate` writes)")
+                        "(expected <model>/<live|non_live|multi_turn>/ as `bfcl generate` writes)")
     return out
 
 
@@ -193,8 +197,8 @@ def result_text(result: Any) -> Optional[str]:
     return None
 
 
-def read_result_file(path: Path) -> list[tuple[str, str]]:
-    """``(id, output text)`` per line of one result file, in order."""
+def _result_lines(path: Path) -> list[tuple[str, str, Any]]:
+    """``(where, id, result as it is)`` per line of one result file, in order."""
     out, seen = [], set()
     for line in jsonin.iter_lines(path):
         where = f"{path}:{line.lineno}"
@@ -206,11 +210,60 @@ def read_result_file(path: Path) -> list[tuple[str, str]]:
         if obj["id"] in seen:
             raise BfclError(f"{where}: entry {obj['id']!r} appears twice")
         seen.add(obj["id"])
-        text = result_text(obj["result"])
+        out.append((where, obj["id"], obj["result"]))
+    return out
+
+
+def read_result_file(path: Path) -> list[tuple[str, str]]:
+    """``(id, output text)`` per line of one single-turn result file, in order."""
+    out = []
+    for where, eid, result in _result_lines(path):
+        text = result_text(result)
         if text is None:
             raise BfclError(f"{where}: 'result' must be the model's text or a list of {{function: arguments}}")
-        out.append((obj["id"], text))
+        out.append((eid, text))
     return out
+
+
+def read_multi_turn_file(path: Path) -> list[tuple[str, Any]]:
+    """``(id, turns)`` per line of one multi-turn result file, in order: per turn the steps, a step
+    given as FC-mode calls turned into their text (:func:`result_text`); anything else as it is,
+    for the checker to judge (not a list of turns: an inference error; a step it cannot read: dropped)."""
+    out = []
+    for _, eid, result in _result_lines(path):
+        if isinstance(result, list):
+            result = [[(result_text(s) or s) if isinstance(s, list) and s else s for s in turn]
+                      if isinstance(turn, list) else turn for turn in result]
+        out.append((eid, result))
+    return out
+
+
+def _missing_entry(rf: ResultFile, eid: str, source: BfclSource) -> BfclError:
+    return BfclError(f"{rf.path}: entry {eid!r} is not in BFCL's {rf.category} data at {source.describe()} "
+                     "(results of another BFCL version?)")
+
+
+def _score_multi_turn(rf: ResultFile, source: BfclSource, cache: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """The verdict rows of one multi-turn result file, and the number of the category's entries
+    (``cache``: what earlier files loaded)."""
+    from toolace_r.multiturn.checker import check_entry
+    from toolace_r.multiturn.envs import load_classes
+    from toolace_r.multiturn.loop import load_entries
+
+    if "classes" not in cache:
+        cache["classes"] = load_classes(source)
+    if rf.category not in cache:
+        cache[rf.category] = {e.id: e for e in load_entries(source, rf.category)}
+    entries = cache[rf.category]
+    verdicts = []
+    for eid, turns in read_multi_turn_file(rf.path):
+        if eid not in entries:
+            raise _missing_entry(rf, eid, source)
+        e = entries[eid]
+        v = check_entry(e.raw, e.ground_truth, turns, classes=cache["classes"])
+        verdicts.append({"id": eid, "valid": v.valid, "error_type": v.error_type,
+                         "errors": [v.error_message] if v.error_message else [], "failed_turn": v.turn})
+    return verdicts, len(entries)
 
 
 def score_result_dir(root: Path, source: BfclSource, categories: Optional[list[str]] = None,
@@ -218,38 +271,45 @@ def score_result_dir(root: Path, source: BfclSource, categories: Optional[list[s
     """Score every result file under ``root`` (only ``categories`` when given). Returns
     ``{"models": {model: {"categories": {cat: {correct, total, accuracy, missing}}, "overall",
     "aggregates"}}, "rows": [verdict rows], "skipped": [(path, why)]}``; ``missing`` counts the
-    category's BFCL entries with no result line (a run with a limit), which are not scored."""
+    category's BFCL entries with no result line (a run with a limit), which are not scored. ``mode``
+    (``bfcl`` or ``strict``) is the single-turn checker's; multi-turn results are judged by
+    executing their calls (:func:`toolace_r.multiturn.checker.check_entry`), their verdict rows
+    also giving the 0-based ``failed_turn``."""
     files = find_result_files(root)
     want = set(categories) if categories is not None else None
     models: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []
     entries_by_cat: dict[str, dict[str, bfcl.BfclEntry]] = {}
+    mt_cache: dict[str, Any] = {}  # the backend classes and the multi-turn entries, loaded once
+    order = (*bfcl.CATEGORIES, *bfcl.MULTI_TURN)
     for rf in files:
-        if rf.category not in bfcl.CATEGORIES:
-            skipped.append((str(rf.path), f"category {rf.category} is not scored here (multi-turn, agentic and "
-                                          "non-Python categories need BFCL's own checker)"))
+        if rf.category not in order:
+            skipped.append((str(rf.path), f"category {rf.category} is not scored here (agentic and non-Python "
+                                          "categories need BFCL's own checker)"))
             continue
         if want is not None and rf.category not in want:
             continue
-        if rf.category not in entries_by_cat:
-            entries_by_cat[rf.category] = {e.id: e for e in bfcl.load_category(source, rf.category)}
-        entries = entries_by_cat[rf.category]
-        scored = []
-        for i, (eid, text) in enumerate(read_result_file(rf.path)):
-            if eid not in entries:
-                raise BfclError(f"{rf.path}: entry {eid!r} is not in BFCL's {rf.category} data at {source.describe()} "
-                                "(results of another BFCL version?)")
-            scored.append(entries[eid].score_row(text))
-        verdicts = score_rows(scored, mode)
+        if rf.category in bfcl.MULTI_TURN:  # judged by executing the calls, not by `mode`
+            verdicts, n_entries = _score_multi_turn(rf, source, mt_cache)
+        else:
+            if rf.category not in entries_by_cat:
+                entries_by_cat[rf.category] = {e.id: e for e in bfcl.load_category(source, rf.category)}
+            entries = entries_by_cat[rf.category]
+            scored = []
+            for eid, text in read_result_file(rf.path):
+                if eid not in entries:
+                    raise _missing_entry(rf, eid, source)
+                scored.append(entries[eid].score_row(text))
+            verdicts, n_entries = score_rows(scored, mode), len(entries)
         correct = sum(v["valid"] for v in verdicts)
         cats = models.setdefault(rf.model, {"categories": {}})["categories"]
         cats[rf.category] = {"correct": correct, "total": len(verdicts),
                              "accuracy": correct / len(verdicts) if verdicts else 0.0,
-                             "missing": len(entries) - len(verdicts)}
+                             "missing": n_entries - len(verdicts)}
         rows += [{"model": rf.model, "category": rf.category, **v} for v in verdicts]
     for m in models.values():
-        m["categories"] = {c: m["categories"][c] for c in bfcl.CATEGORIES if c in m["categories"]}
+        m["categories"] = {c: m["categories"][c] for c in order if c in m["categories"]}
         k = sum(c["correct"] for c in m["categories"].values())
         n = sum(c["total"] for c in m["categories"].values())
         m["overall"] = {"correct": k, "total": n, "accuracy": k / n if n else 0.0}

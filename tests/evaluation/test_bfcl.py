@@ -127,3 +127,4 @@ def test_aggregates_follow_bfcl_v4():
 def test_result_layout_names():
     assert bfcl.result_file("live_simple") == "BFCL_v4_live_simple_result.json"
     assert bfcl.group_dir("live_irrelevance") == "live" and bfcl.group_dir("irrelevance") == "non_live"
+    assert all(bfcl.group_dir(c) == "multi_turn" for c in bfcl.MULTI_TURN)

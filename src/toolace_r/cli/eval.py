@@ -22,9 +22,11 @@ official verdicts). Written under ``--out``:
   output as a correct abstention), mean refinement rounds and generated tokens per entry, counts by
   error type, seen/unseen groups (our samples) and throughput;
 * ``results.md`` (Markdown tables), ``accuracy_by_category.png`` and ``refinement.png``;
-* with ``--export-bfcl DIR``: the outputs in ``bfcl generate``'s result layout
-  (``DIR/<name>/<non_live|live>/BFCL_v4_<category>_result.json``, one ``{"id", "result"}`` line per
-  entry; with several modes one folder per mode, ``<name>-<mode>``).
+* with ``--export-bfcl DIR``: one mode's outputs (``--export-mode``) in ``bfcl generate``'s result
+  layout (``DIR/<name>/<non_live|live|multi_turn>/BFCL_v4_<category>_result.json``, one
+  ``{"id", "result", "output_token_count"}`` line per entry; a multi-turn ``result`` is, per turn
+  run, the list of the model's step texts, so a force-quit entry has fewer turns, as BFCL's own
+  runs do). ``toolace-r score --bfcl-result DIR`` scores them again, multi-turn included.
 
 The work is done by :mod:`toolace_r.evaluation` (:class:`~toolace_r.evaluation.EvalOptions`,
 :func:`~toolace_r.evaluation.run_eval`); this module parses the flags and prints. Heavy modules

@@ -34,11 +34,13 @@ def score(
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Report and skip malformed input lines instead of stopping."),
     bfcl_result: Optional[Path] = typer.Option(
         None, "--bfcl-result", help="Instead of INPUT: a folder of `bfcl generate` result files (result/<model>/"
-                                   "<live|non_live>/BFCL_v4_<category>_result.json), scored against BFCL's possible answers."),
+                                   "<live|non_live|multi_turn>/BFCL_v4_<category>_result.json), scored against BFCL's "
+                                   "possible answers (multi-turn: by executing the calls on BFCL's backends)."),
     bfcl_data: Optional[str] = typer.Option(None, "--bfcl-data", help="--bfcl-result: the bfcl-eval wheel, unpacked "
                                             "wheel, data folder or gorilla checkout (default: cached download)."),
     categories: Optional[str] = typer.Option(None, "--categories", "--test-category",
-                                             help="--bfcl-result: only these BFCL categories (comma list; all, live, non_live)."),
+                                             help="--bfcl-result: only these BFCL categories (comma list; all, live, non_live, "
+                                                  "multi_turn; multi-turn ones are not in all)."),
 ) -> None:
     """Score raw model outputs with the BFCL-compatible checker: a JSONL of rows, or (--bfcl-result)
     the result files `bfcl generate` writes."""
@@ -87,7 +89,7 @@ def _score_bfcl_results(root: Path, bfcl_data: Optional[str], categories: Option
 
     console = Console(stderr=True)
     try:
-        cats = bfcl.parse_categories(categories) if categories is not None else None
+        cats = bfcl.parse_categories(categories, multi_turn=True) if categories is not None else None
         if not root.is_dir():
             die(f"--bfcl-result {root}: no such folder", 2)
         source = bfcl.locate(bfcl_data, log=lambda m: console.print(m, markup=False, highlight=False))

@@ -151,17 +151,27 @@ def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
     return paths
 
 
-def export_bfcl(dest: Path, name: str, rows: Sequence[Row], mode: str) -> list[Path]:
+def export_bfcl(dest: Path, name: str, rows: Sequence[Row], mode: str, mt_rows: Sequence[Row] = ()) -> list[Path]:
     """One refinement mode's outputs as ``bfcl generate`` result files:
-    ``dest/<name>/<non_live|live>/BFCL_v4_<category>_result.json`` (``/`` in ``name`` as ``_``, as
-    BFCL names its result folders), one ``{"id", "result", "output_token_count"}`` line per entry."""
+    ``dest/<name>/<non_live|live|multi_turn>/BFCL_v4_<category>_result.json`` (``/`` in ``name`` as
+    ``_``, as BFCL names its result folders), one ``{"id", "result", "output_token_count"}`` line per
+    entry. A single-turn ``result`` is the model's text; a multi-turn one (from ``mt_rows``,
+    :mod:`toolace_r.evaluation.multiturn`) is, per turn run, the list of the model's step texts: a
+    force-quit trajectory has fewer turns than the entry, which BFCL's checker reads as force-terminated."""
     written = []
     folder = dest / name.replace("/", "_")
     by_cat: dict[str, list[str]] = {}
+
+    def put(r: Row, result: Any) -> None:
+        line = {"id": r["id"], "result": result, "output_token_count": r["tokens"]}
+        by_cat.setdefault(r["category"], []).append(json.dumps(line, ensure_ascii=False) + "\n")
+
     for r in rows:
         if r["mode"] == mode:
-            line = {"id": r["id"], "result": r["output"], "output_token_count": r["tokens"]}
-            by_cat.setdefault(r["category"], []).append(json.dumps(line, ensure_ascii=False) + "\n")
+            put(r, r["output"])
+    for r in mt_rows:
+        if r["mode"] == mode:
+            put(r, [[s["output"] for s in t["steps"]] for t in r["turns"][: r["n_turns"]]])
     for cat, lines in by_cat.items():
         path = folder / bfcl.group_dir(cat) / bfcl.result_file(cat)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -67,8 +67,10 @@ class EvalOptions:
                           "the entry is force-quit (BFCL's MAXIMUM_STEP_LIMIT, 20).")
     out: Optional[Path] = _opt(None, "Output folder (default runs/eval-<date>-<time>).")
     export_bfcl_dir: Optional[Path] = _opt(None, "Also write one refinement mode's outputs as `bfcl generate` result "
-                                           "files under this folder, for `bfcl evaluate`: under --name, which must be "
-                                           "a prompt-mode model name BFCL knows (checked against its model list).")
+                                           "files under this folder, for `bfcl evaluate` (single-turn and multi-turn "
+                                           "categories; a multi-turn result holds the step texts of each turn run): "
+                                           "under --name, which must be a prompt-mode model name BFCL knows (checked "
+                                           "against its model list).")
     export_mode: Optional[str] = _opt(None, "The refinement mode --export-bfcl writes (default: the only one run).")
     checker_mode: str = _opt("bfcl", "Checker mode: bfcl (official verdicts) or strict.")
     name: Optional[str] = _opt(None, "Label for the model in reports and export folders (default from --model).")
@@ -171,8 +173,6 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
             raise EvalError(f"--bench must be 'bfcl' or a JSONL file of samples; {opts.bench} is neither")
         items = jsonl_items(path, opts.categories, opts.limit)
         bench_label = str(path)
-    if mt_entries and opts.export_bfcl_dir is not None:
-        raise EvalError("--export-bfcl writes single-turn categories only: run the multi-turn categories without it")
     if not items and not mt_entries:
         raise EvalError("nothing to evaluate: no entry matches --categories / --limit")
     ids = Counter([it.id for it in items] + [e.id for e in mt_entries])
@@ -248,5 +248,5 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
         results["export_bfcl"] = {"dir": str(opts.export_bfcl_dir), "model": export_name, "mode": opts.export_mode}
     write_results(out, results, rows, mt_rows)
     if opts.export_bfcl_dir is not None and export_name is not None and opts.export_mode is not None:
-        export_bfcl(opts.export_bfcl_dir, export_name, rows, opts.export_mode)
+        export_bfcl(opts.export_bfcl_dir, export_name, rows, opts.export_mode, mt_rows)
     return results
