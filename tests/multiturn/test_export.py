@@ -29,10 +29,12 @@ def _lines(path):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, tiny_model_dir, mt_source):
+def exported(tmp_path_factory, mt_source):
+    from toolace_r.models.base import BASE_DIR  # the shipped base: BFCL's prompts fit in its context
+
     d = tmp_path_factory.mktemp("mt_export")
     res = CliRunner().invoke(eval_app, [str(a) for a in (
-        "--model", tiny_model_dir, "--bench", "bfcl", "--bfcl-data", mt_source.path,
+        "--model", BASE_DIR, "--bench", "bfcl", "--bfcl-data", mt_source.path,
         "--test-category", "simple_python,multi_turn_base", "--limit", "2", "--refine", "none",
         "--max-new-tokens", "12", "--max-steps", "2", "--out", d / "ev", "--export-bfcl", d / "exp", "--name", NAME)])
     assert res.exit_code == 0, res.output
@@ -52,6 +54,7 @@ def test_eval_exports_multi_turn_results(exported):
     for x, r in zip(lines, rows):
         assert x["result"] == [[s["output"] for s in t["steps"]] for t in r["turns"][: r["n_turns"]]]
         assert len(x["result"]) == r["n_turns"] >= 1 and x["output_token_count"] == r["tokens"]
+    assert sum(r["n_steps"] for r in rows) >= 2  # the model's steps ran and were exported
 
 
 @pytest.mark.slow

@@ -127,6 +127,37 @@ def test_step_limit_force_quits(mt_source, mt_classes):
     assert budget.stop == "token_budget" and budget.total("tokens") == 12
 
 
+class Counted(GroundTruthModel):
+    """The scripted model with a length: one token per character of the prompt's JSON."""
+
+    def encode(self, prompt):
+        return list(json.dumps(prompt))
+
+
+@pytest.mark.parametrize("mode", ["none", "adaptive"])
+def test_a_conversation_past_the_context_force_quits(mt_source, mt_classes, mode):
+    from toolace_r.models.context import prompt_length
+
+    entries = load_entries(mt_source, "multi_turn_base", limit=1)
+
+    def counted():
+        g = _scripted(entries, mt_classes)
+        g.__class__ = Counted
+        return g
+
+    roomy = counted()  # with room (the scripted model's own prompts carry no context), it runs to its end
+    assert run_loop(roomy, entries, mode, max_new_tokens=64, classes=mt_classes)[0].stop == ""
+    limit = prompt_length(roomy, roomy.seen[0]) + 64  # room for the first step's prompt and answer only
+    g = counted()
+    (tr,) = run_loop(g, entries, mode, max_new_tokens=64, classes=mt_classes, max_context=limit)
+    # step 0 ran (its calls executed); the prompt after their results no longer fits: force-quit
+    assert tr.stop == "context_limit" and len(tr.turns) == 1 and len(tr.turns[0]) == 1
+    assert tr.turns[0][0].calls and tr.turns[0][0].rounds == 0  # its refinement prompt did not fit either
+    assert all(prompt_length(g, p) + 64 <= limit for p in g.seen)  # nothing over the context was generated
+    v = check_entry(entries[0].raw, entries[0].ground_truth, tr.model_turns(), classes=mt_classes)
+    assert v.error_type == FORCE_TERMINATED
+
+
 # --------------------------------------------------------------------------------------
 # toolace-r eval, end to end with the tiny models
 
@@ -152,7 +183,7 @@ def _check_files(results, rows, modes):
     for r in rows:
         assert r["category"] == "multi_turn_base" and isinstance(r["valid"], bool)
         assert r["valid"] or r["error_type"].startswith("multi_turn:")
-        assert r["n_steps"] == sum(len(t["steps"]) for t in r["turns"]) >= 1
+        assert r["n_steps"] == sum(len(t["steps"]) for t in r["turns"]) >= 1, (r["stop"], r["n_turns"])
         assert r["tokens"] == sum(s["tokens"] for t in r["turns"] for s in t["steps"]) > 0
         for t in r["turns"]:
             assert t["verdict"] in ("valid", "invalid", "unchecked", "not_run")
@@ -162,8 +193,10 @@ def _check_files(results, rows, modes):
 
 
 @pytest.mark.slow
-def test_eval_cli_embedded(tmp_path, tiny_model_dir, mt_source):
-    results, rows = _eval_cli(tiny_model_dir, tmp_path / "ev", mt_source, "--refine", "none,adaptive", "--max-rounds", "1")
+def test_eval_cli_embedded(tmp_path, mt_source):
+    from toolace_r.models.base import BASE_DIR  # the shipped base: BFCL's prompts fit in its context of 1,024
+
+    results, rows = _eval_cli(BASE_DIR, tmp_path / "ev", mt_source, "--refine", "none,adaptive", "--max-rounds", "1")
     _check_files(results, rows, ["none", "adaptive"])
     assert (tmp_path / "ev" / "outputs.jsonl").read_text() == ""  # no single-turn category ran
     md = (tmp_path / "ev" / "results.md").read_text()
@@ -181,7 +214,12 @@ def test_eval_cli_tiny_qwen(tmp_path, tiny_qwen, mt_source):
     folder, _ = tiny_qwen
     results, rows = _eval_cli(folder, tmp_path / "ev", mt_source, "--refine", "none")
     assert results["prompt_style"] == "auto -> template"  # hermes through the Qwen2.5 template
-    _check_files(results, rows, ["none"])
+    # multi_turn_base_0's tool docs in Qwen's template and tokenizer take more than the tiny network's
+    # context of 4,096 tokens: nothing is generated, the entry is force-quit and fails as BFCL fails it;
+    # multi_turn_base_1's fit, and its steps run in hermes
+    assert (rows[0]["stop"], rows[0]["n_steps"], rows[0]["error_type"]) == ("context_limit", 0, FORCE_TERMINATED)
+    assert rows[1]["stop"] != "context_limit" and rows[1]["n_steps"] >= 1
+    assert results["multi_turn"]["by_mode"]["none"]["force_quit"] == 1 + (rows[1]["stop"] != "")
 
 
 def test_eval_rejects_bad_multi_turn_input(tmp_path, mt_source):

@@ -7,7 +7,7 @@ A row has the keys the summaries read (``id``, ``mode``, ``category``, ``valid``
 ``confirmed``), so multi-turn categories join the per-category table and the BFCL aggregates of
 :func:`toolace_r.evaluation.core.summarize_mode`, plus what happened turn by turn and step by step::
 
-    stop              "" (every turn ran), "step_limit" or "token_budget" (force-quit)
+    stop              "" (every turn ran), "step_limit", "token_budget" or "context_limit" (force-quit)
     failed_turn       the 0-based turn the checker failed (None: valid, or failed before any turn)
     n_turns, n_steps  turns run, model answers over all turns
     turns             per turn: turn, verdict (valid | invalid | unchecked: nothing asked of the turn

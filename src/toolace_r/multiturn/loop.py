@@ -24,8 +24,13 @@ All entries in progress advance together: each step of all of them is one batche
 ``generate`` (through :func:`toolace_r.refine.refine`), so a batch shrinks as entries finish.
 
 What is bounded: steps per turn (``max_steps``), tokens per answer (``max_new_tokens``), refinement
-rounds per step (``max_rounds``), and optionally generated tokens per entry (``max_entry_tokens``:
-past it the entry is force-quit like at the step limit). Each call runs under the environment's
+rounds per step (``max_rounds``), optionally generated tokens per entry (``max_entry_tokens``:
+past it the entry is force-quit like at the step limit), and the conversation's length: a step
+whose prompt and ``max_new_tokens`` would not fit in the model's context (local backends; e.g.
+the long tool results of ``multi_turn_long_context`` on a small model) is not generated and the
+entry is force-quit (stop ``context_limit``), and a refinement round that would not fit keeps the
+step's last answer. BFCL's local-model runs instead request what is left of the context and fail
+the entry when the server refuses the prompt; either way the entry is not valid. Each call runs under the environment's
 time limit (:class:`~toolace_r.multiturn.envs.Environment`).
 
 How this departs from BFCL's prompt-mode inference (``base_handler.inference_multi_turn_prompting``):
@@ -55,6 +60,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from toolace_r.calls import format_calls, parse_calls
 from toolace_r.data.normalize import ConvertError, tools_from_value
 from toolace_r.data.schema import Sample, ToolSpec
+from toolace_r.models.context import context_limit, fits_check
+from toolace_r.models.prompting import build_messages
 from toolace_r.multiturn.envs import CLASS_FILES, Environment
 from toolace_r.refine import RefineResult, refine
 
@@ -158,8 +165,8 @@ class Step:
 
 @dataclass
 class Trajectory:
-    """An entry's run: per turn the steps; ``stop``: "" (all turns run), "step_limit" or
-    "token_budget" (force-quit: the remaining turns were not run)."""
+    """An entry's run: per turn the steps; ``stop``: "" (all turns run), "step_limit",
+    "token_budget" or "context_limit" (force-quit: the remaining turns were not run)."""
 
     id: str
     turns: list[list[Step]] = field(default_factory=list)
@@ -235,23 +242,33 @@ def run_loop(generator: "Generator", entries: Sequence[MultiTurnEntry], mode: st
              prompt_cfg: "PromptConfig | None" = None, max_steps: int = MAX_STEPS, max_new_tokens: int = 128,
              max_rounds: int = 3, confirm: str = "token", max_entry_tokens: int | None = None,
              classes: Mapping[str, type] | None = None, source: Any = None,
-             on_done: Callable[[int], Any] | None = None) -> list[Trajectory]:
+             on_done: Callable[[int], Any] | None = None, max_context: int | None = None) -> list[Trajectory]:
     """Run the entries through the loop (module docstring) in refinement mode ``mode`` (``none``,
     ``adaptive``, ``fixed:N``: each step's answer is refined before it executes). Returns one
     :class:`Trajectory` per entry, in order. ``classes`` / ``source``: where the backend classes
-    come from (:func:`toolace_r.multiturn.envs.load_classes`); ``on_done(k)``: k entries finished."""
+    come from (:func:`toolace_r.multiturn.envs.load_classes`); ``on_done(k)``: k entries finished;
+    ``max_context``: the context the prompts must fit in (default: the model's, where known)."""
     if max_steps < 0:
         raise ValueError(f"max_steps must be >= 0, got {max_steps}")
     if max_entry_tokens is not None and max_entry_tokens < 1:
         raise ValueError(f"max_entry_tokens must be >= 1, got {max_entry_tokens}")
     runs = [_Run(e, Environment.for_entry(e.raw, classes=classes, source=source), max_steps, max_entry_tokens)
             for e in entries]
+    limit = max_context or context_limit(generator)
+    fits = fits_check(generator, max_new_tokens, limit)
+    cfg = prompt_cfg or getattr(generator, "prompt_config", None)
     active = [r for r in runs if not r.done]
     while active:
-        results = refine(generator, [r.sample() for r in active], mode, max_rounds=max_rounds, prompt_cfg=prompt_cfg,
-                         max_new_tokens=max_new_tokens, confirm=confirm)
-        for r, res in zip(active, results):
-            r.take(res)
+        if fits is not None:  # a conversation that outgrew the context ends its entry here
+            for r in active:
+                if not fits(build_messages(r.sample(), cfg)):
+                    r.traj.stop, r.done = "context_limit", True
+        going = [r for r in active if not r.done]
+        if going:
+            results = refine(generator, [r.sample() for r in going], mode, max_rounds=max_rounds, prompt_cfg=prompt_cfg,
+                             max_new_tokens=max_new_tokens, confirm=confirm, fits=fits)
+            for r, res in zip(going, results):
+                r.take(res)
         still = [r for r in active if not r.done]
         if on_done and len(still) < len(active):
             on_done(len(active) - len(still))

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from toolace_r.models.constrain import constraint_for
+from toolace_r.models.context import context_limit, fits_check, prompt_length
 from toolace_r.models.prompting import build_messages
 from toolace_r.refine import RefineResult, Sampling, check_confirm, refine
 from toolace_r.serving.safe import FailureLog, clean_text, short
@@ -91,25 +92,6 @@ class Job:
         # Greedy decoding ignores the seed and top_p: such jobs batch together whatever they say.
         return (p.n, p.temperature, 1.0 if greedy else p.top_p, p.max_tokens, None if greedy else p.seed,
                 p.mode, p.max_rounds)
-
-
-def context_limit(generator: Any) -> int | None:
-    """The model's context window where the backend exposes it (``max_position_embeddings``)."""
-    cfg = getattr(getattr(generator, "model", None), "config", None)
-    n = getattr(cfg, "max_position_embeddings", None)
-    return n if isinstance(n, int) and n > 0 else None
-
-
-def prompt_length(generator: Any, prompt: Any) -> int | None:
-    """Tokens of a ``(messages, tools)`` prompt for local backends; None for remote ones."""
-    if hasattr(generator, "encode"):
-        return len(generator.encode(prompt))
-    tok = getattr(generator, "tokenizer", None)
-    if tok is not None:
-        from toolace_r.models.prompting import encode_prompt
-
-        return len(encode_prompt(tok, *prompt))
-    return None
 
 
 class Engine:
@@ -273,15 +255,7 @@ class Engine:
 
     def _fits(self, max_tokens: int):
         """The context check of every refinement pass, where the model's context is known."""
-        limit, gen = self.context_limit, self.generator
-        if not limit:
-            return None
-
-        def fits(prompt: Any) -> bool:
-            n = prompt_length(gen, prompt)
-            return n is None or n + max_tokens <= limit
-
-        return fits
+        return fits_check(self.generator, max_tokens, self.context_limit)
 
     def _run_group(self, jobs: list[Job]) -> list[JobResult | BaseException]:
         gen = self.generator
