@@ -12,7 +12,8 @@ import re
 import textwrap
 from typing import Any
 
-from toolace_r.config import REMOVED_KEYS, SECTIONS, RunConfig, _hints, _Section
+from toolace_r.config import REMOVED_KEYS, SECTIONS, RunConfig
+from toolace_r.config_base import _hints, _Section
 
 def _help(f: dataclasses.Field[Any]) -> str:
     return " ".join(str(f.metadata["help"]).split())
