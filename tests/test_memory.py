@@ -94,7 +94,7 @@ def test_lean_logprob_tiles_give_the_same_numbers(monkeypatch):
     # the metrics and the gradients are the very same as with whole tiles
     torch = pytest.importorskip("torch")
     ck = pytest.importorskip("trl.kernels.chunked_logprob")
-    from toolace_r.models import sft
+    from toolace_r.models import trainer_parts
 
     def run():
         g = torch.Generator().manual_seed(0)
@@ -111,8 +111,8 @@ def test_lean_logprob_tiles_give_the_same_numbers(monkeypatch):
     monkeypatch.setattr(ck, "_forward_tile", ck._forward_tile)
     monkeypatch.setattr(ck, "_backward_tile", ck._backward_tile)
     whole = run()
-    assert sft.lean_logprob_tiles(rows=100)
-    assert sft.lean_logprob_tiles(rows=100)  # once is enough: not wrapped twice
+    assert trainer_parts.lean_logprob_tiles(rows=100)
+    assert trainer_parts.lean_logprob_tiles(rows=100)  # once is enough: not wrapped twice
     assert ck._forward_tile._toolace_inner is not ck._forward_tile
     folded = run()
     assert all(torch.equal(a, b) for a, b in zip(whole, folded))
