@@ -71,15 +71,31 @@ def wrong_value(v, rng: random.Random):
     return "x"
 
 
-def positional(call: str, classes_methods: dict) -> str:
+def entry_methods(entry: dict, classes: dict) -> dict:
+    """{method name: function} of an entry's involved classes: a later class wins, as in BFCL."""
+    methods = {}
+    for name in entry["involved_classes"]:
+        cls = classes[name]
+        methods.update({n: getattr(cls, n) for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n))})
+    return methods
+
+
+def bind_call(call: str, classes_methods: dict) -> tuple[str, dict] | None:
+    """(name, {parameter: value}) of a call string, positional arguments named from the method's
+    signature; None when it does not parse or names no method of the entry."""
     from toolace_r.multiturn.envs import parse_call_string
 
     spec = parse_call_string(call)
     method = classes_methods.get(spec.name)
     if spec.error or method is None:
-        return call
+        return None
     bound = inspect.signature(method).bind(None, *spec.args, **spec.kwargs)  # None: self
-    return render(spec.name, tuple(bound.arguments.values())[1:], {})
+    return spec.name, dict(list(bound.arguments.items())[1:])
+
+
+def positional(call: str, classes_methods: dict) -> str:
+    bound = bind_call(call, classes_methods)
+    return call if bound is None else render(bound[0], tuple(bound[1].values()), {})
 
 
 def trajectories(entry: dict, gt: list[list[str]], rng: random.Random, methods: dict) -> list[tuple[str, list]]:
@@ -161,26 +177,48 @@ def result_rows(root: Path, src) -> tuple[list[dict], dict]:
     return rows, data
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def bfcl_arguments(ap: argparse.ArgumentParser, out: str) -> None:
+    """The options every multi-turn differential takes: BFCL's data, the worker's interpreter, --out."""
     ap.add_argument("--bfcl-data", required=True, help="bfcl-eval wheel or unpacked folder (toolace_r.bfcl.locate)")
     ap.add_argument("--bfcl-python", default="/tmp/bfcl-env/bin/python")
     ap.add_argument("--bfcl-root", default=None, help="passed to the worker: folder holding an unpacked bfcl_eval")
-    ap.add_argument("--limit", type=int, default=0, help="entries per category (0 = all)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--results", default=None, help="judge the multi-turn result files under this folder "
-                    "(BFCL's result layout) instead of generated trajectories")
-    ap.add_argument("--out", default="/tmp/multiturn_differential")
-    args = ap.parse_args(argv)
+    ap.add_argument("--out", default=out)
 
+
+def open_bfcl(args) -> tuple[Path, object, dict]:
+    """(the output folder, made; BFCL's data source; its backend classes)."""
     from toolace_r import bfcl
-    from toolace_r.multiturn.checker import CATEGORIES, check_entry, load_category
     from toolace_r.multiturn.envs import load_classes
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     src = bfcl.locate(args.bfcl_data, download=False)
-    classes = load_classes(src)
+    return out_dir, src, load_classes(src)
+
+
+def run_worker(args, worker: Path, *cli: str) -> tuple[subprocess.CompletedProcess, float]:
+    """Run a BFCL-side worker under --bfcl-python (with --bfcl-root when given); exits if it fails."""
+    cmd = [args.bfcl_python, str(worker), *cli] + (["--bfcl-root", args.bfcl_root] if args.bfcl_root else [])
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"{worker.name} failed (rc={proc.returncode})")
+    return proc, time.perf_counter() - t0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    bfcl_arguments(ap, "/tmp/multiturn_differential")
+    ap.add_argument("--limit", type=int, default=0, help="entries per category (0 = all)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--results", default=None, help="judge the multi-turn result files under this folder "
+                    "(BFCL's result layout) instead of generated trajectories")
+    args = ap.parse_args(argv)
+
+    from toolace_r.multiturn.checker import CATEGORIES, check_entry, load_category
+
+    out_dir, src, classes = open_bfcl(args)
     rng = random.Random(args.seed)
     rows, data = [], {}
     for cat in CATEGORIES if not args.results else ():
@@ -189,11 +227,7 @@ def main(argv=None) -> int:
             pairs = pairs[: args.limit]
         for entry, gt in pairs:
             data[entry["id"]] = (entry, gt)
-            methods = {}  # the entry's name table: a later class wins, as in BFCL
-            for name in entry["involved_classes"]:
-                cls = classes[name]
-                methods.update({n: getattr(cls, n) for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n))})
-            for kind, turns in trajectories(entry, gt, rng, methods):
+            for kind, turns in trajectories(entry, gt, rng, entry_methods(entry, classes)):
                 rows.append({"row": len(rows), "id": entry["id"], "kind": kind, "turns": turns})
     if args.results:
         rows, data = result_rows(Path(args.results), src)
@@ -209,15 +243,7 @@ def main(argv=None) -> int:
         ours.append({"valid": v.valid, "error_type": v.error_type})
     t_ours = time.perf_counter() - t0
 
-    cmd = [args.bfcl_python, str(WORKER), str(rows_path), str(off_path)]
-    if args.bfcl_root:
-        cmd += ["--bfcl-root", args.bfcl_root]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    t_off = time.perf_counter() - t0
-    if proc.returncode != 0:
-        print(proc.stderr[-3000:], file=sys.stderr)
-        raise SystemExit(f"official worker failed (rc={proc.returncode})")
+    proc, t_off = run_worker(args, WORKER, str(rows_path), str(off_path))
     mode = [ln for ln in proc.stderr.splitlines() if "mode=" in ln]
     official = [json.loads(x) for x in off_path.read_text().splitlines() if x.strip()]
     assert len(official) == len(rows)

@@ -127,6 +127,51 @@ def test_step_limit_force_quits(mt_source, mt_classes):
     assert budget.stop == "token_budget" and budget.total("tokens") == 12
 
 
+class CallsFor(Generator):
+    """``ls`` at steps 0 .. k-1 of the turns in ``turns`` (every step when k is None), then text; text elsewhere."""
+
+    def __init__(self, turns, k=None):
+        self.turns, self.k = turns, k
+
+    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None,
+                 cache=None, constraints=None):
+        out = []
+        for messages, _tools in prompts:
+            turn = sum(m["role"] == "user" for m in messages) - 1
+            users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+            step = sum(m["role"] == "assistant" for m in messages[users[-1]:])
+            calls = turn in self.turns and (self.k is None or step < self.k)
+            out.append([Completion("[ls(a=True)]" if calls else DONE, 4)] * n)
+        return out
+
+
+def test_step_limit_boundary_and_last_turn(mt_source, mt_classes):
+    """As BFCL's loop (checked against it by benchmarks/multiturn_loop_differential.py): exactly
+    max_steps executed steps do not force-quit; one more does, and in the last turn that leaves
+    every turn run, so the checker judges the turns as they are (no force_terminated)."""
+    (e,) = load_entries(mt_source, "multi_turn_base", limit=1)
+    last = len(e.question) - 1
+    (tr,) = run_loop(CallsFor({0}, k=3), [e], "none", max_steps=3, classes=mt_classes)
+    assert tr.stop == "" and len(tr.turns) == len(e.question)
+    assert [bool(s.calls) for s in tr.turns[0]] == [True] * 3 + [False]
+    g = _scripted([e], mt_classes)
+    g.__class__ = NeverStopsLast
+    (tr,) = run_loop(g, [e], "none", max_steps=3, classes=mt_classes)
+    assert tr.stop == "step_limit" and len(tr.turns) == len(e.question) and len(tr.turns[last]) == 4
+    v = check_entry(e.raw, e.ground_truth, tr.model_turns(), classes=mt_classes)
+    assert v.turn == last and v.error_type != FORCE_TERMINATED  # the earlier turns (ground truth) passed
+
+
+class NeverStopsLast(GroundTruthModel):
+    """The scripted model, but calling ``ls`` at every step of the entry's last turn."""
+
+    def _answer(self, messages):
+        users = [m for m in messages if m["role"] == "user"]
+        if len(users) == len(next(iter(self.script.values()))):
+            return "[ls(a=True)]"
+        return super()._answer(messages)
+
+
 class Counted(GroundTruthModel):
     """The scripted model with a length: one token per character of the prompt's JSON."""
 

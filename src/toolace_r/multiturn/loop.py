@@ -18,7 +18,9 @@ For one entry (:class:`MultiTurnEntry`, read by :func:`load_entries` from BFCL's
             else: execute the calls on the entry's Environment (toolace_r.multiturn.envs); append
                   the answer (as the assistant's tool calls) and one tool message per result
             after more than max_steps executed steps (BFCL's MAXIMUM_STEP_LIMIT = 20) the entry
-            is force-quit: its remaining turns are not run (BFCL's checker then fails it)
+            is force-quit: its remaining turns are not run (BFCL's checker then fails it as
+            force-terminated; a force quit in the last turn leaves no turn missing, and the turns
+            are checked as they are, in BFCL as here)
 
 All entries in progress advance together: each step of all of them is one batched
 ``generate`` (through :func:`toolace_r.refine.refine`), so a batch shrinks as entries finish.
@@ -44,9 +46,13 @@ How this departs from BFCL's prompt-mode inference (``base_handler.inference_mul
 * an assistant step that made calls is shown back to the model as structured tool calls, which the
   prompt code writes in the model's format (canonical text for Python-call models), not as the
   raw text; tool messages carry the function's name (BFCL: the decoded call string);
-* the step's text is decoded by :func:`toolace_r.calls.parse_calls` (also JSON and ``<tool_call>``),
-  and calls execute through :class:`~toolace_r.multiturn.envs.Environment` (no ``eval``; its own
-  departures are listed there);
+* the step's text is decoded by :func:`toolace_r.calls.parse_calls`, and calls execute through
+  :class:`~toolace_r.multiturn.envs.Environment` (no ``eval``; its own departures are listed there).
+  Where the two decoders disagree, so does the turn's course: JSON calls, ``<tool_call>`` blocks, a
+  code fence with a language tag, a leading ``<think>`` block or ``<|python_tag|>`` run here, where
+  BFCL's prompt-mode decoder fails and ends the turn; a call without a function name
+  (``[f(a)(b=1)]``) ends the turn here, where BFCL executes it (an error result) and the turn goes
+  on. Otherwise the control flow is BFCL's, step for step (benchmarks/multiturn_loop_differential.py);
 * refinement of a step before it executes is ours (the method's adaptive self-refinement);
   ``mode="none"`` is BFCL's single answer per step.
 """
