@@ -32,8 +32,8 @@ whose prompt and ``max_new_tokens`` would not fit in the model's context (local 
 the long tool results of ``multi_turn_long_context`` on a small model) is not generated and the
 entry is force-quit (stop ``context_limit``), and a refinement round that would not fit keeps the
 step's last answer. BFCL's local-model runs instead request what is left of the context and fail
-the entry when the server refuses the prompt; either way the entry is not valid. Each call runs under the environment's
-time limit (:class:`~toolace_r.multiturn.envs.Environment`).
+the entry when the server refuses the prompt; either way the entry is not valid. Each call runs
+under the environment's time limit (:class:`~toolace_r.multiturn.envs.Environment`).
 
 How this departs from BFCL's prompt-mode inference (``base_handler.inference_multi_turn_prompting``):
 
