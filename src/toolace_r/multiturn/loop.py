@@ -66,7 +66,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from toolace_r.calls import format_calls, parse_calls
 from toolace_r.data.normalize import ConvertError, tools_from_value
 from toolace_r.data.schema import Sample, ToolSpec
-from toolace_r.models.context import context_limit, fits_check
+from toolace_r.models.context import fits_check
 from toolace_r.models.prompting import build_messages
 from toolace_r.multiturn.envs import CLASS_FILES, Environment
 from toolace_r.refine import RefineResult, refine
@@ -260,8 +260,7 @@ def run_loop(generator: "Generator", entries: Sequence[MultiTurnEntry], mode: st
         raise ValueError(f"max_entry_tokens must be >= 1, got {max_entry_tokens}")
     runs = [_Run(e, Environment.for_entry(e.raw, classes=classes, source=source), max_steps, max_entry_tokens)
             for e in entries]
-    limit = max_context or context_limit(generator)
-    fits = fits_check(generator, max_new_tokens, limit)
+    fits = fits_check(generator, max_new_tokens, max_context)  # max_context None: the model's own
     cfg = prompt_cfg or getattr(generator, "prompt_config", None)
     active = [r for r in runs if not r.done]
     while active:
