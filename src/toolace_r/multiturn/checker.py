@@ -40,9 +40,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from toolace_r.bfcl import MULTI_TURN
 from toolace_r.multiturn.envs import CallSpec, Environment, as_spec, compare_states
 
-CATEGORIES = ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param", "multi_turn_long_context")
+CATEGORIES = MULTI_TURN  # the category names are toolace_r.bfcl's
 INFERENCE_ERROR = "multi_turn:inference_error"
 FORCE_TERMINATED = "multi_turn:force_terminated"
 EMPTY_TURN = "multi_turn:empty_turn_model_response"
