@@ -32,7 +32,7 @@ from toolace_r.models.embedded import SIZES
 from toolace_r.models.generation import BACKENDS
 from toolace_r.models.prompting import CONFIRM_MODES
 from toolace_r.models.sft import PRECISIONS, REPORTERS, report_to_problem, target_modules_problem
-from toolace_r.refine import parse_mode
+from toolace_r.refine import DEFAULT_CONFIRM_BIAS, parse_mode
 
 POLICIES = ("frontier", "progressive", "all")
 ARMS = tuple(mait.ARMS)  # the arm values and their titles live in mait.py
@@ -311,10 +311,16 @@ class RefineConfig(_Section):
         "adaptive refinement stops when the calls come back unchanged; token: it answers the confirmation "
         "(its tokenizer's <|confirm|> token, else 'Confirmed.'), refinement stops there and keeps the previous "
         "answer, so a right first answer costs one short pass. The refinement corpus teaches the same rule.")})
+    confirm_bias: float = field(default=DEFAULT_CONFIRM_BIAS, metadata={"help": (
+        "confirm=token, hf backend: added to the confirmation's logit at a refinement pass's first token, so "
+        "the model rewrites an answer only where it prefers the rewrite by more than this many nats; 0: the "
+        "plain greedy choice (the paper's rule). The default was chosen on the embedded run's dev split "
+        "(benchmarks/README.md); other backends ignore it; >= 0.")})
 
     def __post_init__(self) -> None:
         self._convert()
         self._one_of("confirm", CONFIRM_MODES)
+        self._at_least("confirm_bias", 0)
 
 
 @dataclass

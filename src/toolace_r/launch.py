@@ -245,7 +245,8 @@ def _eval(task: EvalTask) -> dict[str, Any]:
     positions, mine = distributed.shard(samples)
     with _generator(task) as gen:
         rows, timing = evaluate(gen, sample_items(mine), modes, checker_mode="strict", max_rounds=task.max_rounds,
-                                max_new_tokens=task.max_new_tokens, confirm=task.confirm)
+                                max_new_tokens=task.max_new_tokens, confirm=task.confirm,
+                                confirm_bias=task.confirm_bias)
     # gathered per sample (its row in every mode), then laid out mode by mode as one process writes them
     per_sample = [rows[k::len(mine)] for k in range(len(mine))]
     merged = distributed.gather_in_order(list(zip(positions, per_sample)), len(samples))

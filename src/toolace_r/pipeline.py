@@ -368,8 +368,8 @@ def _evaluate(run: Run, model: Path, split: str, n: int, modes: list[str], out: 
     by mode (:mod:`toolace_r.evaluation`)."""
     cfg = run.cfg
     task = EvalTask(**_generation(run, model), samples=_split_file(run, split), limit=n, modes=list(modes),
-                    max_rounds=cfg.eval.max_rounds, confirm=cfg.refine.confirm, max_new_tokens=cfg.eval.max_new_tokens,
-                    out=out)
+                    max_rounds=cfg.eval.max_rounds, confirm=cfg.refine.confirm, confirm_bias=cfg.refine.confirm_bias,
+                    max_new_tokens=cfg.eval.max_new_tokens, out=out)
     return launch.run(task, out / "job", cfg.launch)
 
 

@@ -25,6 +25,14 @@ How the model keeps an answer (``confirm``):
   answer is then the previous one: a confirmation is never a final answer. A repeated answer
   stops adaptive too (a model that repeats instead of confirming has kept its answer as well).
 
+``confirm_bias`` (``refine.confirm_bias``; confirm=token, hf backend): a round's first token is
+picked with ``confirm_bias`` added to the confirmation's logit, so the model rewrites its answer
+only where it prefers a rewrite to the confirmation by more than that many nats (greedy; the rest
+of the pass is unchanged; a pass that picks the confirmation token ends there). A departure from
+the paper, where any change is taken: a small model that cannot yet judge its own answers breaks
+right ones far more often than it fixes wrong ones (benchmarks/README.md), and every rewrite costs
+a whole answer. Other backends ignore it (:func:`effective_confirm_bias`).
+
 ``fixed:N`` runs N rounds whatever the answers, except that a confirmation (confirm=token) ends the
 trajectory: the conversation would only grow by a turn that changes nothing. ``none`` is the single
 pass. A round is one batched ``generate`` call over the answers still active. ``fits`` (the
@@ -70,6 +78,8 @@ if TYPE_CHECKING:
     from toolace_r.models.generation import Completion, Generator, Prompt
 
 CHUNK_SIZE = 64  # samples taken through the first pass and every round together
+# refine.confirm_bias's default (nats), chosen on the embedded default run's dev split (benchmarks/README.md)
+DEFAULT_CONFIRM_BIAS = 3.0
 
 
 @dataclass
@@ -138,6 +148,12 @@ def check_confirm(confirm: str) -> str:
     return confirm
 
 
+def effective_confirm_bias(generator: "Generator", confirm: str, confirm_bias: float) -> float:
+    """The confirm bias ``generator``'s rounds get: ``confirm_bias`` under confirm=token on a backend
+    that applies it (hf), else 0 (what ``results.json`` of ``toolace-r eval`` records)."""
+    return confirm_bias if confirm == "token" and getattr(generator, "confirm_bias_ok", False) else 0.0
+
+
 def first_pass(
     generator: "Generator",
     samples: Sequence["Sample"],
@@ -174,6 +190,7 @@ def refine(
     fits: Callable[[Prompt], bool] | None = None,
     constraints: Sequence[Any] | None = None,
     wanted: Callable[[Sample], bool] | None = None,
+    confirm_bias: float = 0.0,
 ) -> list[RefineResult]:
     """Run the first pass (:func:`first_pass` with ``sampling``, or take it from ``first``:
     completions already generated for the same plain prompts, ``sampling.n`` per sample, flat)
@@ -183,7 +200,8 @@ def refine(
     next prompt does not fit stops refining and keeps its last answer (``context_stop``)."""
     outputs, _ = refine_modes(generator, samples, [mode], max_rounds=max_rounds, prompt_cfg=prompt_cfg,
                               max_new_tokens=max_new_tokens, first=first, sampling=sampling, confirm=confirm,
-                              chunk_size=chunk_size, fits=fits, constraints=constraints, wanted=wanted)
+                              chunk_size=chunk_size, fits=fits, constraints=constraints, wanted=wanted,
+                              confirm_bias=confirm_bias)
     return outputs[mode]
 
 
@@ -203,6 +221,7 @@ def refine_modes(
     on_done: Callable[[int], Any] | None = None,
     constraints: Sequence[Any] | None = None,
     wanted: Callable[[Sample], bool] | None = None,
+    confirm_bias: float = 0.0,
 ) -> tuple[dict[str, list[RefineResult]], dict[str, float]]:
     """:func:`refine` in several modes over one shared first pass, chunk by chunk. Returns the
     results by mode and the wall seconds spent: ``"first"`` (the first pass) and per mode (its
@@ -212,6 +231,8 @@ def refine_modes(
     prompt_cfg = prompt_cfg or generator.prompt_config
     plans = {m: parse_mode(m, max_rounds) for m in modes}
     check_confirm(confirm)
+    if confirm_bias < 0:
+        raise ValueError(f"confirm_bias must be >= 0, got {confirm_bias}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     n = sampling.n
@@ -256,7 +277,8 @@ def refine_modes(
             t1 = time.perf_counter()
             results = [_start(c) for c in comps]
             _rounds(generator, owner, results, kind, rounds, prompt_cfg=prompt_cfg, max_new_tokens=max_new_tokens,
-                    confirm=confirm, generate_kw=generate_kw, fits=fits, constraints=round_cons, wanted=wanted)
+                    confirm=confirm, generate_kw=generate_kw, fits=fits, constraints=round_cons, wanted=wanted,
+                    confirm_bias=confirm_bias)
             outputs[mode] += results
             seconds[mode] += time.perf_counter() - t1
         del generate_kw
@@ -275,7 +297,7 @@ def _start(c: Completion) -> RefineResult:
 def _rounds(generator: Generator, owner: Sequence[Sample], results: list[RefineResult], kind: str, rounds: int, *,
             prompt_cfg: PromptConfig | None, max_new_tokens: int, confirm: str, generate_kw: dict[str, Any],
             fits: Callable[[Prompt], bool] | None = None, constraints: Sequence[Any] | None = None,
-            wanted: Callable[[Sample], bool] | None = None) -> None:
+            wanted: Callable[[Sample], bool] | None = None, confirm_bias: float = 0.0) -> None:
     """Refine ``results`` (answers to ``owner``) in place for up to ``rounds`` rounds."""
     confirm_text = generator.confirm_text
     active = list(range(len(results)))
@@ -293,6 +315,8 @@ def _rounds(generator: Generator, owner: Sequence[Sample], results: list[RefineR
         if not active:
             break
         kw = generate_kw if constraints is None else {**generate_kw, "constraints": [constraints[i] for i in active]}
+        if applied_bias := effective_confirm_bias(generator, confirm, confirm_bias):
+            kw = {**kw, "confirm_bias": applied_bias}
         outs = generator.generate(prompts, n=1, temperature=0.0, max_new_tokens=max_new_tokens, **kw)
         still = []
         for i, comps in zip(active, outs):

@@ -91,6 +91,7 @@ class EvalTask(_GenerationTask):
     modes: list[str] = Field(min_length=1, description="refinement modes: none | adaptive | fixed:N")
     max_rounds: int = Field(3, ge=0)
     confirm: Literal["repeat", "token"] = Field("token", description="how the model keeps an answer (refine.confirm)")
+    confirm_bias: float = Field(0.0, ge=0, description="logit bias of the confirmation (refine.confirm_bias)")
     out: Path = Field(description="folder for outputs.jsonl and summary.json")
 
 

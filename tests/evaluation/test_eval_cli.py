@@ -45,6 +45,7 @@ def test_bfcl_eval_writes_every_file(bfcl_run):
     res = json.loads((d / "results.json").read_text())
     assert res["modes"] == ["none", "adaptive", "fixed:1"]
     assert res["n_entries"] == N_BFCL and res["checker_mode"] == "bfcl" and res["confirm"] == "repeat"
+    assert res["confirm_bias"] == 0.0  # only confirm=token biases the confirmation
     assert res["prompt_style"] == "auto -> template"  # what the embedded model's folder records
     for m in res["modes"]:
         s = res["by_mode"][m]

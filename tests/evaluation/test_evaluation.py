@@ -130,6 +130,7 @@ def test_parse_modes_and_options_checks():
                         ({"prompt_style": "x"}, "--prompt-style must be auto, system or template"),
                         ({"limit": 0}, "--limit must be >= 1"), ({"max_new_tokens": 0}, "--max-new-tokens must be >= 1"),
                         ({"confirm": "nod"}, "--confirm must be token or repeat"),
+                        ({"confirm_bias": -0.5}, "--confirm-bias must be >= 0"),
                         ({"bfcl_data": "d"}, "--bfcl-data and --export-bfcl are for --bench bfcl")):
         with pytest.raises(EvalError, match=message):
             EvalOptions(model="m", bench="b.jsonl", **kw)

@@ -7,7 +7,7 @@ import pytest
 from scripted import ScriptedGenerator, call, n_tokens, weather
 
 from toolace_r.models.prompting import CONFIRM_TEXT, CONFIRM_TOKEN, build_messages, refine_messages
-from toolace_r.refine import Sampling, first_pass, parse_mode, refine
+from toolace_r.refine import Sampling, effective_confirm_bias, first_pass, parse_mode, refine
 
 PARIS, ROME = weather("Paris"), weather("Rome")
 WRONG = call("Rome")  # a wrong answer to Paris
@@ -157,3 +157,12 @@ def test_parse_mode(mode, rounds, message):
     else:
         with pytest.raises(ValueError, match=message):
             parse_mode(mode, rounds)
+
+
+def test_confirm_bias_is_ignored_where_the_backend_cannot_apply_it():
+    gen = _paris_script()
+    (r,) = refine(gen, [PARIS], "adaptive", max_rounds=5, confirm="token", confirm_bias=3.0)
+    assert (r.final, r.rounds) == (SPACED, 2)  # as without a bias
+    assert effective_confirm_bias(gen, "token", 3.0) == 0.0
+    with pytest.raises(ValueError, match="confirm_bias must be >= 0"):
+        refine(gen, [PARIS], "adaptive", confirm_bias=-1.0)

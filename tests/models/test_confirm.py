@@ -108,3 +108,43 @@ def test_the_server_answers_the_confirmed_first_answer(confirming_model):
     with pytest.raises(ValueError, match="unknown confirm rule 'nod'"):
         check_options(refine="adaptive", max_rounds=3, confirm="nod", upstream=None, upstream_extra_body=None,
                       default_max_tokens=16, max_tokens_limit=64)
+
+
+def _first_step_margin(gen, prompt) -> float:
+    """max logit - the confirmation's logit at the first generated position of ``prompt``."""
+    import torch
+
+    ids = torch.tensor([gen.encode(prompt)])
+    with torch.inference_mode():
+        logits = gen.model(input_ids=ids).logits[0, -1].float()
+    return float(logits.max() - logits[gen.confirm_first_id])
+
+
+def test_confirm_bias_confirms_exactly_where_the_rewrite_wins_by_less(tiny_model_dir, samples):
+    """refine.confirm_bias on a real (untrained) model: a refinement pass where the bias exceeds the
+    first step's margin of the best token over the confirmation confirms (and ends: an untrained
+    model would go on after it); one where it falls short is generated as without the bias."""
+    from toolace_r.models.generation import HFGenerator
+    from toolace_r.models.prompting import build_messages
+
+    gen = HFGenerator(tiny_model_dir)
+    assert gen.confirm_first_id == confirm_token_id(gen.tokenizer) and gen.confirm_bias_ok
+    prompts = [refine_messages(s, target_text(s), gen.prompt_config) for s in samples[:4]]
+    margins = [_first_step_margin(gen, p) for p in prompts]
+    assert min(margins) > 0  # untrained: the confirmation is never its first choice
+    plain = gen.generate(prompts, max_new_tokens=12)
+    for p, m, (c,) in zip(prompts, margins, plain):
+        (below,), (above,) = (gen.generate([p], max_new_tokens=12, confirm_bias=b)[0] for b in (m - 0.01, m + 0.01))
+        assert below.token_ids == c.token_ids  # the bias falls short: the same pass
+        assert below.token_ids[0] != gen.confirm_first_id
+        # the bias wins the first step: a confirmation, and the pass ends there
+        assert (above.token_ids, above.text) == ((gen.confirm_first_id,), CONFIRM_TOKEN)
+    # the first pass is never biased: refine() passes the bias to the rounds only
+    from toolace_r.refine import refine
+
+    first = gen.generate([build_messages(s, gen.prompt_config) for s in samples[:4]], max_new_tokens=12)
+    results = refine(gen, samples[:4], "adaptive", max_rounds=3, max_new_tokens=12, confirm="token",
+                     confirm_bias=max(margins) + 1)
+    for (c,), r in zip(first, results):
+        assert (r.trajectory, r.final, r.rounds, r.confirmed) == ([c.text, CONFIRM_TOKEN], c.text, 1, True)
+

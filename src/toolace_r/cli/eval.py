@@ -44,6 +44,7 @@ from toolace_r.bfcl import BfclError
 from toolace_r.cli._common import die
 from toolace_r.evaluation import EvalError, EvalOptions, common_modes, compare_rows, load_results, run_eval
 from toolace_r.evaluation.files import pct
+from toolace_r.refine import DEFAULT_CONFIRM_BIAS
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -66,6 +67,7 @@ def eval_command(
     refine: Optional[List[str]] = typer.Option(None, "--refine", help=_h("refine_modes")),
     max_rounds: int = typer.Option(3, "--max-rounds", help=_h("max_rounds")),
     confirm: str = typer.Option("token", "--confirm", help=_h("confirm")),
+    confirm_bias: float = typer.Option(DEFAULT_CONFIRM_BIAS, "--confirm-bias", help=_h("confirm_bias")),
     backend: str = typer.Option("hf", "--backend", help=_h("backend")),
     base_url: Optional[str] = typer.Option(None, "--base-url", help=_h("base_url")),
     api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help=_h("api_key_env")),
@@ -93,7 +95,8 @@ def eval_command(
         _die("--model and --bench are required (see --help)")
     try:
         opts = EvalOptions(model=model, bench=bench, categories=categories, limit=limit,  # type: ignore[arg-type]
-                           refine_modes=refine, max_rounds=max_rounds, confirm=confirm, backend=backend,
+                           refine_modes=refine, max_rounds=max_rounds, confirm=confirm,
+                           confirm_bias=confirm_bias, backend=backend,
                            base_url=base_url, api_key_env=api_key_env, tensor_parallel_size=tensor_parallel_size,
                            gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
                            bfcl_data=bfcl_data, prompt_style=prompt_style,

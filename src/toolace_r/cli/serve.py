@@ -22,6 +22,7 @@ import typer
 
 from toolace_r.cli._common import die
 from toolace_r.models.generation import vllm_engine_kw
+from toolace_r.refine import DEFAULT_CONFIRM_BIAS
 from toolace_r.serving.server import (ServeError, build_generator_factory, check_api_key, check_options, is_loopback,
                                       run_server)
 
@@ -57,6 +58,10 @@ def serve(
     confirm: str = typer.Option("token", "--confirm", help="How the model keeps a right answer: token (it answers "
                                 "the confirmation, <|confirm|> or 'Confirmed.'; refinement stops and keeps the "
                                 "previous answer) or repeat (adaptive stops when the calls come back unchanged)."),
+    confirm_bias: float = typer.Option(DEFAULT_CONFIRM_BIAS, "--confirm-bias", min=0.0, help="confirm=token, hf "
+                                       "backend: added to the confirmation's logit at a refinement pass's first "
+                                       "token (nats: a rewrite must be preferred by more); 0: the plain greedy "
+                                       "choice. Other backends ignore it."),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="TOOLACE_R_API_KEY", show_default=False,
                                           help="Require 'Authorization: Bearer KEY' on every route but /health. "
                                           "Prefer the env TOOLACE_R_API_KEY: it stays out of the process list."),
@@ -104,6 +109,7 @@ def serve(
 
     settings = ServeSettings(
         model_name=served_model_name or name, refine=refine, max_rounds=max_rounds, confirm=confirm,
+        confirm_bias=confirm_bias,
         api_key=api_key, queue_size=queue_size, max_batch=max_batch, batch_wait=batch_wait_ms / 1000, timeout=timeout,
         body_timeout=body_timeout, max_body_bytes=max_body_bytes,
         limits=Limits(max_tokens=max_tokens_limit, default_max_tokens=default_max_tokens, max_n=max_n,

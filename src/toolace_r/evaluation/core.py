@@ -112,14 +112,15 @@ def bfcl_items(source: bfcl.BfclSource, categories: list[str], limit: int | None
 
 def run_modes(generator: "Generator", samples: Sequence[Sample], modes: Sequence[str], *, max_rounds: int,
               max_new_tokens: int, prompt_cfg: PromptConfig | None = None, confirm: str = "token",
-              log: Log | None = None) -> tuple[dict[str, list[RefineResult]], dict[str, Any]]:
+              confirm_bias: float = 0.0, log: Log | None = None) -> tuple[dict[str, list[RefineResult]], dict[str, Any]]:
     """Final answers per mode and timings. The greedy first pass is generated once and shared by
     every mode; ``none`` stops there, the others refine it (:func:`toolace_r.refine.refine_modes`,
-    chunk by chunk; ``confirm``: how the model keeps an answer)."""
+    chunk by chunk; ``confirm``: how the model keeps an answer, ``confirm_bias``: how much readier it is to)."""
     prompt_cfg = prompt_cfg or generator.prompt_config
     with progress(f"evaluating ({', '.join(modes)})", total=len(samples)) as tick:
         outputs, seconds = refine_modes(generator, samples, modes, max_rounds=max_rounds, prompt_cfg=prompt_cfg,
-                                        max_new_tokens=max_new_tokens, confirm=confirm, on_done=tick)
+                                        max_new_tokens=max_new_tokens, confirm=confirm, confirm_bias=confirm_bias,
+                                        on_done=tick)
     t_first = seconds["first"]
     if log:
         log(f"first pass: {len(samples)} entries in {t_first:.1f} s")
@@ -159,10 +160,11 @@ def score_outputs(items: Sequence[Item], outputs: dict[str, list[RefineResult]],
 
 def evaluate(generator: "Generator", items: Sequence[Item], modes: Sequence[str], *, checker_mode: str = "strict",
              max_rounds: int = 3, max_new_tokens: int = 128, prompt_cfg: PromptConfig | None = None,
-             confirm: str = "token", log: Log | None = None) -> tuple[list[Row], dict[str, Any]]:
+             confirm: str = "token", confirm_bias: float = 0.0, log: Log | None = None) -> tuple[list[Row], dict[str, Any]]:
     """Generate (:func:`run_modes`) and score (:func:`score_outputs`): ``(rows, timing)``."""
     outputs, timing = run_modes(generator, [it.sample for it in items], modes, max_rounds=max_rounds,
-                                max_new_tokens=max_new_tokens, prompt_cfg=prompt_cfg, confirm=confirm, log=log)
+                                max_new_tokens=max_new_tokens, prompt_cfg=prompt_cfg, confirm=confirm,
+                                confirm_bias=confirm_bias, log=log)
     return score_outputs(items, outputs, checker_mode), timing
 
 

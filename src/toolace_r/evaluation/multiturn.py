@@ -101,7 +101,8 @@ def summarize_multi_turn(rows: Sequence[Row], modes: Sequence[str]) -> dict[str,
 
 def evaluate_multi_turn(generator: "Generator", entries: Sequence[MultiTurnEntry], modes: Sequence[str], *,
                         prompt_cfg: "PromptConfig | None" = None, max_new_tokens: int = 128, max_rounds: int = 3,
-                        confirm: str = "token", max_steps: int | None = None, max_entry_tokens: int | None = None,
+                        confirm: str = "token", confirm_bias: float = 0.0, max_steps: int | None = None,
+                        max_entry_tokens: int | None = None,
                         source: Any = None) -> tuple[list[Row], dict[str, float]]:
     """Rows (mode by mode, entries in order) and wall seconds per mode. Each mode runs the whole
     loop: refining a step changes what the model sees next, so modes share no pass."""
@@ -115,7 +116,7 @@ def evaluate_multi_turn(generator: "Generator", entries: Sequence[MultiTurnEntry
         t0 = time.perf_counter()
         with progress(f"multi-turn ({mode})", total=len(entries)) as tick:
             trajs = run_loop(generator, entries, mode, prompt_cfg=prompt_cfg, max_new_tokens=max_new_tokens,
-                             max_rounds=max_rounds, confirm=confirm,
+                             max_rounds=max_rounds, confirm=confirm, confirm_bias=confirm_bias,
                              max_steps=MAX_STEPS if max_steps is None else max_steps,
                              max_entry_tokens=max_entry_tokens, classes=classes, on_done=tick)
         seconds[mode] = time.perf_counter() - t0

@@ -19,6 +19,7 @@ from toolace_r.evaluation.multiturn import evaluate_multi_turn, multi_turn_entri
 from toolace_r.models.generation import BACKENDS, make_generator, vllm_engine_kw
 from toolace_r.models.prompting import CONFIRM_MODES, prompt_style_config
 from toolace_r.models.refs import ModelRefError, resolve_model
+from toolace_r.refine import DEFAULT_CONFIRM_BIAS, effective_confirm_bias
 
 if TYPE_CHECKING:
     from toolace_r.models.generation import Generator
@@ -51,6 +52,9 @@ class EvalOptions:
     confirm: str = _opt("token", "How the model keeps a right answer: token (it answers the confirmation, "
                         "<|confirm|> or 'Confirmed.'; refinement stops and keeps the previous answer) or repeat "
                         "(it repeats the answer; adaptive stops when the calls come back unchanged).")
+    confirm_bias: float = _opt(DEFAULT_CONFIRM_BIAS, "confirm=token, hf backend: added to the confirmation's logit "
+                               "at a refinement pass's first token (nats; a rewrite must be preferred by more); "
+                               "0: the plain greedy choice. Other backends ignore it.")
     backend: str = _opt("hf", "hf, vllm or openai.")
     base_url: Optional[str] = _opt(None, "openai backend: the endpoint (else OPENAI_BASE_URL).")
     api_key_env: Optional[str] = _opt(None, "openai backend: the environment variable holding the API key.")
@@ -91,6 +95,8 @@ class EvalOptions:
             raise EvalError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
         if self.confirm not in CONFIRM_MODES:
             raise EvalError(f"--confirm must be token or repeat, not {self.confirm!r}")
+        if not self.confirm_bias >= 0:
+            raise EvalError(f"--confirm-bias must be >= 0, got {self.confirm_bias}")
         self.modes = parse_modes(self.refine_modes, self.max_rounds)
         try:
             self.engine_kw = vllm_engine_kw(self.backend, tensor_parallel_size=self.tensor_parallel_size,
@@ -203,7 +209,7 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
             if items:
                 outputs, timing = run_modes(gen, [it.sample for it in items], modes, max_rounds=opts.max_rounds,
                                             max_new_tokens=opts.max_new_tokens, prompt_cfg=cfg, confirm=opts.confirm,
-                                            log=log)
+                                            confirm_bias=opts.confirm_bias, log=log)
             else:
                 outputs = {m: [] for m in modes}
                 timing = {"first_pass_s": 0.0, "modes": {m: {"refine_s": 0.0, "total_s": 0.0} for m in modes}}
@@ -211,7 +217,8 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
             if mt_entries:
                 mt_rows, mt_seconds = evaluate_multi_turn(gen, mt_entries, modes, prompt_cfg=cfg,
                                                           max_new_tokens=opts.max_new_tokens, max_rounds=opts.max_rounds,
-                                                          confirm=opts.confirm, max_steps=opts.max_steps, source=source)
+                                                          confirm=opts.confirm, confirm_bias=opts.confirm_bias,
+                                                          max_steps=opts.max_steps, source=source)
                 timing["multi_turn_s"] = mt_seconds
                 if log:
                     log(f"multi-turn: {len(mt_entries)} entries in {sum(mt_seconds.values()):.1f} s")
@@ -223,6 +230,7 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
             raise EvalError(f"generation failed: {_first_line(e)}") from None
     finally:
         gen.close()
+    confirm_bias = effective_confirm_bias(gen, opts.confirm, opts.confirm_bias)  # 0 where the backend cannot
     timing["load_s"] = load_s
     rows = score_outputs(items, outputs, opts.checker_mode)
 
@@ -232,7 +240,8 @@ def run_eval(opts: EvalOptions, log: Log | None = None) -> dict[str, Any]:
         **({"vllm": opts.engine_kw} if opts.engine_kw else {}),  # the engine settings given
         "bench": bench_label, "bench_kind": kind,
         "checker_mode": opts.checker_mode, "prompt_style": f"{opts.prompt_style} -> {cfg.tools_in}",
-        "modes": modes, "max_rounds": opts.max_rounds, "confirm": opts.confirm, "max_new_tokens": opts.max_new_tokens,
+        "modes": modes, "max_rounds": opts.max_rounds, "confirm": opts.confirm,
+        "confirm_bias": confirm_bias, "max_new_tokens": opts.max_new_tokens,
         "limit": opts.limit,
         "categories": sorted({it.category for it in items},
                              key=lambda c: (c not in bfcl.CATEGORIES, category_order(c), c)),

@@ -58,8 +58,8 @@ from toolace_r.models import adapters
 # The interface, re-exported: callers import everything generation-related from here.
 from toolace_r.models.backend import Completion, Generator, Prompt, _check_args, _positions, prompt_seed
 from toolace_r.models.prefix_cache import PrefixCache, past_cache, plan_prefill, store_rows, supports_prefix_reuse
-from toolace_r.models.prompting import (PromptConfig, confirm_token_id, confirmation, decode_answer, encode_prompt,
-                                        kept_token_ids, model_prompt_config)
+from toolace_r.models.prompting import (PromptConfig, confirm_first_id, confirm_token_id, confirmation, decode_answer,
+                                        encode_prompt, kept_token_ids, model_prompt_config)
 # The vLLM backend (optional, GPU) lives in its own module; re-exported here with the others.
 from toolace_r.models.vllm_backend import VLLMGenerator, vllm_engine_kw  # noqa: F401
 
@@ -121,6 +121,8 @@ def _is_oom(e: BaseException) -> bool:
 class HFGenerator(Generator):
     """Local transformers model; see the module docstring for how sampling is batched."""
 
+    confirm_bias_ok = True  # generate(confirm_bias=) raises the confirmation's first token at step 0
+
     def __init__(
         self,
         model_path: str | Path | None = None,
@@ -146,6 +148,7 @@ class HFGenerator(Generator):
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self.confirm_id, self.confirm_text = confirm_token_id(tokenizer), confirmation(tokenizer)
+        self.confirm_first_id = confirm_first_id(tokenizer)  # what refine.confirm_bias raises
         self.keep_ids = kept_token_ids(tokenizer)  # special tokens the answer text must show
         self.stop_ids = _stop_ids(model, tokenizer)
         if not self.stop_ids:
@@ -159,10 +162,10 @@ class HFGenerator(Generator):
         return encode_prompt(self.tokenizer, messages, tools)
 
     def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0, positions=None,
-                 cache=None, constraints=None):
+                 cache=None, constraints=None, confirm_bias=0.0):
         _check_args(prompts, n, temperature, top_p, max_new_tokens)
         return self.generate_ids([self.encode(p) for p in prompts], n, temperature, top_p, max_new_tokens, seed,
-                                 positions, cache=cache, constraints=constraints)
+                                 positions, cache=cache, constraints=constraints, confirm_bias=confirm_bias)
 
     def constraint_problem(self) -> str | None:
         from toolace_r.models.constrain import xgrammar_problem
@@ -182,7 +185,7 @@ class HFGenerator(Generator):
     def generate_ids(
         self, prompt_ids: Sequence[list[int]], n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
         max_new_tokens: int = 128, seed: int = 0, positions: Sequence[int] | None = None,
-        cache: PrefixCache | None = None, constraints: Sequence[Any] | None = None,
+        cache: PrefixCache | None = None, constraints: Sequence[Any] | None = None, confirm_bias: float = 0.0,
     ) -> list[list[Completion]]:
         """Like :meth:`generate`, for prompts already tokenized."""
         import torch
@@ -215,7 +218,8 @@ class HFGenerator(Generator):
                 try:
                     out = self._generate_chunk([prompt_ids[i] for i in chunk], n, temperature, top_p, max_new_tokens,
                                                [seeds[i] for i in chunk], pcache,
-                                               None if constraints is None else [constraints[i] for i in chunk])
+                                               None if constraints is None else [constraints[i] for i in chunk],
+                                               confirm_bias)
                 except (RuntimeError, torch.OutOfMemoryError) as e:
                     if not _is_oom(e) or per_chunk == 1:
                         raise
@@ -260,7 +264,7 @@ class HFGenerator(Generator):
         return (idx.gather(-1, pick) if top_p < 1.0 else pick).squeeze(-1)
 
     def _generate_chunk(self, prompt_ids, n, temperature, top_p, max_new_tokens, seeds, pcache=None,
-                        constraints=None) -> list[list[Completion]]:
+                        constraints=None, confirm_bias=0.0) -> list[list[Completion]]:
         import torch
 
         dev = self.device
@@ -304,6 +308,8 @@ class HFGenerator(Generator):
                     store_rows(pcache, cache, [(j, p + generated[r][:fed], width - len(p)) for j, p, r in rows])
 
             for step in range(max_new_tokens):
+                if step == 0 and confirm_bias and self.confirm_first_id is not None:
+                    logits[:, self.confirm_first_id] += confirm_bias  # before the mask: it still rules
                 if masker is not None:
                     masker.mask(logits, [matchers[r] for r in alive.tolist()])
                 tok = self._pick(logits, temperature, top_p, None if u is None else u[alive, step])
@@ -313,6 +319,8 @@ class HFGenerator(Generator):
                     if matchers is not None:
                         masker.accept(matchers[r:r + 1], [t])
                 finished |= torch.isin(tok, stop)
+                if step == 0 and confirm_bias and self.confirm_id is not None:
+                    finished |= tok == self.confirm_id  # the pass chose to confirm: nothing may follow
                 if bool(finished.all()) or step == max_new_tokens - 1:
                     break
                 if int(finished.sum()) >= max(1, finished.numel() // self.prune_every):

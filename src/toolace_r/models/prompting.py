@@ -293,6 +293,16 @@ def confirmation(tokenizer: PreTrainedTokenizerBase | None) -> str:
     return CONFIRM_TOKEN if confirm_token_id(tokenizer) is not None else CONFIRM_TEXT
 
 
+def confirm_first_id(tokenizer: PreTrainedTokenizerBase | None) -> int | None:
+    """The token a confirmation starts with: the confirm token, else the first token of
+    :data:`CONFIRM_TEXT` (what ``refine.confirm_bias`` raises at a refinement pass's first step)."""
+    tid = confirm_token_id(tokenizer)
+    if tid is not None or tokenizer is None:
+        return tid
+    ids = tokenizer.encode(CONFIRM_TEXT, add_special_tokens=False)
+    return ids[0] if ids else None
+
+
 def model_confirmation(model: str | Path) -> str:
     """:func:`confirmation` for the model in folder (or hub id) ``model``, from its tokenizer."""
     from transformers import AutoTokenizer

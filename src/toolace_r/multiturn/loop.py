@@ -246,7 +246,8 @@ class _Run:
 
 def run_loop(generator: "Generator", entries: Sequence[MultiTurnEntry], mode: str = "none", *,
              prompt_cfg: "PromptConfig | None" = None, max_steps: int = MAX_STEPS, max_new_tokens: int = 128,
-             max_rounds: int = 3, confirm: str = "token", max_entry_tokens: int | None = None,
+             max_rounds: int = 3, confirm: str = "token", confirm_bias: float = 0.0,
+             max_entry_tokens: int | None = None,
              classes: Mapping[str, type] | None = None, source: Any = None,
              on_done: Callable[[int], Any] | None = None, max_context: int | None = None) -> list[Trajectory]:
     """Run the entries through the loop (module docstring) in refinement mode ``mode`` (``none``,
@@ -271,7 +272,7 @@ def run_loop(generator: "Generator", entries: Sequence[MultiTurnEntry], mode: st
         going = [r for r in active if not r.done]
         if going:
             results = refine(generator, [r.sample() for r in going], mode, max_rounds=max_rounds, prompt_cfg=prompt_cfg,
-                             max_new_tokens=max_new_tokens, confirm=confirm, fits=fits)
+                             max_new_tokens=max_new_tokens, confirm=confirm, confirm_bias=confirm_bias, fits=fits)
             for r, res in zip(going, results):
                 r.take(res)
         still = [r for r in active if not r.done]

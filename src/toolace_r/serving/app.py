@@ -50,6 +50,7 @@ from starlette.types import ASGIApp
 
 from toolace_r.models.generation import EndpointError, Generator
 
+from toolace_r.refine import DEFAULT_CONFIRM_BIAS
 from toolace_r.serving.engine import BadInput, ContextTooLong, Engine, EngineClosed, QueueFull
 from toolace_r.serving.protocol import (
     APIError, Limits, bad_request, build_response, check_request, error_body, new_id, parse_request, request_to_sample,
@@ -68,6 +69,7 @@ class ServeSettings:
     refine: str = "adaptive"
     max_rounds: int = 3
     confirm: str = "token"  # how the model keeps an answer: token (it confirms) or repeat (it repeats it)
+    confirm_bias: float = DEFAULT_CONFIRM_BIAS  # refine.confirm_bias: nats a rewrite must beat the confirmation by
     api_key: str | None = None
     queue_size: int = 64
     max_batch: int = 16
@@ -183,7 +185,8 @@ def create_app(settings: ServeSettings, generator: Union[Generator, Callable[[],
     async def lifespan(app: FastAPI):
         gen = generator if hasattr(generator, "generate") else generator()
         engine = Engine(gen, queue_size=settings.queue_size, max_batch=settings.max_batch,
-                        batch_wait=settings.batch_wait, confirm=settings.confirm, failures=failures)
+                        batch_wait=settings.batch_wait, confirm=settings.confirm,
+                        confirm_bias=settings.confirm_bias, failures=failures)
         await engine.start()
         state["engine"] = engine
         log.info("serving %s (refine %s, max rounds %d, confirm %s)", settings.model_name, settings.refine,

@@ -49,7 +49,7 @@ from typing import Any
 from toolace_r.models.constrain import constraint_for
 from toolace_r.models.context import context_limit, fits_check, prompt_length
 from toolace_r.models.prompting import build_messages
-from toolace_r.refine import RefineResult, Sampling, check_confirm, refine
+from toolace_r.refine import DEFAULT_CONFIRM_BIAS, RefineResult, Sampling, check_confirm, refine
 from toolace_r.serving.safe import FailureLog, clean_text, short
 
 log = logging.getLogger("toolace_r.serve")
@@ -98,11 +98,14 @@ class Engine:
     """Queue + single worker around a :class:`~toolace_r.models.generation.Generator`."""
 
     def __init__(self, generator: Any, *, queue_size: int = 64, max_batch: int = 16, batch_wait: float = 0.005,
-                 confirm: str = "token", failures: FailureLog | None = None):
+                 confirm: str = "token", confirm_bias: float = DEFAULT_CONFIRM_BIAS, failures: FailureLog | None = None):
         if queue_size < 1 or max_batch < 1 or batch_wait < 0:
             raise ValueError("queue_size and max_batch must be >= 1, batch_wait >= 0")
         self.generator = generator
         self.confirm = check_confirm(confirm)  # how the served model keeps an answer (refine.confirm)
+        if confirm_bias < 0:
+            raise ValueError(f"confirm_bias must be >= 0, got {confirm_bias}")
+        self.confirm_bias = confirm_bias
         self.queue_size, self.max_batch, self.batch_wait = queue_size, max_batch, batch_wait
         self.context_limit = context_limit(generator)
         self._queue: asyncio.Queue[Job] | None = None
@@ -297,7 +300,8 @@ class Engine:
 
         # n sampled choices per request, each refined on its own: the group's n x jobs answers at once
         results = refine(gen, [jobs[i].sample for i in ok], plan.mode, max_rounds=plan.max_rounds, prompt_cfg=cfg,
-                         max_new_tokens=plan.max_tokens, confirm=self.confirm, fits=self._fits(plan.max_tokens),
+                         max_new_tokens=plan.max_tokens, confirm=self.confirm, confirm_bias=self.confirm_bias,
+                         fits=self._fits(plan.max_tokens),
                          sampling=Sampling(n=plan.n, temperature=plan.temperature, top_p=plan.top_p, seed=seed),
                          constraints=constraints, wanted=wanted)
         for k, i in enumerate(ok):
