@@ -197,7 +197,9 @@ def refine(
     and then greedy refinement rounds of every answer. Returns one result per answer:
     ``len(samples) * sampling.n``, sample-major. ``fits``: whether a refinement prompt may be
     generated (the server: prompt + max_new_tokens within the model's context); an answer whose
-    next prompt does not fit stops refining and keeps its last answer (``context_stop``)."""
+    next prompt does not fit stops refining and keeps its last answer (``context_stop``).
+    ``confirm_bias``: see the module docstring; 0 here (the paper's rule), while ``toolace-r run``,
+    ``eval`` and ``serve`` default to :data:`DEFAULT_CONFIRM_BIAS`."""
     outputs, _ = refine_modes(generator, samples, [mode], max_rounds=max_rounds, prompt_cfg=prompt_cfg,
                               max_new_tokens=max_new_tokens, first=first, sampling=sampling, confirm=confirm,
                               chunk_size=chunk_size, fits=fits, constraints=constraints, wanted=wanted,
