@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 
 from toolace_r.data.io import read_samples
+from toolace_r.evaluation import evaluate, refinement_flips, sample_items, summarize_modes
 from toolace_r.models.generation import HFGenerator
 from toolace_r.pipeline import seed_prefix
-from toolace_r.refine import refine_modes
-from toolace_r.scoring import score_answer
+
+MODES = ["none", "adaptive"]
 
 
 def main() -> None:
@@ -32,26 +33,25 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=48)
     args = ap.parse_args()
     results = json.loads((args.run / "results.json").read_text(encoding="utf-8"))
-    samples = read_samples(args.run / "stages" / "data" / f"{args.split}.jsonl")
+    items = sample_items(read_samples(args.run / "stages" / "data" / f"{args.split}.jsonl"))
     biases = [float(b) for b in args.biases.split(",")]
     for i, t in enumerate(results["evaluated_round"][args.arm]):
         model = args.run / "stages" / f"{seed_prefix(i)}{args.arm}" / f"r{t}" / "train" / "model"
         gen = HFGenerator(model)
         for b in biases:
             t0 = time.perf_counter()
-            outs, secs = refine_modes(gen, samples, ["none", "adaptive"], max_rounds=args.max_rounds,
-                                      max_new_tokens=args.max_new_tokens, confirm="token", confirm_bias=b)
-            ok = {m: [score_answer(s, r.final) for s, r in zip(samples, rs)] for m, rs in outs.items()}
-            tokens = {m: sum(r.tokens for r in rs) for m, rs in outs.items()}
-            n = len(samples)
+            # the run's own evaluation path: strict checker, shared first pass, then the rounds
+            rows, timing = evaluate(gen, items, MODES, checker_mode="strict", max_rounds=args.max_rounds,
+                                    max_new_tokens=args.max_new_tokens, confirm="token", confirm_bias=b)
+            by = summarize_modes(rows, MODES)
+            flips = refinement_flips(rows)["adaptive"]
             print(json.dumps({
-                "seed": i, "round": t, "bias": b, "n": n,
-                "none": round(100 * sum(ok["none"]) / n, 2), "adaptive": round(100 * sum(ok["adaptive"]) / n, 2),
-                "fixed": sum(c and not a for a, c in zip(ok["none"], ok["adaptive"])),
-                "broken": sum(a and not c for a, c in zip(ok["none"], ok["adaptive"])),
-                "rounds": round(sum(r.rounds for r in outs["adaptive"]) / n, 3),
-                "tokens_vs_none": round(tokens["adaptive"] / tokens["none"], 3),
-                "first_s": round(secs["first"], 1), "rounds_s": round(secs["adaptive"], 1),
+                "seed": i, "round": t, "bias": b, "n": len(items),
+                "none": round(100 * by["none"]["accuracy"], 2), "adaptive": round(100 * by["adaptive"]["accuracy"], 2),
+                "fixed": flips["fixed"], "broken": flips["broken"],
+                "rounds": round(by["adaptive"]["mean_rounds"], 3),
+                "tokens_vs_none": round(by["adaptive"]["mean_tokens"] / by["none"]["mean_tokens"], 3),
+                "first_s": round(timing["first_pass_s"], 1), "rounds_s": round(timing["modes"]["adaptive"]["refine_s"], 1),
                 "total_s": round(time.perf_counter() - t0, 1)}), flush=True)
 
 

@@ -148,6 +148,13 @@ def check_confirm(confirm: str) -> str:
     return confirm
 
 
+def check_confirm_bias(confirm_bias: float) -> float:
+    """``confirm_bias`` if it is >= 0 (a head start of the confirmation, in nats), else ValueError."""
+    if not confirm_bias >= 0:
+        raise ValueError(f"confirm_bias must be >= 0, got {confirm_bias}")
+    return confirm_bias
+
+
 def effective_confirm_bias(generator: "Generator", confirm: str, confirm_bias: float) -> float:
     """The confirm bias ``generator``'s rounds get: ``confirm_bias`` under confirm=token on a backend
     that applies it (hf), else 0 (what ``results.json`` of ``toolace-r eval`` records)."""
@@ -233,8 +240,7 @@ def refine_modes(
     prompt_cfg = prompt_cfg or generator.prompt_config
     plans = {m: parse_mode(m, max_rounds) for m in modes}
     check_confirm(confirm)
-    if confirm_bias < 0:
-        raise ValueError(f"confirm_bias must be >= 0, got {confirm_bias}")
+    check_confirm_bias(confirm_bias)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     n = sampling.n

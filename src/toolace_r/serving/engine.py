@@ -49,7 +49,7 @@ from typing import Any
 from toolace_r.models.constrain import constraint_for
 from toolace_r.models.context import context_limit, fits_check, prompt_length
 from toolace_r.models.prompting import build_messages
-from toolace_r.refine import DEFAULT_CONFIRM_BIAS, RefineResult, Sampling, check_confirm, refine
+from toolace_r.refine import DEFAULT_CONFIRM_BIAS, RefineResult, Sampling, check_confirm, check_confirm_bias, refine
 from toolace_r.serving.safe import FailureLog, clean_text, short
 
 log = logging.getLogger("toolace_r.serve")
@@ -103,9 +103,7 @@ class Engine:
             raise ValueError("queue_size and max_batch must be >= 1, batch_wait >= 0")
         self.generator = generator
         self.confirm = check_confirm(confirm)  # how the served model keeps an answer (refine.confirm)
-        if confirm_bias < 0:
-            raise ValueError(f"confirm_bias must be >= 0, got {confirm_bias}")
-        self.confirm_bias = confirm_bias
+        self.confirm_bias = check_confirm_bias(confirm_bias)  # refine.confirm_bias
         self.queue_size, self.max_batch, self.batch_wait = queue_size, max_batch, batch_wait
         self.context_limit = context_limit(generator)
         self._queue: asyncio.Queue[Job] | None = None
