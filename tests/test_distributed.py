@@ -69,12 +69,28 @@ def test_launch_config_validation():
         "launch.launcher=torchrun launch.accelerate_config=x.yaml": "accelerate only",
         "launch.launcher=accelerate launch.accelerate_config=/no/such.yaml": "not found",
         f"launch.launcher=accelerate launch.accelerate_config={ROOT}/configs/accelerate/multi_node.yaml": "2 machines",
+        "launch.jobs=-1": ">= 0",
+        "launch.launcher=torchrun launch.jobs=2": "need launcher none",
         "vllm.tensor_parallel_size=0": ">= 1",
         "vllm.gpu_memory_utilization=1.5": "(0, 1]",
     }
     for overrides, why in bad.items():
         with pytest.raises(ConfigError, match=why.replace("(", r"\(").replace(")", r"\)")):
             load_config(None, overrides.split())
+
+
+def test_auto_jobs_put_two_stages_side_by_side_on_a_cpu_only_machine_and_one_elsewhere():
+    import os
+
+    import torch
+
+    from toolace_r.pipeline import run_jobs
+
+    auto = 2 if (os.cpu_count() or 1) >= 2 and not torch.cuda.is_available() else 1
+    assert run_jobs(load_config(None, [])) == auto
+    assert run_jobs(load_config(None, ["launch.jobs=3"])) == 3
+    assert run_jobs(load_config(None, ["launch.launcher=process"])) == 1  # every stage is a child process already
+    assert run_jobs(load_config(None, ["model.backend=vllm"])) == 1
 
 
 def test_accelerate_configs_are_valid():

@@ -391,11 +391,20 @@ class LaunchConfig(_Section):
     accelerate_config: str = field(default="", metadata={"help": (
         "accelerate config file for launcher accelerate, e.g. configs/accelerate/fsdp.yaml (one machine); "
         "'': plain data parallel.")})
+    jobs: int = field(default=0, metadata={"help": (
+        "Stages run at once (launcher none only): the arms and training seeds go side by side, each stage in one "
+        "of `jobs` worker processes with the cores shared out between them. 0: auto, 2 on a machine with 2 or "
+        "more cores and no GPU, backend hf (a tiny model's decoding keeps a core busy on its own; measured in "
+        "benchmarks/README.md), 1 otherwise. Results do not depend on the order the stages finish in.")})
 
     def __post_init__(self) -> None:
         self._convert()
         self._one_of("launcher", LAUNCHERS)
         self._at_least("num_processes", 1)
+        self._at_least("jobs", 0)
+        if self.jobs > 1 and self.launcher != "none":
+            self._fail("jobs", "stages side by side need launcher none (a launched job takes the machine's "
+                               "processes itself): set launch.jobs=1 or launch.launcher=none")
         if self.launcher in ("none", "process") and self.num_processes > 1:
             self._fail("num_processes", "more than one process needs a launcher: set launch.launcher to accelerate "
                                         "or torchrun (toolace-r run --launcher accelerate --num-processes N)")

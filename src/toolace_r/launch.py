@@ -24,6 +24,8 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -105,11 +107,123 @@ def run_launched(task: Task, work: Path, launch: LaunchConfig) -> dict[str, Any]
     return json.loads(result_file.read_text(encoding="utf-8"))
 
 
-def run(task: Task, work: Path, launch: LaunchConfig) -> dict[str, Any]:
-    """Run ``task`` here (launcher ``none``) or as a launched job."""
+def run(task: Task, work: Path, launch: LaunchConfig, workers: Workers | None = None) -> dict[str, Any]:
+    """Run ``task`` here (launcher ``none``), in one of ``workers`` (``launch.jobs`` > 1), or as a
+    launched job."""
+    if workers is not None:
+        return workers.run(task, work)
     if launch.launcher == "none":
         return run_task(task)
     return run_launched(task, work, launch)
+
+
+class Workers:
+    """``jobs`` long-lived worker processes that run tasks side by side (``launch.jobs``), each
+    with ``threads`` torch threads. Kept for the whole run, so a stage does not pay for a fresh
+    interpreter and torch import (~5 s here). A task goes to a worker as one frees up: first the
+    waiting task of the lowest :meth:`set_priority` (of the thread that asks), then the one that
+    asked first. :meth:`stop` lets no waiting task start (a failed or interrupted run)."""
+
+    def __init__(self, jobs: int, threads: int) -> None:
+        import itertools
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn: a fork of a driver that has started threads (and maybe torch) is not safe
+        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_worker_init, initargs=(threads, os.getpid()))
+        self.stopped = False
+        self._free = jobs
+        self._waiting: list[tuple[float, int]] = []  # a heap of (priority, arrival)
+        self._arrivals = itertools.count()
+        self._turn = threading.Condition()
+        self._mine = threading.local()
+
+    def set_priority(self, priority: float) -> None:
+        """The priority of the tasks this thread submits from now on (lower goes first; default 0)."""
+        self._mine.priority = priority
+
+    def run(self, task: Task, work: Path) -> dict[str, Any]:
+        import heapq
+
+        asked = time.time()
+        ticket = (getattr(self._mine, "priority", 0.0), next(self._arrivals))
+        with self._turn:
+            heapq.heappush(self._waiting, ticket)
+            while not self.stopped and not (self._free and self._waiting[0] == ticket):
+                self._turn.wait()
+            if self.stopped:
+                self._waiting.remove(ticket)
+                heapq.heapify(self._waiting)
+                raise LaunchError("the run is stopping: no new stage starts")
+            heapq.heappop(self._waiting)
+            self._free -= 1
+        try:
+            work.mkdir(parents=True, exist_ok=True)
+            started, result = self.pool.submit(_worker_task, task, work).result()
+        finally:
+            with self._turn:
+                self._free += 1
+                self._turn.notify_all()
+        # a stage's time is its work, not its wait for a free worker: Run.stage takes the wait off
+        _queued.seconds = getattr(_queued, "seconds", 0.0) + max(0.0, started - asked)
+        return result
+
+    def stop(self) -> None:
+        # Nothing waits inside the pool (a task is submitted only to a free worker), so stopping is
+        # refusing the waiting tasks; the running ones end (Ctrl-C reaches the workers too) or finish
+        # and are recorded, and close() then waits for them.
+        with self._turn:
+            self.stopped = True
+            self._turn.notify_all()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
+def _worker_init(threads: int, driver: int) -> None:
+    from toolace_r import progress
+
+    # a driver killed outright (kill -9) cannot stop its workers, and they keep each other's queue ends
+    # open, so they would wait for work forever: each leaves when it finds itself orphaned
+    threading.Thread(target=_exit_with, args=(driver,), daemon=True, name="driver-watch").start()
+
+    progress.set_quiet(True)  # bars of processes side by side would tear each other on the terminal
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    torch.set_num_threads(threads)
+    hf_logging.disable_progress_bar()
+
+
+def _exit_with(driver: int) -> None:
+    while os.getppid() == driver:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+_queued = threading.local()
+
+
+def take_queued_seconds() -> float:
+    """The seconds this thread's tasks waited for a free worker since the last call."""
+    seconds = getattr(_queued, "seconds", 0.0)
+    _queued.seconds = 0.0
+    return seconds
+
+
+def _worker_task(task: Task, work: Path) -> tuple[float, dict[str, Any]]:
+    """One task in a :class:`Workers` process: when it started, and its result; its peak memory
+    goes next to it, as a job's does."""
+    started = time.time()
+    memory.reset_peak()
+    try:
+        return started, run_task(task)
+    finally:
+        (work / "peak_rss.0.txt").write_text(str(memory.peak_rss_mb()), encoding="utf-8")
+        memory.release()
 
 
 # ------------------------------------------------------------------------------------------

@@ -51,6 +51,15 @@ Arms (:data:`toolace_r.mait.ARMS`): (a) ``plain``: plain SFT rounds on the whole
 ``mait_refine``: (b) plus the self-refinement corpus. All start from the same warm-up model and
 train the same number of steps per round.
 
+Side by side (``launch.jobs``; auto: 2 on a CPU-only machine with 2 or more cores): after the
+warm-up, the base evaluations and every (seed, arm) run as threads of this process, and their SFT,
+probe and evaluation stages go to ``jobs`` long-lived worker processes (:class:`toolace_r.launch.Workers`)
+in the order they are asked for. The stage seeds come from the stage names, so the results are those
+of the stages one after another with the workers' thread count; a probe two arms share runs once
+(:meth:`Run.claim`). On 2 cores this is what makes a seed fit in 10 minutes: a 2.3M-parameter model
+keeps one core busy with Python between its small kernels, so two stages at one thread each do more
+than one at two threads (benchmarks/README.md, "Stages side by side").
+
 Scale-out (``launch``, docs/scale.md): with ``launch.launcher`` ``accelerate`` or ``torchrun``, every
 SFT, probe and evaluation stage runs as a job of ``launch.num_processes`` processes
 (:mod:`toolace_r.launch`): SFT data parallel (or FSDP / DeepSpeed from ``launch.accelerate_config``),
@@ -62,6 +71,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import time
 from collections import Counter
@@ -134,41 +144,110 @@ def run_pipeline(run: Run) -> dict[str, Any]:
     splits = _stage_data(run, start)
     model0 = start or _stage_init(run, splits["train"])
     warm = _stage_warmup(run, model0, splits["train"])
-    _stage_eval_base(run, warm, splits["test"])
-    _stage_dev(run, "", "", "base", warm, splits["dev"])
-    # every training seed starts from the same warm-up model and meets the same dev and test samples
-    per_seed = [{"seed": i, "arms": _run_seed(run, i, warm, splits)} for i in range(cfg.seeds)]
+    jobs = run_jobs(cfg)
+    if jobs == 1:
+        _run_base(run, warm, splits)
+        # every training seed starts from the same warm-up model and meets the same dev and test samples
+        by_seed = [{arm.name: _run_arm(run, i, arm, warm, splits) for arm in arms(cfg.arms)} for i in range(cfg.seeds)]
+    else:
+        by_seed = _run_side_by_side(run, jobs, warm, splits)
+    per_seed = [{"seed": i, "arms": a} for i, a in enumerate(by_seed)]
     results = write_report(run)
     return {"seeds": per_seed, "arms": per_seed[0]["arms"], "results": results,
             "seconds": round(time.time() - t_start, 1)}
 
 
-def _run_seed(run: Run, i: int, warm: Path, splits: dict[str, list[Sample]]) -> dict[str, Any]:
-    """Every arm's rounds and test evaluation for training seed ``i`` (stage names prefixed with
-    :func:`seed_prefix`); per arm, the evaluated model, its round and its dev accuracy."""
+def run_jobs(cfg: RunConfig) -> int:
+    """How many stages run at once: ``launch.jobs``, or for 0 (auto) 2 where the stages would
+    otherwise share a CPU-only machine's cores in one process (launcher none, backend hf, >= 2
+    cores, no GPU), else 1."""
+    if cfg.launch.jobs:
+        return cfg.launch.jobs
+    if cfg.launch.launcher != "none" or cfg.model.backend != "hf" or (os.cpu_count() or 1) < 2:
+        return 1
+    import torch
+
+    return 1 if torch.cuda.is_available() else 2
+
+
+def _run_base(run: Run, warm: Path, splits: dict[str, list[Sample]]) -> None:
+    """M_0 on test and dev: where every arm starts, and the line its rounds are read against."""
+    _stage_eval_base(run, warm, splits["test"])
+    _stage_dev(run, "", "", "base", warm, splits["dev"])
+
+
+def _run_side_by_side(run: Run, jobs: int, warm: Path, splits: dict[str, list[Sample]]) -> list[dict[str, Any]]:
+    """The base evaluations and every (seed, arm) as a thread of this process, their model stages
+    run by ``jobs`` worker processes (by arm priority, below, then in the order they are asked for),
+    so a worker is idle only when no thread has a stage ready. Each stage's seed comes from its name, so the results are those of
+    running the same stages one after another (with the workers' thread count). The first failure
+    (or Ctrl-C) lets no further stage start; the finished ones stay recorded for ``--resume``."""
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    cfg = run.cfg
+    # A free worker takes the waiting stage of the arm with the most work left first (the refinement
+    # arm's evaluation has the most modes, plain SFT has no probes), so the run does not end with one
+    # long arm alone on one core; the base evaluations, which nothing waits for, fill the gaps.
+    order = {name: rank for rank, name in enumerate(("mait_refine", "mait", "plain"))}
+    chains: list[tuple[float, Callable[..., Any], tuple[Any, ...]]] = [(len(order), _run_base, (run, warm, splits))]
+    chains += [(order.get(arm.name, len(order)), _run_arm, (run, i, arm, warm, splits))
+               for i in range(cfg.seeds) for arm in arms(cfg.arms)]
+    # What the threads load lazily (a refinement corpus reads the model's tokenizer) is loaded here
+    # first: code that looks a module up in sys.modules (toolace_r.memory) could see it half imported
+    import torch  # noqa: F401  # pyflakes: ignore
+    from transformers import AutoTokenizer  # noqa: F401  # pyflakes: ignore
+
+    workers = run.workers = launch.Workers(jobs, threads=max(1, (os.cpu_count() or 1) // jobs))
+    run.log(f"stages side by side in {jobs} worker processes (launch.jobs)")
+
+    def chain(priority: float, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        workers.set_priority(priority)
+        return fn(*args)
+
+    threads = ThreadPoolExecutor(max_workers=len(chains), thread_name_prefix="arm")
+    try:
+        futures = [threads.submit(chain, *c) for c in chains]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        # the first failure, not the "no new stage starts" of the threads stopped after it
+        first = next((f.exception() for f in futures if f in done and f.exception() is not None), None)
+        if first is not None:
+            workers.stop()
+            wait(futures)
+            raise first
+    except BaseException:
+        workers.stop()
+        raise
+    finally:
+        threads.shutdown(wait=True)
+        workers.close()
+        run.workers = None
+    per_chain = iter(f.result() for f in futures[1:])
+    return [{arm.name: next(per_chain) for arm in arms(cfg.arms)} for _ in range(cfg.seeds)]
+
+
+def _run_arm(run: Run, i: int, arm: Arm, warm: Path, splits: dict[str, list[Sample]]) -> dict[str, Any]:
+    """``arm``'s rounds and test evaluation for training seed ``i`` (stage names prefixed with
+    :func:`seed_prefix`): the evaluated model, its round and its dev accuracy."""
     cfg = run.cfg
     prefix = seed_prefix(i)
     pool = splits["train"][: cfg.data.pool_size]
-    out: dict[str, Any] = {}
-    for arm in arms(cfg.arms):
-        model = warm
-        rounds = ArmRounds(arm, arm.selection_policy(cfg.mait.policy), cfg.mait.stop_when_unchanged, best_model=warm)
-        for t in range(cfg.mait.rounds):
-            items = _stage_probe(run, prefix, _model_tag(model, warm), model, pool) if arm.probes else None
-            base = model if cfg.train.continue_from == "previous" else warm
-            # the round's fresh samples are drawn per seed and round, not per arm: every arm gets the same
-            replay = replay_draw(splits["train"][len(pool):], cfg.train.replay_size,
-                                 stage_seed(cfg.seed, f"{prefix}r{t}/replay"))
-            selected = _stage_train(run, prefix, arm, t, base, pool, items, replay)
-            model = run.stage_dir(f"{prefix}{arm.name}/r{t}/train") / "model"
-            stop = rounds.record(t, model, selected, _stage_dev(run, prefix, arm.name, t, model, splits["dev"]))
-            if stop:
-                run.log(f"{prefix}{arm.name}: stopping after round {t}: {stop}")
-                break
-        # every arm is evaluated with its best round on dev (the stop rule's "keep the best M_t")
-        out[arm.name] = {"model": str(rounds.best_model), "round": rounds.best_round, "dev_accuracy": rounds.best_dev}
-        _stage_eval(run, prefix, arm.name, rounds.best_model, splits["test"], rounds.best_round)
-    return out
+    model = warm
+    rounds = ArmRounds(arm, arm.selection_policy(cfg.mait.policy), cfg.mait.stop_when_unchanged, best_model=warm)
+    for t in range(cfg.mait.rounds):
+        items = _stage_probe(run, prefix, _model_tag(model, warm), model, pool) if arm.probes else None
+        base = model if cfg.train.continue_from == "previous" else warm
+        # the round's fresh samples are drawn per seed and round, not per arm: every arm gets the same
+        replay = replay_draw(splits["train"][len(pool):], cfg.train.replay_size,
+                             stage_seed(cfg.seed, f"{prefix}r{t}/replay"))
+        selected = _stage_train(run, prefix, arm, t, base, pool, items, replay)
+        model = run.stage_dir(f"{prefix}{arm.name}/r{t}/train") / "model"
+        stop = rounds.record(t, model, selected, _stage_dev(run, prefix, arm.name, t, model, splits["dev"]))
+        if stop:
+            run.log(f"{prefix}{arm.name}: stopping after round {t}: {stop}")
+            break
+    # every arm is evaluated with its best round on dev (the stop rule's "keep the best M_t")
+    _stage_eval(run, prefix, arm.name, rounds.best_model, splits["test"], rounds.best_round)
+    return {"model": str(rounds.best_model), "round": rounds.best_round, "dev_accuracy": rounds.best_dev}
 
 
 def _model_tag(model: Path, warm: Path) -> str:
@@ -264,7 +343,7 @@ def _train(run: Run, name: str, base: Path, out: Path, steps: int, lr: float, *,
     the rendered-later ``examples`` (a JSONL of {messages, tools, target}); its metrics."""
     task = SFTTask(model=str(base), out=out / "model", settings=_sft_settings(run, name, steps, lr),
                    samples=samples, limit=limit, examples=examples, tool_format=run.cfg.model.tool_format)
-    return launch.run(task, out / "job", run.cfg.launch)
+    return launch.run(task, out / "job", run.cfg.launch, run.workers)
 
 
 def _stage_warmup(run: Run, model0: Path, train: list[Sample]) -> Path:
@@ -300,18 +379,19 @@ def _generation(run: Run, model: Path) -> dict[str, Any]:
 def _stage_probe(run: Run, prefix: str, tag: str, model: Path, pool: list[Sample]) -> list[ProbeItem]:
     cfg = run.cfg
     name = f"{prefix}probe/{tag}"
-    if not run.done(name):
-        with run.stage(name) as (out, m):
-            task = ProbeTask(**_generation(run, model), samples=_split_file(run, "train"), limit=len(pool),
-                             k=cfg.mait.k, temperature=cfg.mait.temperature, top_p=cfg.mait.top_p,
-                             max_new_tokens=cfg.mait.max_new_tokens, seed=stage_seed(cfg.seed, name),
-                             greedy=_probe_greedy(cfg), out=out / "probe.jsonl")
-            launch.run(task, out / "job", cfg.launch)
-            items = _read_probe(out / "probe.jsonl")
-            m["p_histogram"] = p_histogram(items, cfg.mait.k)
-            m["pass_at_k"] = sum(any(it.correct) for it in items) / max(1, len(items))
-            m["mean_p"] = sum(it.p for it in items) / max(1, len(items))
-            m["generated_tokens"] = sum(it.tokens for it in items)
+    with run.claim(name):  # two arms probe M_0: the second waits for the first's probe
+        if not run.done(name):
+            with run.stage(name) as (out, m):
+                task = ProbeTask(**_generation(run, model), samples=_split_file(run, "train"), limit=len(pool),
+                                 k=cfg.mait.k, temperature=cfg.mait.temperature, top_p=cfg.mait.top_p,
+                                 max_new_tokens=cfg.mait.max_new_tokens, seed=stage_seed(cfg.seed, name),
+                                 greedy=_probe_greedy(cfg), out=out / "probe.jsonl")
+                launch.run(task, out / "job", cfg.launch, run.workers)
+                items = _read_probe(out / "probe.jsonl")
+                m["p_histogram"] = p_histogram(items, cfg.mait.k)
+                m["pass_at_k"] = sum(any(it.correct) for it in items) / max(1, len(items))
+                m["mean_p"] = sum(it.p for it in items) / max(1, len(items))
+                m["generated_tokens"] = sum(it.tokens for it in items)
     return _read_probe(run.stage_dir(name) / "probe.jsonl")
 
 
@@ -370,7 +450,7 @@ def _evaluate(run: Run, model: Path, split: str, n: int, modes: list[str], out: 
     task = EvalTask(**_generation(run, model), samples=_split_file(run, split), limit=n, modes=list(modes),
                     max_rounds=cfg.eval.max_rounds, confirm=cfg.refine.confirm, confirm_bias=cfg.refine.confirm_bias,
                     max_new_tokens=cfg.eval.max_new_tokens, out=out)
-    return launch.run(task, out / "job", cfg.launch)
+    return launch.run(task, out / "job", cfg.launch, run.workers)
 
 
 def _stage_dev(run: Run, prefix: str, arm: str, t: int | str, model: Path, dev: list[Sample]) -> float:

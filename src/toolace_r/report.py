@@ -219,7 +219,9 @@ def write_report(run: "Run") -> dict[str, Any] | None:
 
     lines += ["## Time and memory per stage", "",
               "Peak resident memory (MiB) of the driver process during the stage, of a launched job's largest "
-              "process, and what the driver keeps once the stage has given its memory back (docs/run.md).", "",
+              "process, and what the driver keeps once the stage has given its memory back (docs/run.md). With "
+              "launch.jobs > 1, stages of different arms and seeds overlap: seconds are a stage's own work (without "
+              "its wait for a free worker), and the total is the work, not the run's wall time.", "",
               "| stage | seconds | peak RSS | job peak RSS | RSS after |", "|---|---:|---:|---:|---:|"]
     total = 0.0
     mib = lambda x: "-" if x is None else f"{x:.0f}"  # noqa: E731

@@ -1,9 +1,11 @@
 """A run folder of `toolace-r run`: its stages' folders, its record of finished stages
 (``state.json``, ``metrics.jsonl``) and the lock that keeps a second process out.
 
-:class:`Run` runs one stage at a time (:meth:`Run.stage`): the stage writes into
-``stages/<name>.partial/``, which is renamed into place when the stage is complete; only then is
-the stage recorded as done, with its wall time and memory. :func:`open_run` opens a folder for a
+:class:`Run` runs stages (:meth:`Run.stage`): a stage writes into ``stages/<name>.partial/``,
+which is renamed into place when the stage is complete; only then is the stage recorded as done,
+with its wall time and memory. Stages of different arms and seeds may run side by side in threads
+of the driver (``launch.jobs``): the record is written under a lock, and :meth:`Run.claim` lets a
+stage two of them need (a shared probe) run once while the other waits for it. :func:`open_run` opens a folder for a
 new run or, with ``resume``, checks the run recorded there (its state, its config, every finished
 stage's folder) and says in one line how to recover when something is wrong. The stages
 themselves and their order are :mod:`toolace_r.pipeline`'s.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,6 +55,10 @@ class Run:
     state: dict[str, Any] = field(default_factory=dict)
     log: Callable[[str], None] = print
     lock: FileLock | None = field(default=None, repr=False)
+    # where the model stages run when launch.jobs > 1 (the pipeline sets it for the run's length)
+    workers: launch.Workers | None = field(default=None, repr=False)
+    _record_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _claims: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
 
     def close(self) -> None:
         """Give the run folder back to other processes (the end of the process does it too)."""
@@ -73,6 +80,15 @@ class Run:
         """The name of stage ``name`` (e.g. ``eval/plain``) for training seed ``i``."""
         return seed_prefix(i) + name
 
+    @contextmanager
+    def claim(self, name: str) -> Iterator[None]:
+        """Hold stage ``name`` while checking and running it: a second thread that needs the same
+        stage waits here, then finds it done."""
+        with self._record_lock:
+            lock = self._claims.setdefault(name, threading.Lock())
+        with lock:
+            yield
+
     def _save_state(self) -> None:
         write_json(self.dir / STATE_FILE, self.state)
         # metrics.jsonl is derived from the state, so a crash never leaves it half-written or duplicated
@@ -93,9 +109,13 @@ class Run:
         tmp.mkdir(parents=True, exist_ok=True)
         metrics: dict[str, Any] = {}
         memory.reset_peak()
+        launch.take_queued_seconds()
         t0 = time.time()
         yield tmp, metrics
-        metrics["seconds"] = round(time.time() - t0, 2)
+        queued = launch.take_queued_seconds()  # stages side by side: time spent waiting for a worker
+        metrics["seconds"] = round(time.time() - t0 - queued, 2)
+        if queued:
+            metrics["queued_seconds"] = round(queued, 2)
         # the stage's peak in this process (a launched job's processes report their own), and what
         # stays resident once the stage's objects and caches are given back
         metrics["peak_rss_mb"] = memory.peak_rss_mb()
@@ -108,8 +128,9 @@ class Run:
         if gpu is not None:
             metrics["gpu_used_after_mb"] = gpu
         tmp.rename(final)
-        self.state["stages"][name] = metrics
-        self._save_state()
+        with self._record_lock:
+            self.state["stages"][name] = metrics
+            self._save_state()
         self.log(f"[done] {name} ({metrics['seconds']:.1f}s)")
 
 

@@ -27,6 +27,9 @@ def run(
                                  "(a child process each), or multi-process jobs through accelerate or torchrun "
                                  "(= launch.launcher)."),
     num_processes: Optional[int] = typer.Option(None, "--num-processes", help="Processes per job (= launch.num_processes)."),
+    jobs: Optional[int] = typer.Option(
+        None, "--jobs", help="Stages run at once, side by side in worker processes (arms and seeds; launcher none); "
+                             "0: auto, 2 on a CPU-only machine with 2+ cores (= launch.jobs)."),
     accelerate_config: Optional[Path] = typer.Option(
         None, "--accelerate-config", help="accelerate config file, e.g. configs/accelerate/fsdp.yaml (= launch.accelerate_config)."),
 ) -> None:
@@ -42,7 +45,8 @@ def run(
     overrides = list(overrides or [])
     if seeds is not None:
         overrides.append(f"seeds={seeds}")
-    for key, value in (("launcher", launcher), ("num_processes", num_processes), ("accelerate_config", accelerate_config)):
+    for key, value in (("launcher", launcher), ("num_processes", num_processes), ("jobs", jobs),
+                       ("accelerate_config", accelerate_config)):
         if value is not None:
             overrides.append(f"launch.{key}={value}")
     try:
