@@ -71,3 +71,20 @@ def test_workers_pass_a_task_failure_back_and_start_nothing_once_stopped(tmp_pat
             workers.run(task, tmp_path / "job")
     finally:
         workers.close()
+
+
+def test_the_report_lists_stages_in_one_order_whatever_order_they_finished_in():
+    import random
+
+    from toolace_r.report import run_order
+
+    arms = ["plain", "mait", "mait_refine"]
+    one_seed = ["probe/m0", "plain/r0/train", "plain/r0/dev", "plain/r1/train", "plain/r1/dev", "eval/plain",
+                "mait/r0/train", "mait/r0/dev", "probe/mait_r0", "mait/r1/train", "mait/r1/dev", "eval/mait",
+                "mait_refine/r0/train", "mait_refine/r0/dev", "probe/mait_refine_r0", "mait_refine/r1/train",
+                "mait_refine/r1/dev", "eval/mait_refine"]
+    want = ["data", "init", "warmup", "eval/base", "dev/base", *one_seed, *(f"s1/{n}" for n in one_seed),
+            *(f"s2/{n}" for n in one_seed)]
+    # stages side by side finish in any order; the shared ones keep theirs
+    shuffled = want[:5] + random.Random(0).sample(want[5:], len(want) - 5)
+    assert list(run_order({n: {} for n in shuffled}, arms)) == want

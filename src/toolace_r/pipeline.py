@@ -54,11 +54,11 @@ train the same number of steps per round.
 Side by side (``launch.jobs``; auto: 2 on a CPU-only machine with 2 or more cores): after the
 warm-up, the base evaluations and every (seed, arm) run as threads of this process, and their SFT,
 probe and evaluation stages go to ``jobs`` long-lived worker processes (:class:`toolace_r.launch.Workers`)
-in the order they are asked for. The stage seeds come from the stage names, so the results are those
-of the stages one after another with the workers' thread count; a probe two arms share runs once
-(:meth:`Run.claim`). On 2 cores this is what makes a seed fit in 10 minutes: a 2.3M-parameter model
-keeps one core busy with Python between its small kernels, so two stages at one thread each do more
-than one at two threads (benchmarks/README.md, "Stages side by side").
+first for the arm with the most work left, then in the order they are asked for. The stage seeds
+come from the stage names, so the results are those of the stages one after another with the
+workers' thread count; a probe two arms share runs once (:meth:`Run.claim`). Why on 2 cores: a
+2.3M-parameter model spends much of a stage in Python between small kernels, so two stages at one
+thread each get more done than one at two threads (benchmarks/README.md, "Stages side by side").
 
 Scale-out (``launch``, docs/scale.md): with ``launch.launcher`` ``accelerate`` or ``torchrun``, every
 SFT, probe and evaluation stage runs as a job of ``launch.num_processes`` processes
@@ -178,10 +178,11 @@ def _run_base(run: Run, warm: Path, splits: dict[str, list[Sample]]) -> None:
 
 def _run_side_by_side(run: Run, jobs: int, warm: Path, splits: dict[str, list[Sample]]) -> list[dict[str, Any]]:
     """The base evaluations and every (seed, arm) as a thread of this process, their model stages
-    run by ``jobs`` worker processes (by arm priority, below, then in the order they are asked for),
-    so a worker is idle only when no thread has a stage ready. Each stage's seed comes from its name, so the results are those of
-    running the same stages one after another (with the workers' thread count). The first failure
-    (or Ctrl-C) lets no further stage start; the finished ones stay recorded for ``--resume``."""
+    run by ``jobs`` worker processes (by arm priority, below, then in the order they are asked
+    for), so a worker is idle only when no thread has a stage ready. Each stage's seed comes from
+    its name, so the results are those of running the same stages one after another (with the
+    workers' thread count). The first failure (or Ctrl-C) lets no further stage start; the finished
+    ones stay recorded for ``--resume``."""
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
     cfg = run.cfg
@@ -194,8 +195,10 @@ def _run_side_by_side(run: Run, jobs: int, warm: Path, splits: dict[str, list[Sa
                for i in range(cfg.seeds) for arm in arms(cfg.arms)]
     # What the threads load lazily (a refinement corpus reads the model's tokenizer) is loaded here
     # first: code that looks a module up in sys.modules (toolace_r.memory) could see it half imported
-    import torch  # noqa: F401  # pyflakes: ignore
-    from transformers import AutoTokenizer  # noqa: F401  # pyflakes: ignore
+    import importlib
+
+    importlib.import_module("torch")
+    getattr(importlib.import_module("transformers"), "AutoTokenizer")  # transformers resolves its names lazily
 
     workers = run.workers = launch.Workers(jobs, threads=max(1, (os.cpu_count() or 1) // jobs))
     run.log(f"stages side by side in {jobs} worker processes (launch.jobs)")

@@ -117,6 +117,36 @@ def _round_label(rounds: list[Any]) -> str:
     return " (warm-up model)" if rounds[0] == -1 else f" (round {rounds[0]})"
 
 
+_SHARED_STAGES = ("data", "init", "warmup", "eval/base", "dev/base")
+
+
+def run_order(stages: dict[str, Any], arm_names: list[str]) -> dict[str, Any]:
+    """The stage records in one fixed order, whatever order they finished in (stages side by side
+    finish in any): the shared stages as they came, then per seed M_0's probe and, per arm, its
+    rounds (probe, train, dev) and its evaluation."""
+    rank = {a: i for i, a in enumerate(arm_names)}
+    last = len(arm_names)
+
+    def key(item: tuple[int, str]) -> tuple[int, ...]:
+        at, name = item
+        if name in _SHARED_STAGES:
+            return (-1, 0, 0, 0, at)
+        m = re.fullmatch(r"(?:s(\d+)/)?(.*)", name)
+        seed, parts = int(m.group(1) or 0), m.group(2).split("/")  # type: ignore[union-attr]
+        if parts[0] == "probe" and len(parts) == 2:
+            arm, _, t = parts[1].rpartition("_r")
+            if arm in rank and t.isdigit():  # the probe of round t's model opens round t + 1
+                return (seed, rank[arm], int(t) + 1, 0, at)
+            return (seed, -1, 0, 0, at)  # M_0's, before every arm
+        if parts[0] == "eval" and len(parts) == 2 and parts[1] in rank:
+            return (seed, rank[parts[1]], 1 << 30, 0, at)
+        if len(parts) == 3 and parts[0] in rank and parts[1][1:].isdigit():
+            return (seed, rank[parts[0]], int(parts[1][1:]), 1 if parts[2] == "train" else 2, at)
+        return (seed, last, 0, 0, at)
+
+    return {name: stages[name] for _, name in sorted(enumerate(stages), key=key)}
+
+
 def write_report(run: "Run") -> dict[str, Any] | None:
     """``report.md``, ``results.json`` and the plots into the run folder; returns the results
     (:func:`toolace_r.results.compute`; None before any evaluation)."""
@@ -127,7 +157,7 @@ def write_report(run: "Run") -> dict[str, Any] | None:
     seeds = res["seeds"] if res else [0]
     summaries = _eval_summaries(run, seeds)
     dev = results_mod.dev_accuracy(run)
-    stages = run.state["stages"]
+    stages = run_order(run.state["stages"], cfg.arms)
     lines = ["# toolace-r run report", ""]
     lines += [f"Run folder: `{run.dir}`. Seed {cfg.seed}, {cfg.seeds} training seed(s); policy `{cfg.mait.policy}`, "
               f"{cfg.mait.rounds} round(s), k = {cfg.mait.k}, {cfg.train.steps_per_round} optimizer steps per round "
