@@ -73,6 +73,22 @@ def test_workers_pass_a_task_failure_back_and_start_nothing_once_stopped(tmp_pat
         workers.close()
 
 
+def test_a_worker_killed_outright_is_one_clear_error(tmp_path):
+    task = EvalTask(model=str(tmp_path / "no-model"), backend="hf", samples=tmp_path / "none.jsonl", modes=["none"],
+                    max_new_tokens=8, out=tmp_path / "out")
+    workers = Workers(1, threads=1)
+    try:
+        with pytest.raises(DataError):
+            workers.run(task, tmp_path / "job")  # the worker is up
+        for child in psutil.Process().children():
+            if "spawn_main" in " ".join(child.cmdline()):
+                child.kill()  # as the kernel's out-of-memory killer would
+        with pytest.raises(LaunchError, match="a worker process died during the eval task.*--resume"):
+            workers.run(task, tmp_path / "job")
+    finally:
+        workers.close()
+
+
 def test_the_report_lists_stages_in_one_order_whatever_order_they_finished_in():
     import random
 

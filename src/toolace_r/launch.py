@@ -158,9 +158,14 @@ class Workers:
                 raise LaunchError("the run is stopping: no new stage starts")
             heapq.heappop(self._waiting)
             self._free -= 1
+        from concurrent.futures.process import BrokenProcessPool
+
         try:
             work.mkdir(parents=True, exist_ok=True)
             started, result = self.pool.submit(_worker_task, task, work).result()
+        except BrokenProcessPool:
+            raise LaunchError(f"a worker process died during the {task.kind} task (killed, e.g. out of memory?); "
+                              "the finished stages are kept: continue with toolace-r run --resume RUN_DIR") from None
         finally:
             with self._turn:
                 self._free += 1
