@@ -394,8 +394,9 @@ class LaunchConfig(_Section):
     jobs: int = field(default=0, metadata={"help": (
         "Stages run at once (launcher none only): the arms and training seeds go side by side, each stage in one "
         "of `jobs` worker processes with the cores shared out between them. 0: auto, 2 on a machine with 2 or "
-        "more cores and no GPU, backend hf (a tiny model's decoding keeps a core busy on its own; measured in "
-        "benchmarks/README.md), 1 otherwise. Results do not depend on the order the stages finish in.")})
+        "more cores and no GPU, backend hf (on 2 cores two one-thread stages of the embedded model get 1.44x the "
+        "work of one two-thread stage done: benchmarks/README.md), 1 otherwise. Results do not depend on the order "
+        "the stages finish in; the thread count changes float rounding, so --jobs 1 and 2 are not the same run.")})
 
     def __post_init__(self) -> None:
         self._convert()

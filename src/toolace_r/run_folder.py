@@ -5,9 +5,10 @@
 which is renamed into place when the stage is complete; only then is the stage recorded as done,
 with its wall time and memory. Stages of different arms and seeds may run side by side in threads
 of the driver (``launch.jobs``): the record is written under a lock, and :meth:`Run.claim` lets a
-stage two of them need (a shared probe) run once while the other waits for it. :func:`open_run` opens a folder for a
-new run or, with ``resume``, checks the run recorded there (its state, its config, every finished
-stage's folder) and says in one line how to recover when something is wrong. The stages
+stage that two of them need (a shared probe) run once while the other waits for it.
+:func:`open_run` opens a folder for a new run or, with ``resume``, checks the run recorded there
+(its state, its config, every finished stage's folder) and says in one line how to recover when
+something is wrong. The stages
 themselves and their order are :mod:`toolace_r.pipeline`'s.
 """
 
