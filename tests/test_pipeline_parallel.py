@@ -57,9 +57,14 @@ def test_stages_side_by_side_killed_and_resumed_give_the_results_of_stages_one_a
     assert sorted(p.name for p in (two / "stages" / "probe").iterdir()) == ["m0", "mait_r0", "mait_refine_r0"]
 
 
+def _task_without_samples(tmp_path):
+    """A real task that fails at once in the worker: its samples file does not exist."""
+    return EvalTask(model=str(tmp_path / "no-model"), backend="hf", samples=tmp_path / "none.jsonl", modes=["none"],
+                    max_new_tokens=8, out=tmp_path / "out")
+
+
 def test_workers_pass_a_task_failure_back_and_start_nothing_once_stopped(tmp_path):
-    task = EvalTask(model=str(tmp_path / "no-model"), backend="hf", samples=tmp_path / "none.jsonl", modes=["none"], max_new_tokens=8,
-                    out=tmp_path / "out")
+    task = _task_without_samples(tmp_path)
     workers = Workers(1, threads=1)
     try:
         # the task's own error, of its own type (the CLI turns a DataError into one line)
@@ -74,8 +79,7 @@ def test_workers_pass_a_task_failure_back_and_start_nothing_once_stopped(tmp_pat
 
 
 def test_a_worker_killed_outright_is_one_clear_error(tmp_path):
-    task = EvalTask(model=str(tmp_path / "no-model"), backend="hf", samples=tmp_path / "none.jsonl", modes=["none"],
-                    max_new_tokens=8, out=tmp_path / "out")
+    task = _task_without_samples(tmp_path)
     workers = Workers(1, threads=1)
     try:
         with pytest.raises(DataError):

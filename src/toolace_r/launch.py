@@ -19,13 +19,18 @@ memory out of the driver: when the child exits, the memory is free for the next 
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
+import multiprocessing
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -125,10 +130,6 @@ class Workers:
     asked first. :meth:`stop` lets no waiting task start (a failed or interrupted run)."""
 
     def __init__(self, jobs: int, threads: int) -> None:
-        import itertools
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
         # spawn: a fork of a driver that has started threads (and maybe torch) is not safe
         self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_worker_init, initargs=(threads, os.getpid()))
@@ -144,8 +145,6 @@ class Workers:
         self._mine.priority = priority
 
     def run(self, task: Task, work: Path) -> dict[str, Any]:
-        import heapq
-
         asked = time.time()
         ticket = (getattr(self._mine, "priority", 0.0), next(self._arrivals))
         with self._turn:
@@ -158,8 +157,6 @@ class Workers:
                 raise LaunchError("the run is stopping: no new stage starts")
             heapq.heappop(self._waiting)
             self._free -= 1
-        from concurrent.futures.process import BrokenProcessPool
-
         try:
             work.mkdir(parents=True, exist_ok=True)
             started, result = self.pool.submit(_worker_task, task, work).result()
