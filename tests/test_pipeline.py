@@ -49,6 +49,10 @@ def test_quick_config_end_to_end(tmp_path):
             for d in [json.loads(line)]}
     probed = [json.loads(line) for line in (run_dir / "stages/probe/m0/probe.jsonl").read_text().splitlines()]
     assert [p for p in probed if cats[p["id"]] == "multi_step"] and "multi_step" in report
+    # greedy answers feed the refinement corpus only: M_0's shared probe and (c)'s own record them, (b)'s not
+    for stage, has_greedy in (("probe/m0", True), ("probe/mait_refine_r0", True), ("probe/mait_r0", False)):
+        items = [json.loads(line) for line in (run_dir / "stages" / stage / "probe.jsonl").read_text().splitlines()]
+        assert items and all((it["greedy"] is not None) == has_greedy for it in items), stage
     # an existing run folder is never overwritten without --force
     again = run(["--config", "configs/quick.yaml", "--out", str(run_dir), *MICRO])
     assert again.returncode == 2 and "--force" in again.stderr

@@ -237,7 +237,9 @@ def _run_arm(run: Run, i: int, arm: Arm, warm: Path, splits: dict[str, list[Samp
     model = warm
     rounds = ArmRounds(arm, arm.selection_policy(cfg.mait.policy), cfg.mait.stop_when_unchanged, best_model=warm)
     for t in range(cfg.mait.rounds):
-        items = _stage_probe(run, prefix, _model_tag(model, warm), model, pool) if arm.probes else None
+        # M_0's probe is shared by the arms; a later one is this arm's own
+        greedy = _probe_greedy(cfg) and (model == warm or arm.refine_corpus)
+        items = _stage_probe(run, prefix, _model_tag(model, warm), model, pool, greedy) if arm.probes else None
         base = model if cfg.train.continue_from == "previous" else warm
         # the round's fresh samples are drawn per seed and round, not per arm: every arm gets the same
         replay = replay_draw(splits["train"][len(pool):], cfg.train.replay_size,
@@ -379,7 +381,7 @@ def _generation(run: Run, model: Path) -> dict[str, Any]:
     return {"model": str(model), "backend": cfg.model.backend, "backend_kw": kw, "tool_format": cfg.model.tool_format}
 
 
-def _stage_probe(run: Run, prefix: str, tag: str, model: Path, pool: list[Sample]) -> list[ProbeItem]:
+def _stage_probe(run: Run, prefix: str, tag: str, model: Path, pool: list[Sample], greedy: bool) -> list[ProbeItem]:
     cfg = run.cfg
     name = f"{prefix}probe/{tag}"
     with run.claim(name):  # two arms probe M_0: the second waits for the first's probe
@@ -388,7 +390,7 @@ def _stage_probe(run: Run, prefix: str, tag: str, model: Path, pool: list[Sample
                 task = ProbeTask(**_generation(run, model), samples=_split_file(run, "train"), limit=len(pool),
                                  k=cfg.mait.k, temperature=cfg.mait.temperature, top_p=cfg.mait.top_p,
                                  max_new_tokens=cfg.mait.max_new_tokens, seed=stage_seed(cfg.seed, name),
-                                 greedy=_probe_greedy(cfg), out=out / "probe.jsonl")
+                                 greedy=greedy, out=out / "probe.jsonl")
                 launch.run(task, out / "job", cfg.launch, run.workers)
                 items = _read_probe(out / "probe.jsonl")
                 m["p_histogram"] = p_histogram(items, cfg.mait.k)
@@ -399,7 +401,9 @@ def _stage_probe(run: Run, prefix: str, tag: str, model: Path, pool: list[Sample
 
 
 def _probe_greedy(cfg: RunConfig) -> bool:
-    """Whether the probe also records greedy answers: only the refinement corpus reads them."""
+    """Whether the probe of M_0 also records greedy answers: only the refinement corpus reads them,
+    so a later probe records them only for the arm that builds one (the sampled answers do not
+    depend on it: each row's stream is seeded by its prompt and sample index)."""
     return "mait_refine" in cfg.arms and cfg.refine_corpus.greedy_share > 0
 
 

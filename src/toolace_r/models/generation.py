@@ -19,7 +19,10 @@ Backends (:func:`make_generator`):
   k times (``Cache.batch_repeat_interleave``) instead of prefilling k copies. Prompts are sorted by
   length and left-padded into batches of at most ``max_batch_rows`` sequences (64 on CPU, where the
   calibration found larger batches slower; 512 on CUDA), halved on out-of-memory. Rows that hit the
-  end-of-turn token are dropped from the batch as they finish. Sampling is inverse-CDF sampling
+  end-of-turn token are dropped from the batch as they finish. The KV cache has room for the
+  answer from the prefill on, so a step writes into place (:mod:`toolace_r.models.kv_buffer`), and
+  the nucleus (``top_p``) is cut from the 64 most likely tokens whenever it provably lies among
+  them (a whole-vocabulary sort otherwise). Sampling is inverse-CDF sampling
   with one uniform number per row and step, drawn ahead from the row's own numpy stream (seeded
   with ``(prompt_seed, sample index)``), so batching never changes what a row samples.
   ``generate(..., cache=PrefixCache())``: the KV of each prompt and its answer is kept (within a
@@ -256,16 +259,40 @@ class HFGenerator(Generator):
             return logits.argmax(dim=-1)
         probs = torch.softmax(logits.double() / temperature, dim=-1)
         if top_p < 1.0:
-            probs, idx = probs.sort(dim=-1, descending=True, stable=True)
-            # Keep the smallest prefix whose mass reaches top_p (the top token always stays).
-            probs = probs.masked_fill(probs.cumsum(dim=-1) - probs > top_p, 0.0)
+            probs, idx = HFGenerator._nucleus(probs, top_p)
         cdf = probs.cumsum(dim=-1)
         pick = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(-1), right=True).clamp(max=cdf.shape[-1] - 1)
         return (idx.gather(-1, pick) if top_p < 1.0 else pick).squeeze(-1)
 
+    @staticmethod
+    def _nucleus(probs: Any, top_p: float, head: int = 64) -> tuple[Any, Any]:
+        """``probs`` in descending order (ties by token id) with every token after the smallest
+        prefix of mass top_p zeroed, and the token ids of that order. Sorting a whole vocabulary per
+        row per step was the probe's largest single cost; the nucleus of a trained model is a
+        handful of tokens, so the ``head`` largest are sorted instead whenever every row's nucleus
+        provably lies inside them, which gives the very same numbers as the full sort."""
+
+        def cut(p: Any) -> Any:  # the top token always stays
+            return p.masked_fill(p.cumsum(dim=-1) - p > top_p, 0.0)
+
+        if probs.shape[-1] > head:
+            vals, ids = probs.topk(head, dim=-1)
+            ids, order = ids.sort(dim=-1)  # ties end up in token order by the stable sort below
+            vals, pos = vals.gather(-1, order).sort(dim=-1, descending=True, stable=True)
+            ids, kept = ids.gather(-1, pos), cut(vals)
+            last = (kept > 0).sum(dim=-1, keepdim=True) - 1
+            # Exact when each row keeps only values above the head's smallest: all of those are in
+            # the head, whatever topk did with ties at its edge.
+            if bool((vals.gather(-1, last) > vals[:, -1:]).all()):
+                return kept, ids
+        vals, ids = probs.sort(dim=-1, descending=True, stable=True)
+        return cut(vals), ids
+
     def _generate_chunk(self, prompt_ids, n, temperature, top_p, max_new_tokens, seeds, pcache=None,
                         constraints=None, confirm_bias=0.0) -> list[list[Completion]]:
         import torch
+
+        from toolace_r.models.kv_buffer import buffered
 
         dev = self.device
         # one grammar matcher per constrained row (row r answers prompt r // n)
@@ -289,7 +316,8 @@ class HFGenerator(Generator):
             kw = {self._cache_kw: past_cache(self.model, pcache, prompt_ids, reused, past)} if past else {}
             out = self.model(input_ids=input_ids[:, past:], attention_mask=attn, position_ids=pos[:, past:],
                              use_cache=True, logits_to_keep=1, **kw)
-            cache, logits = _cache_of(out), out.logits[:, -1, :].float()
+            # room for the answer: decoding then writes into place instead of copying the cache each step
+            cache, logits = buffered(_cache_of(out), max_new_tokens), out.logits[:, -1, :].float()
             next_pos = pos[:, -1] + 1
             if n > 1:
                 # Share the prefill: the n samples of a prompt start from copies of its cache.
