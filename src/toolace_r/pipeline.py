@@ -237,9 +237,8 @@ def _run_arm(run: Run, i: int, arm: Arm, warm: Path, splits: dict[str, list[Samp
     model = warm
     rounds = ArmRounds(arm, arm.selection_policy(cfg.mait.policy), cfg.mait.stop_when_unchanged, best_model=warm)
     for t in range(cfg.mait.rounds):
-        # M_0's probe is shared by the arms; a later one is this arm's own
-        greedy = _probe_greedy(cfg) and (model == warm or arm.refine_corpus)
-        items = _stage_probe(run, prefix, _model_tag(model, warm), model, pool, greedy) if arm.probes else None
+        items = (_stage_probe(run, prefix, _model_tag(model, warm), model, pool, _probe_greedy(cfg, arm, model == warm))
+                 if arm.probes else None)
         base = model if cfg.train.continue_from == "previous" else warm
         # the round's fresh samples are drawn per seed and round, not per arm: every arm gets the same
         replay = replay_draw(splits["train"][len(pool):], cfg.train.replay_size,
@@ -400,11 +399,12 @@ def _stage_probe(run: Run, prefix: str, tag: str, model: Path, pool: list[Sample
     return _read_probe(run.stage_dir(name) / "probe.jsonl")
 
 
-def _probe_greedy(cfg: RunConfig) -> bool:
-    """Whether the probe of M_0 also records greedy answers: only the refinement corpus reads them,
-    so a later probe records them only for the arm that builds one (the sampled answers do not
-    depend on it: each row's stream is seeded by its prompt and sample index)."""
-    return "mait_refine" in cfg.arms and cfg.refine_corpus.greedy_share > 0
+def _probe_greedy(cfg: RunConfig, arm: Arm, shared: bool) -> bool:
+    """Whether ``arm``'s probe also records greedy answers: only the refinement corpus reads them,
+    so M_0's probe (``shared`` by the arms) records them when some arm builds one, a later probe
+    only for that arm (the sampled answers do not depend on it: each row's stream is seeded by its
+    prompt and sample index)."""
+    return "mait_refine" in cfg.arms and cfg.refine_corpus.greedy_share > 0 and (shared or arm.refine_corpus)
 
 
 def _read_probe(path: Path) -> list[ProbeItem]:

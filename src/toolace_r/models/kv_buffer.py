@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from transformers.cache_utils import DynamicLayer
 
 
@@ -33,8 +34,6 @@ class BufferedLayer(DynamicLayer):
         self.keys, self.values = self._k[:, :, :n], self._v[:, :, :n]
 
     def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-        import torch
-
         end = self._len + key_states.shape[-2]
         if end > self._k.shape[-2]:  # out of room: double it (a longer answer than planned)
             grow = max(end, 2 * self._k.shape[-2]) - self._k.shape[-2]
