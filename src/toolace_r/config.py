@@ -75,7 +75,7 @@ class DataConfig(_Section):
     warmup_size: int = field(default=0, metadata={"help": (
         "The first N train samples are the warm-up SFT set (train.warmup_steps > 0 only; 0: the whole "
         "train split).")})
-    pool_size: int = field(default=800, metadata={"help": (
+    pool_size: int = field(default=3200, metadata={"help": (
         "The first N train samples are the MAIT pool D, probed every round (samples; >= 1; "
         "the whole train split when it holds fewer).")})
     dev_size: int = field(default=400, metadata={"help": (
