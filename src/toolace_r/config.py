@@ -276,7 +276,7 @@ class RefineCorpusConfig(_Section):
     """The self-refinement corpus, built from the probe's own answers for arm mait_refine."""
 
     SECTION: ClassVar[str] = "refine_corpus"
-    ratio: float = field(default=2.0, metadata={"help": (
+    ratio: float = field(default=0.5, metadata={"help": (
         "Refinement examples per selected sample (round(ratio x selected)); 0: none; in [0, 10].")})
     correct_share: float = field(default=0.7, metadata={"help": (
         "Share of the refinement examples whose previous answer was right (target: the same answer, "
