@@ -23,7 +23,7 @@ def test_two_training_seeds(tmp_path):
     run_dir = tmp_path / "run"
     # the fewest stages that still compare two arms in two modes: (c) - (a), adaptive - none
     args = ["--config", "configs/quick.yaml", *MICRO, "arms=[plain,mait_refine]", "mait.rounds=1",
-            "eval.modes=[none,adaptive]", "eval.max_rounds=1"]
+            "eval.modes=[none,adaptive,rewrite]", "eval.max_rounds=1"]
     res = run([*args, "--out", str(run_dir), "--seeds", "2"])
     assert res.returncode == 0, res.stderr[-3000:]
     state = json.loads((run_dir / "state.json").read_text())
@@ -43,7 +43,7 @@ def test_two_training_seeds(tmp_path):
     results = json.loads((run_dir / "results.json").read_text())
     assert results["seeds"] == [0, 1] and results["n_test"] == 16
     # eval.refine_arms (default: mait_refine) -- (a) is evaluated in mode none only
-    assert results["arm_modes"] == {"plain": ["none"], "mait_refine": ["none", "adaptive"]}
+    assert results["arm_modes"] == {"plain": ["none"], "mait_refine": ["none", "adaptive", "rewrite"]}
     assert set(json.loads((stages / "eval/plain/summary.json").read_text())) == {"none"}
     for arm, mode in (("plain", "none"), ("mait_refine", "none"), ("mait_refine", "adaptive")):
         acc = results["accuracy"][arm][mode]
@@ -56,8 +56,15 @@ def test_two_training_seeds(tmp_path):
         assert acc["value"] == pytest.approx(sum(per_seed) / 2)
         assert acc["low"] <= acc["value"] <= acc["high"] and acc["n_seeds"] == 2
     labels = [d["label"] for d in results["differences"]]
-    assert labels == ["(c) - (a), none", "(c) adaptive - (a) none", "(c): adaptive - none"]
+    assert labels == ["(c) - (a), none", "(c) adaptive - (a) none", "(c): adaptive - none", "(c): rewrite - none"]
     assert [g["goal"] for g in results["goals"]] == ["c_adaptive_over_a", "c_adaptive_over_none", "tokens_mait_refine"]
+    # mode rewrite: every answer rewritten once, and what a perfect judge could gain from it
+    rewrite_rows = [json.loads(x) for p in ("", "s1/") for x in (stages / f"{p}eval/mait_refine/outputs.jsonl")
+                    .read_text().splitlines() if json.loads(x)["mode"] == "rewrite"]
+    assert len(rewrite_rows) == 32 and all(r["rounds"] == 1 and not r["confirmed"] for r in rewrite_rows)
+    fixed = results["flips"]["mait_refine"]["rewrite"]["fixed"]
+    assert f"the model fixes {fixed} first answers: a perfect judge would gain at most +{100 * fixed / 32:.1f} " \
+           "points" in results["goals"][1]["text"]
 
     report = (run_dir / "report.md").read_text()
     for heading in ("## Ablation", "### Goals", "## Paired differences", "## Test accuracy per seed",
@@ -65,8 +72,8 @@ def test_two_training_seeds(tmp_path):
         assert heading in report, heading
     # the ablation: mean accuracy over seeds, then its interval, per mode
     c = results["accuracy"]["mait_refine"]
-    cells = [f"{100 * c[m]['value']:.1f}%" for m in ("none", "adaptive")]
-    cells += [f"[{100 * c[m]['low']:.1f}, {100 * c[m]['high']:.1f}]" for m in ("none", "adaptive")]
+    cells = [f"{100 * c[m]['value']:.1f}%" for m in ("none", "adaptive", "rewrite")]
+    cells += [f"[{100 * c[m]['low']:.1f}, {100 * c[m]['high']:.1f}]" for m in ("none", "adaptive", "rewrite")]
     assert re.search(r"\| \(c\) MAIT \+ refinement corpus \(round[^)]*\) \| " + re.escape(" | ".join(cells)) + r" \|",
                      report)
     d = results["differences"][0]
@@ -74,7 +81,7 @@ def test_two_training_seeds(tmp_path):
     assert "over the 16 test samples and the 2 training seeds" in report
     assert re.search(r"- \(c\) \+ adaptive minus \(a\) single pass: [+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\] "
                      r"points .* -> (met|NOT met)", report)
-    assert re.search(r"\| \(a\) plain SFT \(round[^)]*\) \| \d+\.\d% \| - \| \[[^]]*\] \| - \|", report)
+    assert re.search(r"\| \(a\) plain SFT \(round[^)]*\) \| \d+\.\d% \| - \| - \| \[[^]]*\] \| - \| - \|", report)
     # the dev table has a row per arm and seed
     assert re.search(r"\| \(a\) plain SFT \| 1 \| \d+\.\d% \|", report)
 

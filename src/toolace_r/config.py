@@ -328,10 +328,11 @@ class EvalConfig(_Section):
     """The final evaluation of each arm's best model on the test split."""
 
     SECTION: ClassVar[str] = "eval"
-    modes: list[str] = field(default_factory=lambda: ["none", "adaptive", "fixed:3"], metadata={"help": (
+    modes: list[str] = field(default_factory=lambda: ["none", "adaptive", "fixed:3", "rewrite"], metadata={"help": (
         "Refinement modes, each evaluated: none (the first answer), adaptive (refine until the model keeps its "
         "answer, refine.confirm, at most eval.max_rounds rounds), fixed:N (N refinement rounds, N >= 1, fewer "
-        "only when the model confirms its answer).")})
+        "only when the model confirms its answer), rewrite (a diagnostic: one round in which the model may not "
+        "confirm; its first answers fixed bound what a perfect stop rule could gain).")})
     max_rounds: int = field(default=3, metadata={
         "help": "Most refinement rounds of mode adaptive (>= 1 when adaptive is used)."})
     max_new_tokens: int = field(default=48, metadata={"help": "Longest answer per generation, in tokens (>= 1)."})
@@ -349,7 +350,7 @@ class EvalConfig(_Section):
             if arm not in ARMS:
                 self._fail("refine_arms", f"unknown arm {arm!r}; arms are {list(ARMS)} (or all)")
         if not self.modes:
-            self._fail("modes", "name at least one mode (none, adaptive, fixed:N)")
+            self._fail("modes", "name at least one mode (none, adaptive, fixed:N, rewrite)")
         for mode in self.modes:
             try:
                 parse_mode(mode, self.max_rounds)

@@ -33,6 +33,12 @@ the paper, where any change is taken: a small model that cannot yet judge its ow
 right ones far more often than it fixes wrong ones (benchmarks/README.md), and every rewrite costs
 a whole answer. Other backends ignore it (:func:`effective_confirm_bias`).
 
+``rewrite`` is a diagnostic, not a way to serve: one round in which the model may not confirm
+(confirm=token, hf backend: the confirmation's first token is lowered by :data:`REWRITE_BAN` nats at
+the round's first step), so every answer is rewritten. Its first answers fixed bound what any stop
+rule could gain: a perfect judge, rewriting exactly the wrong first answers, would add those fixes
+and break nothing. On a backend without ``confirm_bias`` (or with confirm=repeat) it is ``fixed:1``.
+
 ``fixed:N`` runs N rounds whatever the answers, except that a confirmation (confirm=token) ends the
 trajectory: the conversation would only grow by a turn that changes nothing. ``none`` is the single
 pass. A round is one batched ``generate`` call over the answers still active. ``fits`` (the
@@ -80,6 +86,8 @@ if TYPE_CHECKING:
 CHUNK_SIZE = 64  # samples taken through the first pass and every round together
 # refine.confirm_bias's default (nats), chosen on the embedded default run's dev split (benchmarks/README.md)
 DEFAULT_CONFIRM_BIAS = 3.0
+# the ``rewrite`` mode's confirm bias: low enough that no logit beats it, finite so the sum stays a number
+REWRITE_BAN = -1e4
 
 
 @dataclass
@@ -123,9 +131,12 @@ GREEDY = Sampling()
 
 
 def parse_mode(mode: str, max_rounds: int = 3) -> tuple[str, int]:
-    """``"none"`` -> ("none", 0); ``"adaptive"`` -> ("adaptive", max_rounds); ``"fixed:N"`` -> ("fixed", N)."""
+    """``"none"`` -> ("none", 0); ``"adaptive"`` -> ("adaptive", max_rounds); ``"fixed:N"`` -> ("fixed", N);
+    ``"rewrite"`` -> ("rewrite", 1)."""
     if mode == "none":
         return "none", 0
+    if mode == "rewrite":
+        return "rewrite", 1
     if mode == "adaptive":
         if max_rounds < 1:
             raise ValueError(f"adaptive refinement needs max_rounds >= 1, got {max_rounds}")
@@ -138,7 +149,7 @@ def parse_mode(mode: str, max_rounds: int = 3) -> tuple[str, int]:
         if n < 1:
             raise ValueError(f"bad refinement mode {mode!r}: write fixed:N with N >= 1, e.g. fixed:3")
         return "fixed", n
-    raise ValueError(f"unknown refinement mode {mode!r}; use none, adaptive or fixed:N")
+    raise ValueError(f"unknown refinement mode {mode!r}; use none, adaptive, fixed:N or rewrite")
 
 
 def check_confirm(confirm: str) -> str:
@@ -284,9 +295,10 @@ def refine_modes(
         for mode, (kind, rounds) in plans.items():
             t1 = time.perf_counter()
             results = [_start(c) for c in comps]
+            bias = REWRITE_BAN if kind == "rewrite" and confirm == "token" else confirm_bias
             _rounds(generator, owner, results, kind, rounds, prompt_cfg=prompt_cfg, max_new_tokens=max_new_tokens,
                     confirm=confirm, generate_kw=generate_kw, fits=fits, constraints=round_cons, wanted=wanted,
-                    confirm_bias=confirm_bias)
+                    confirm_bias=bias)
             outputs[mode] += results
             seconds[mode] += time.perf_counter() - t1
         del generate_kw

@@ -217,7 +217,7 @@ def goals(res: dict[str, Any]) -> list[dict[str, Any]]:
         goal("c_adaptive_over_none", est, ok,
              f"(c) adaptive minus none: {est.points()} points; first answers fixed {f['fixed']}, broken "
              f"{f['broken']} (goal: >= +{100 * GOAL_ADAPTIVE_GAIN:.0f} with the interval above zero, fixed >= "
-             f"{GOAL_FIXED_PER_BROKEN}x broken)")
+             f"{GOAL_FIXED_PER_BROKEN}x broken){_rewrite_ceiling(res)}")
     for arm, ratios in res["token_ratio"].items():
         if "adaptive" in ratios:
             est = _estimate(ratios["adaptive"])
@@ -225,6 +225,17 @@ def goals(res: dict[str, Any]) -> list[dict[str, Any]]:
                  f"{ARM_TITLES.get(arm, arm)}: adaptive generates {est.times()} the tokens of one pass "
                  f"(goal: <= {GOAL_TOKEN_RATIO}x)")
     return out
+
+
+def _rewrite_ceiling(res: dict[str, Any]) -> str:
+    """What a perfect stop rule could add to (c), from mode ``rewrite`` (every answer rewritten once):
+    its first answers fixed, as points of accuracy; "" when the mode was not evaluated."""
+    f = res["flips"].get("mait_refine", {}).get("rewrite")
+    n = res["n_test"] * len(res["seeds"])
+    if not f or not n:
+        return ""
+    return (f"; forced to rewrite every answer (mode rewrite) the model fixes {f['fixed']} first answers: a "
+            f"perfect judge would gain at most +{100 * f['fixed'] / n:.1f} points")
 
 
 # ------------------------------------------------------------------------------------------

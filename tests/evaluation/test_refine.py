@@ -146,14 +146,15 @@ def test_chunks_go_through_every_round_before_the_next_chunk():
 
 
 @pytest.mark.parametrize("mode, rounds, message", [
-    ("none", 3, None), ("adaptive", 4, None), ("fixed:2", 3, None),
+    ("none", 3, None), ("adaptive", 4, None), ("fixed:2", 3, None), ("rewrite", 3, None),
     ("adaptive", 0, "adaptive refinement needs max_rounds >= 1"),
     ("fixed:0", 3, "bad refinement mode 'fixed:0'"), ("fixed:x", 3, "bad refinement mode"),
     ("sometimes", 3, "unknown refinement mode 'sometimes'"),
 ])
 def test_parse_mode(mode, rounds, message):
     if message is None:
-        assert parse_mode(mode, rounds) == {"none": ("none", 0), "adaptive": ("adaptive", 4), "fixed:2": ("fixed", 2)}[mode]
+        assert parse_mode(mode, rounds) == {"none": ("none", 0), "adaptive": ("adaptive", 4), "fixed:2": ("fixed", 2),
+                                         "rewrite": ("rewrite", 1)}[mode]
     else:
         with pytest.raises(ValueError, match=message):
             parse_mode(mode, rounds)

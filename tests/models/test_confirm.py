@@ -77,6 +77,24 @@ def test_adaptive_refinement_stops_at_the_confirmation_and_keeps_the_first_answe
     assert (r.final, r.confirmed) == (CONFIRM_TOKEN, False)
 
 
+def test_rewrite_mode_bans_the_confirmation_for_one_round(confirming_model):
+    """Mode rewrite (the stop-rule ceiling diagnostic): the model that confirms every first answer
+    above must write one more answer instead, once; under confirm=repeat it is fixed:1."""
+    from toolace_r.models.generation import HFGenerator
+    from toolace_r.refine import refine, refine_modes
+
+    model_dir, few = confirming_model
+    gen = HFGenerator(model_dir)
+    out, _ = refine_modes(gen, few, ["adaptive", "rewrite"], max_rounds=3, max_new_tokens=40, confirm="token")
+    for s, a, r in zip(few, out["adaptive"], out["rewrite"]):
+        assert a.confirmed and a.trajectory[0] == r.trajectory[0] == target_text(s)  # one shared first pass
+        assert (r.rounds, r.confirmed, len(r.trajectory)) == (1, False, 2)
+        assert not is_confirmation(r.final, CONFIRM_TOKEN) and r.final == r.trajectory[1]
+    repeat = refine(gen, few, "rewrite", max_new_tokens=40, confirm="repeat")
+    assert [r.trajectory for r in repeat] == [r.trajectory for r in refine(gen, few, "fixed:1", max_new_tokens=40,
+                                                                           confirm="repeat")]
+
+
 def test_the_server_answers_the_confirmed_first_answer(confirming_model):
     """The serving engine runs the same loop with its --confirm rule: the confirmation is never the
     answer sent back; the first answer is, as tool calls, with the confirmation in the extension."""

@@ -84,6 +84,7 @@ BAD = [
      400, "not among the tools"),
     ("tool_choice without tools", _with(tools=_DROP, tool_choice="required"), 400, "without any tools"),
     ("bad refine mode", _with(refine="sometimes"), 400, "refine"),
+    ("the rewrite diagnostic", _with(refine="rewrite"), 400, "evaluation diagnostic"),
     ("too many refinement rounds", _with(refine="fixed:500"), 400, "limit"),
     ("unknown model", _with(model="gpt-9"), 404, "does not exist"),
 ]

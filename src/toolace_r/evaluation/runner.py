@@ -46,8 +46,9 @@ class EvalOptions:
                                      "multi_turn_long_context, or the group multi_turn. "
                                      "Samples: simple, multiple, ... (default all).")
     limit: Optional[int] = _opt(None, "BFCL: first N entries per category. Samples: first N samples.")
-    refine_modes: Optional[list[str]] = _opt(None, "Refinement modes: none, adaptive, fixed:N; repeat or "
-                                             "comma-separate (default none,adaptive).")
+    refine_modes: Optional[list[str]] = _opt(None, "Refinement modes: none, adaptive, fixed:N, rewrite "
+                                             "(one round that may not confirm: the most a perfect stop rule "
+                                             "could fix); repeat or comma-separate (default none,adaptive).")
     max_rounds: int = _opt(3, "Most refinement rounds for adaptive.")
     confirm: str = _opt("token", "How the model keeps a right answer: token (it answers the confirmation, "
                         "<|confirm|> or 'Confirmed.'; refinement stops and keeps the previous answer) or repeat "

@@ -392,6 +392,9 @@ def check_request(req: ChatCompletionRequest, limits: Limits, default_mode: str,
         kind, n_rounds = parse_mode(mode, rounds)
     except ValueError as e:
         raise bad_request(f"refine: {e}", "refine") from None
+    if kind == "rewrite":  # an evaluation diagnostic: it rewrites every right answer too
+        raise bad_request("refine: rewrite is an evaluation diagnostic (toolace-r eval); use none, adaptive or "
+                          "fixed:N", "refine")
     if n_rounds > limits.max_rounds:
         raise bad_request(f"refine: {mode} asks for {n_rounds} rounds, over this server's limit of {limits.max_rounds}",
                           "refine")
