@@ -235,7 +235,7 @@ def _rewrite_ceiling(res: dict[str, Any]) -> str:
     if not f or not n:
         return ""
     return (f"; forced to rewrite every answer (mode rewrite) the model fixes {f['fixed']} first answers: a "
-            f"perfect judge would gain at most +{100 * f['fixed'] / n:.1f} points")
+            f"perfect judge would gain at most +{100 * f['fixed'] / n:.1f} points in one round")
 
 
 # ------------------------------------------------------------------------------------------

@@ -10,9 +10,9 @@
 For each entry the first pass (greedy, prompted as the model was trained: ``--prompt-style auto``)
 is generated once and shared by every refinement mode; ``adaptive`` and ``fixed:N`` then refine it
 (:func:`toolace_r.refine.refine`); ``rewrite`` is one round in which the model may not confirm, a
-diagnostic of how many wrong first answers its rewrites fix at all. Every final output is scored by :func:`toolace_r.checker.check`:
-for BFCL against BFCL's own function docs and possible answers, in ``bfcl`` mode by default (the
-official verdicts). Written under ``--out``:
+diagnostic of how many wrong first answers its rewrites fix at all. Every final output is scored by
+:func:`toolace_r.checker.check`: for BFCL against BFCL's own function docs and possible answers, in
+``bfcl`` mode by default (the official verdicts). Written under ``--out``:
 
 * ``outputs.jsonl``: one line per entry and mode, a valid ``toolace-r score`` input row
   (``functions``, ``output``, ``possible_answer``, ``category``) plus ``id``, ``mode``, the verdict
