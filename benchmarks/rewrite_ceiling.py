@@ -1,8 +1,8 @@
 """How much can adaptive refinement gain at most? Take a finished run's arm models (the round each
-seed's run evaluated), answer the run's dev split once (greedy), then run one refinement round with
-the confirmation banned (its first token's logit lowered by 1e4), so the model must rewrite every
-answer. Print one JSON line per seed: first-pass accuracy, the forced rewrite's accuracy, first
-answers it fixed / broke, and how many rewrites repeat the first calls.
+seed's run evaluated) and evaluate them on the run's dev split in modes ``none`` and ``rewrite``
+(the run's own evaluation path: one greedy first pass, then one refinement round with the
+confirmation banned, so the model must rewrite every answer). Print one JSON line per seed:
+first-pass accuracy, the forced rewrite's accuracy, first answers it fixed / broke.
 
 "fixed" bounds what any stop rule can gain: a perfect judge (rewrite exactly the wrong first answers)
 would add fixed / n to single-pass accuracy in one round. If that is under the +2 points issue 13
@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter
 from pathlib import Path
 
-from toolace_r.calls import answers_equal
 from toolace_r.data.io import read_samples
+from toolace_r.evaluation import evaluate, refinement_flips, sample_items, summarize_modes
 from toolace_r.models.generation import HFGenerator
-from toolace_r.models.prompting import build_messages, refine_messages
 from toolace_r.pipeline import seed_prefix
-from toolace_r.scoring import score_answer
 
-BAN = -1e4  # lowered, not -inf: the generator adds it to a float logit
+MODES = ["none", "rewrite"]
 
 
 def main() -> None:
@@ -39,27 +36,19 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=48)
     args = ap.parse_args()
     results = json.loads((args.run / "results.json").read_text(encoding="utf-8"))
-    samples = read_samples(args.run / "stages" / "data" / f"{args.split}.jsonl")
+    items = sample_items(read_samples(args.run / "stages" / "data" / f"{args.split}.jsonl"))
     for i, t in enumerate(results["evaluated_round"][args.arm]):
         model = args.run / "stages" / f"{seed_prefix(i)}{args.arm}" / f"r{t}" / "train" / "model"
-        gen = HFGenerator(model)
-        cfg = gen.prompt_config
-        first = [c[0].text for c in gen.generate([build_messages(s, cfg) for s in samples], n=1, temperature=0.0,
-                                                  max_new_tokens=args.max_new_tokens)]
-        prompts = [refine_messages(s, [a], cfg) for s, a in zip(samples, first)]
-        second = [c[0].text for c in gen.generate(prompts, n=1, temperature=0.0, max_new_tokens=args.max_new_tokens,
-                                                   confirm_bias=BAN)]
-        ok1 = [score_answer(s, a) for s, a in zip(samples, first)]
-        ok2 = [score_answer(s, a) for s, a in zip(samples, second)]
-        fixed = Counter(s.category for s, a, b in zip(samples, ok1, ok2) if b and not a)
-        broken = Counter(s.category for s, a, b in zip(samples, ok1, ok2) if a and not b)
+        rows, _ = evaluate(HFGenerator(model), items, MODES, checker_mode="strict",
+                           max_new_tokens=args.max_new_tokens, confirm="token")
+        by = summarize_modes(rows, MODES)
+        flips = refinement_flips(rows)["rewrite"]
         print(json.dumps({
-            "seed": i, "round": t, "n": len(samples),
-            "first": round(100 * sum(ok1) / len(samples), 2), "rewrite": round(100 * sum(ok2) / len(samples), 2),
-            "fixed": sum(fixed.values()), "broken": sum(broken.values()),
-            "ceiling_points": round(100 * sum(fixed.values()) / len(samples), 2),
-            "same_calls": sum(answers_equal(a, b) for a, b in zip(first, second)),
-            "fixed_by_category": dict(fixed)}), flush=True)
+            "seed": i, "round": t, "n": len(items),
+            "first": round(100 * by["none"]["accuracy"], 2), "rewrite": round(100 * by["rewrite"]["accuracy"], 2),
+            "fixed": flips["fixed"], "broken": flips["broken"],
+            "ceiling_points": round(100 * flips["fixed"] / len(items), 2),
+            "broken_by_category": dict(flips["broken_by_category"])}), flush=True)
 
 
 if __name__ == "__main__":
