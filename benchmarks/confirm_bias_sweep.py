@@ -10,33 +10,24 @@ Tune on dev only: the test split is for the run's report. Results of 2026-12-03 
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from pathlib import Path
 
-from toolace_r.data.io import read_samples
-from toolace_r.evaluation import evaluate, refinement_flips, sample_items, summarize_modes
+from _run_models import evaluated_models, run_parser, split_items
+from toolace_r.evaluation import evaluate, refinement_flips, summarize_modes
 from toolace_r.models.generation import HFGenerator
-from toolace_r.pipeline import seed_prefix
 
 MODES = ["none", "adaptive"]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--run", type=Path, required=True, help="a finished toolace-r run folder")
+    ap = run_parser(__doc__)
     ap.add_argument("--biases", default="0,1.5,2,3", help="comma list of confirm_bias values (nats)")
-    ap.add_argument("--arm", default="mait_refine", help="plain | mait | mait_refine")
-    ap.add_argument("--split", default="dev", help="dev (never tune on test)")
     ap.add_argument("--max-rounds", type=int, default=3)
-    ap.add_argument("--max-new-tokens", type=int, default=48)
     args = ap.parse_args()
-    results = json.loads((args.run / "results.json").read_text(encoding="utf-8"))
-    items = sample_items(read_samples(args.run / "stages" / "data" / f"{args.split}.jsonl"))
+    items = split_items(args.run, args.split)
     biases = [float(b) for b in args.biases.split(",")]
-    for i, t in enumerate(results["evaluated_round"][args.arm]):
-        model = args.run / "stages" / f"{seed_prefix(i)}{args.arm}" / f"r{t}" / "train" / "model"
+    for i, t, model in evaluated_models(args.run, args.arm):
         gen = HFGenerator(model)
         for b in biases:
             t0 = time.perf_counter()

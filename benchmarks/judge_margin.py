@@ -27,16 +27,13 @@ Tune on dev only: the test split is for the run's report. Results in benchmarks/
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
-from toolace_r.data.io import read_samples
-from toolace_r.evaluation import evaluate, sample_items, summarize_modes
+from _run_models import evaluated_models, run_parser, split_items
+from toolace_r.evaluation import evaluate, summarize_modes
 from toolace_r.evaluation.core import score_outputs
 from toolace_r.models.generation import HFGenerator
 from toolace_r.models.prompting import build_messages, refine_messages
-from toolace_r.pipeline import seed_prefix
 from toolace_r.refine import REWRITE_BAN, RefineResult
 
 MODES = ["none", "rewrite", "fixed:1"]
@@ -110,18 +107,12 @@ def sampled(gen: HFGenerator, items: list, answers: list[str], first: list[bool]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--run", type=Path, required=True, help="a finished toolace-r run folder")
-    ap.add_argument("--arm", default="mait_refine", help="plain | mait | mait_refine")
-    ap.add_argument("--split", default="dev", help="dev (never tune on test)")
-    ap.add_argument("--max-new-tokens", type=int, default=48)
+    ap = run_parser(__doc__)
     ap.add_argument("--samples", type=int, default=0, help="K sampled rewrites and fresh answers (0: none)")
     ap.add_argument("--temperature", type=float, default=0.7, help="temperature of the sampled answers")
     args = ap.parse_args()
-    results = json.loads((args.run / "results.json").read_text(encoding="utf-8"))
-    items = sample_items(read_samples(args.run / "stages" / "data" / f"{args.split}.jsonl"))
-    for i, t in enumerate(results["evaluated_round"][args.arm]):
-        model = args.run / "stages" / f"{seed_prefix(i)}{args.arm}" / f"r{t}" / "train" / "model"
+    items = split_items(args.run, args.split)
+    for i, t, model in evaluated_models(args.run, args.arm):
         gen = HFGenerator(model)
         rows, _ = evaluate(gen, items, MODES, checker_mode="strict", max_new_tokens=args.max_new_tokens,
                            confirm="token")

@@ -1,12 +1,14 @@
 """The pure parts of benchmarks/judge_margin.py (its README figures rest on them), on cases computed by hand."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location(
-    "judge_margin", Path(__file__).resolve().parents[1] / "benchmarks" / "judge_margin.py")
+_BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(_BENCH))  # as `python benchmarks/judge_margin.py` has it: its helper module beside it
+_spec = importlib.util.spec_from_file_location("judge_margin", _BENCH / "judge_margin.py")
 jm = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(jm)
 
