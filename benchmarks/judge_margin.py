@@ -123,7 +123,7 @@ def main() -> None:
         margins = confirm_margins(gen, [it.sample for it in items], [by_mode["none"][k]["output"] for k in ids])
         curve = threshold_curve(margins, first, rewritten)
         best_t, best = best_rule(margins, first, rewritten)
-        at_zero = next(net for t, net in curve if t > 0)  # the plain greedy choice: rewrite where margin < 0
+        at_zero = next(net for th, net in curve if th > 0)  # the plain greedy choice: rewrite where margin < 0
         acc = summarize_modes(rows, MODES)
         n = len(items)
         extra = {} if args.samples < 1 else sampled(gen, items, [by_mode["none"][k]["output"] for k in ids], first,
