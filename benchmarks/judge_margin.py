@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 
 from _run_models import evaluated_models, run_parser, split_items
-from toolace_r.evaluation import evaluate, summarize_modes
+from toolace_r.evaluation import evaluate, refinement_flips, summarize_modes
 from toolace_r.evaluation.core import score_outputs
 from toolace_r.models.generation import HFGenerator
 from toolace_r.models.prompting import build_messages, refine_messages
@@ -120,14 +120,15 @@ def main() -> None:
         ids = [it.id for it in items]
         first = [bool(by_mode["none"][k]["valid"]) for k in ids]
         rewritten = [bool(by_mode["rewrite"][k]["valid"]) for k in ids]
-        margins = confirm_margins(gen, [it.sample for it in items], [by_mode["none"][k]["output"] for k in ids])
+        answers = [by_mode["none"][k]["output"] for k in ids]
+        margins = confirm_margins(gen, [it.sample for it in items], answers)
         curve = threshold_curve(margins, first, rewritten)
         best_t, best = best_rule(margins, first, rewritten)
         at_zero = next(net for th, net in curve if th > 0)  # the plain greedy choice: rewrite where margin < 0
         acc = summarize_modes(rows, MODES)
         n = len(items)
-        extra = {} if args.samples < 1 else sampled(gen, items, [by_mode["none"][k]["output"] for k in ids], first,
-                                                    margins, args.samples, args.temperature, args.max_new_tokens)
+        extra = {} if args.samples < 1 else sampled(gen, items, answers, first, margins, args.samples,
+                                                    args.temperature, args.max_new_tokens)
         print(json.dumps({
             "seed": i, "round": t, "n": n,
             "first": round(100 * sum(first) / n, 2), "rewrite": round(100 * sum(rewritten) / n, 2),
@@ -137,7 +138,7 @@ def main() -> None:
             "rewrite_at_bias0": sum(m < 0 for m in margins),
             "best_gain_points": round(100 * best / n, 2), "best_threshold": best_t,
             "best_rewrites": sum(m < best_t for m in margins),
-            "ceiling_points": round(100 * sum(r and not f for f, r in zip(first, rewritten)) / n, 2), **extra}),
+            "ceiling_points": round(100 * refinement_flips(rows)["rewrite"]["fixed"] / n, 2), **extra}),
               flush=True)
 
 
